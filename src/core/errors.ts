@@ -1,0 +1,75 @@
+/**
+ * Named errors that tell the user what to do. Each has a stable `code`; the HTTP
+ * layers map codes to statuses in one place.
+ */
+export class HookqError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A configuration file or value is wrong. `key` is the dotted path of the offending key. */
+export class ConfigError extends HookqError {
+  readonly key: string;
+
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super('config_invalid', key ? `${key}: ${message}` : message, options);
+    this.key = key;
+  }
+}
+
+/** Storage cannot take a write or answer a read right now (disk full, database down, read-only). */
+export class StorageUnavailableError extends HookqError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage_unavailable', message, options);
+  }
+}
+
+/** The database file is not a hookq database, or is damaged. */
+export class CorruptDatabaseError extends HookqError {
+  constructor(location: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      'storage_corrupt',
+      `${location} is not a usable hookq database (${detail}). Restore it from a backup, or point storage.url at a new file.`,
+      options,
+    );
+  }
+}
+
+/** The database was written by a newer hookq. */
+export class SchemaVersionError extends HookqError {
+  constructor(location: string, found: number, known: number) {
+    super(
+      'schema_too_new',
+      `${location} has schema version ${found}, but this hookq knows versions up to ${known}. Upgrade hookq, or point storage.url at another database.`,
+    );
+  }
+}
+
+/** A request names something that does not exist. */
+export class NotFoundError extends HookqError {
+  constructor(message: string) {
+    super('not_found', message);
+  }
+}
+
+/** A request is well formed but the thing it acts on is in the wrong state. */
+export class ConflictError extends HookqError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
+
+/** A request is malformed. `field` names the offending field. */
+export class BadRequestError extends HookqError {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('bad_request', field ? `${field}: ${message}` : message);
+    this.field = field;
+  }
+}

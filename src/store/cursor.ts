@@ -1,0 +1,30 @@
+import { BadRequestError } from '../core/errors.js';
+
+/**
+ * Opaque page cursors: the sort key of the last item of a page, as base64url JSON.
+ * Every backend pages the same way, so a cursor means the same thing everywhere.
+ */
+export function encodeCursor(key: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** The key in a cursor, checked against the expected element types. */
+export function decodeCursor<T extends readonly ('string' | 'number')[]>(
+  cursor: string,
+  types: T,
+): { [K in keyof T]: T[K] extends 'string' ? string : number } {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new BadRequestError('cursor', 'is not a cursor this server issued');
+  }
+  if (
+    !Array.isArray(key) ||
+    key.length !== types.length ||
+    key.some((part, index) => typeof part !== types[index])
+  ) {
+    throw new BadRequestError('cursor', 'is not a cursor this server issued');
+  }
+  return key as { [K in keyof T]: T[K] extends 'string' ? string : number };
+}

@@ -1,0 +1,126 @@
+/**
+ * SQLite schema, as append-only numbered migrations. Never edit a released entry:
+ * add a new one. Each runs in one transaction and leaves a row in `hookq_migrations`.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'messages, payloads, attempts, groups, dedup, routes',
+    sql: `
+-- One row per route: its sequence counter and whether deliveries are paused.
+CREATE TABLE routes (
+  name     TEXT PRIMARY KEY,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  paused   INTEGER NOT NULL DEFAULT 0
+);
+
+-- The payload lives apart so that state changes rewrite a small row, not the body.
+CREATE TABLE messages (
+  pk               INTEGER PRIMARY KEY,
+  id               TEXT NOT NULL UNIQUE,
+  route            TEXT NOT NULL,
+  group_id         TEXT NOT NULL,
+  seq              INTEGER NOT NULL,
+  dedup_id         TEXT,
+  state            TEXT NOT NULL CHECK (state IN ('queued', 'inflight', 'delivered', 'dead')),
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  total_attempts   INTEGER NOT NULL DEFAULT 0,
+  received_at      INTEGER NOT NULL,
+  enqueued_at      INTEGER NOT NULL,
+  available_at     INTEGER NOT NULL,
+  leased_at        INTEGER,
+  lease_expires_at INTEGER,
+  finished_at      INTEGER,
+  last_error       TEXT,
+  dead_reason      TEXT,
+  redrives         INTEGER NOT NULL DEFAULT 0,
+  replay_of        TEXT,
+  UNIQUE (route, seq)
+);
+-- Group head lookups: the lowest sequence of a group in a given state.
+CREATE INDEX messages_group_state ON messages (route, group_id, state, seq);
+-- Listing by state (the DLQ view) in sequence order.
+CREATE INDEX messages_state_route ON messages (state, route, seq);
+-- Queue retention and the age of the oldest queued message.
+CREATE INDEX messages_queued_age ON messages (route, enqueued_at) WHERE state = 'queued';
+-- Retention of dead letters and delivered history.
+CREATE INDEX messages_finished ON messages (state, route, finished_at) WHERE state IN ('dead', 'delivered');
+-- Lease expiry after a crash.
+CREATE INDEX messages_lease ON messages (lease_expires_at) WHERE state = 'inflight';
+
+CREATE TABLE payloads (
+  message_pk INTEGER PRIMARY KEY,
+  headers    TEXT NOT NULL,
+  body       BLOB NOT NULL
+);
+
+CREATE TABLE attempts (
+  message_pk       INTEGER NOT NULL,
+  number           INTEGER NOT NULL,
+  started_at       INTEGER NOT NULL,
+  duration_ms      INTEGER NOT NULL,
+  outcome          TEXT NOT NULL,
+  status           INTEGER,
+  response_excerpt TEXT,
+  error            TEXT,
+  PRIMARY KEY (message_pk, number)
+) WITHOUT ROWID;
+
+-- One row per group that has undelivered messages: its head and whether it can be
+-- claimed. Claiming reads this table only, so a deep backlog does not slow it down.
+-- status: ready (head queued, due at due_at), inflight (head leased), blocked (head is
+-- a dead letter, strict ordering; due_at then holds when it was dead-lettered).
+CREATE TABLE groups (
+  route    TEXT NOT NULL,
+  group_id TEXT NOT NULL,
+  head_pk  INTEGER NOT NULL,
+  status   TEXT NOT NULL CHECK (status IN ('ready', 'inflight', 'blocked')),
+  due_at   INTEGER,
+  PRIMARY KEY (route, group_id)
+) WITHOUT ROWID;
+CREATE INDEX groups_claim ON groups (route, status, due_at);
+
+-- Dedup ids seen within their window; independent of message retention.
+CREATE TABLE dedup (
+  route      TEXT NOT NULL,
+  dedup_id   TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (route, dedup_id)
+) WITHOUT ROWID;
+CREATE INDEX dedup_expiry ON dedup (route, expires_at);
+
+-- Message counts per route and state, kept by triggers so stats never count rows.
+CREATE TABLE route_counts (
+  route TEXT NOT NULL,
+  state TEXT NOT NULL,
+  n     INTEGER NOT NULL,
+  PRIMARY KEY (route, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER messages_counted_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO route_counts (route, state, n) VALUES (new.route, new.state, 1)
+    ON CONFLICT (route, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER messages_counted_update AFTER UPDATE OF state ON messages
+  WHEN old.state <> new.state BEGIN
+  UPDATE route_counts SET n = n - 1 WHERE route = old.route AND state = old.state;
+  INSERT INTO route_counts (route, state, n) VALUES (new.route, new.state, 1)
+    ON CONFLICT (route, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER messages_cascade_delete AFTER DELETE ON messages BEGIN
+  UPDATE route_counts SET n = n - 1 WHERE route = old.route AND state = old.state;
+  DELETE FROM payloads WHERE message_pk = old.pk;
+  DELETE FROM attempts WHERE message_pk = old.pk;
+END;
+`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

@@ -1,0 +1,226 @@
+import type { AfterFailure } from '../core/retry.js';
+import type {
+  AttemptOutcome,
+  HeaderList,
+  Message,
+  MessageDetail,
+  MessageState,
+  Ordering,
+} from '../core/terms.js';
+
+/**
+ * The Store keeps messages and moves them between states. Its methods are named after
+ * the state change they make; every change is one transaction. It exposes no driver,
+ * connection or transaction type: each backend owns its connections.
+ *
+ * Times are epoch milliseconds from the clock given at open, so tests can move time.
+ */
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /**
+   * Accept a message. Resolves only once the message is committed durably (fsync /
+   * synchronous commit): the caller may then acknowledge it. Concurrent calls are
+   * grouped into one commit. A dedup id seen on the route within its window gives
+   * `duplicate: true` with the original message id, and stores nothing.
+   */
+  enqueue(message: NewMessage): Promise<EnqueueResult>;
+
+  /**
+   * Lease due messages of a route: only the head of each group that is neither in
+   * flight nor blocked, never more than `maxConcurrency` in flight for the route, and
+   * nothing while the route is paused. Oldest due first.
+   */
+  claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
+
+  /** The attempt succeeded. False when the lease was lost (expired and taken over). */
+  markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean>;
+
+  /** The attempt failed: retry at a time, or dead-letter. False when the lease was lost. */
+  markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean>;
+
+  /** In-flight messages whose lease ran out (their holder crashed or stalled). */
+  expiredLeases(limit: number): Promise<ExpiredLease[]>;
+
+  /**
+   * Return dead letters to the queue, keeping their sequence; attempt counts start
+   * again and the history is kept. Moves at most `limit` (default: all), so callers
+   * can page through large dead-letter queues; returns how many moved.
+   */
+  redrive(selector: RedriveSelector, limit?: number): Promise<number>;
+
+  /** Delete a dead letter for good. Null when there is no such message. */
+  discard(id: string): Promise<Message | null>;
+
+  /** Enqueue a copy of a delivered message as a new message (no dedup check). */
+  replay(id: string): Promise<EnqueueResult & { duplicate: false }>;
+
+  getMessage(id: string): Promise<MessageDetail | null>;
+
+  /** Messages in (route, sequence) order, a page at a time. */
+  listMessages(query: ListQuery): Promise<Page<Message>>;
+
+  /** Counts per route for the routes named (also those with no messages yet). */
+  routeStats(routes: readonly string[]): Promise<RouteStats[]>;
+
+  /** Groups of a route held by a dead letter (strict ordering), with that message. */
+  blockedGroups(route: string, limit: number, cursor?: string): Promise<Page<BlockedGroup>>;
+
+  /** Stop or restart deliveries of a route; ingress is not affected. Survives restarts. */
+  setPaused(route: string, paused: boolean): Promise<void>;
+
+  /**
+   * Apply a route's retention: queued messages older than `queuedMs` become dead
+   * letters ("expired"); dead letters and delivered messages older than their windows
+   * are deleted. Works through at most `limit` messages of each kind per call.
+   */
+  sweep(route: string, retention: RetentionPolicy, limit: number): Promise<SweepResult>;
+
+  /** When the earliest waiting head of a route becomes due; null when none waits. */
+  nextDueAt(route: string): Promise<number | null>;
+
+  /** When the earliest lease runs out; null when nothing is in flight. */
+  nextLeaseExpiry(): Promise<number | null>;
+
+  /** Whether the storage answers (readiness). */
+  ping(): Promise<void>;
+
+  /**
+   * Be told when a route may have new work (an enqueue, redrive or resume), here or,
+   * where the backend can, in another process. Returns the unsubscribe function.
+   */
+  onWork(listener: (route: string) => void): () => void;
+
+  close(): Promise<void>;
+}
+
+/** What differs between backends, in one place. */
+export interface StoreCapabilities {
+  /** Short name for logs and metrics: `sqlite`, `postgres`. */
+  kind: string;
+  /** Whether `onWork` also reports work enqueued by other processes. */
+  crossProcessWakeups: boolean;
+  /** Where the data lives, for messages (never contains a password). */
+  location: string;
+}
+
+export interface StoreOptions {
+  /** Ordering of each route; routes not listed use `strict`. */
+  ordering?: Record<string, Ordering>;
+  /** The clock, epoch milliseconds. */
+  now?: () => number;
+}
+
+export interface NewMessage {
+  route: string;
+  group: string;
+  /** Null: the message takes part in no deduplication. */
+  dedupId: string | null;
+  dedupWindowMs: number;
+  headers: HeaderList;
+  body: Uint8Array;
+}
+
+export type EnqueueResult =
+  | { messageId: string; sequence: number; duplicate: false }
+  | { messageId: string; duplicate: true };
+
+export interface ClaimRequest {
+  route: string;
+  /** Most messages to lease in this call. */
+  limit: number;
+  /** Most messages of the route in flight at once, counting those already leased. */
+  maxConcurrency: number;
+  /** How long the lease lasts: the delivery timeout plus a margin. */
+  leaseMs: number;
+}
+
+/** A leased message, with what it takes to deliver it. */
+export interface ClaimedMessage extends LeaseRef {
+  route: string;
+  group: string;
+  sequence: number;
+  /** This attempt's number since acceptance or the last redrive, 1-based. */
+  attempt: number;
+  receivedAt: number;
+  headers: HeaderList;
+  body: Buffer;
+}
+
+export interface LeaseRef {
+  messageId: string;
+  /** Identifies one lease of the message; completions naming another lease are refused. */
+  lease: number;
+}
+
+export interface ExpiredLease extends LeaseRef {
+  route: string;
+  group: string;
+  /** The attempt number the lost lease had (see ClaimedMessage.attempt). */
+  attempt: number;
+  /** When the lost attempt started, for its history entry. */
+  startedAt: number;
+}
+
+/** What an attempt did, as recorded in the message's history. */
+export interface AttemptRecord {
+  startedAt: number;
+  durationMs: number;
+  outcome: AttemptOutcome;
+  status: number | null;
+  responseExcerpt: string | null;
+  error: string | null;
+}
+
+/** Which dead letters to redrive. Exactly one of `ids`, `route` (optionally with `group`) or `all`. */
+export type RedriveSelector =
+  | { ids: readonly string[] }
+  | { route: string; group?: string }
+  | { all: true };
+
+export interface ListQuery {
+  route?: string;
+  state?: MessageState;
+  group?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface RouteStats {
+  route: string;
+  paused: boolean;
+  queued: number;
+  inflight: number;
+  dead: number;
+  delivered: number;
+  blockedGroups: number;
+  /** When the oldest queued message entered the queue; null when none is queued. */
+  oldestQueuedAt: number | null;
+}
+
+export interface BlockedGroup {
+  route: string;
+  group: string;
+  /** The dead letter that holds the group. */
+  heldBy: Message;
+}
+
+export interface RetentionPolicy {
+  queuedMs: number;
+  deadLetterMs: number;
+  deliveredMs: number;
+}
+
+export interface SweepResult {
+  /** Queued messages that outlived `queuedMs` and became dead letters. */
+  expired: Message[];
+  /** Dead letters deleted after `deadLetterMs`; each is logged by the caller. */
+  deadLettersDeleted: Message[];
+  /** How many delivered messages were deleted after `deliveredMs`. */
+  deliveredDeleted: number;
+}
