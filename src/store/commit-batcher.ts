@@ -1,7 +1,7 @@
 /**
  * Group commit: calls that arrive while a commit is being prepared or is running are
- * gathered into the next commit, so many acknowledgements share one fsync. Without it
- * throughput would fall to one durable commit per message.
+ * gathered into the next commit, so many writes share one transaction and one fsync.
+ * Without it, throughput would fall to one durable commit per message.
  */
 export class CommitBatcher<I, O> {
   private pending: Array<{ item: I; resolve: (out: O) => void; reject: (error: unknown) => void }> =
@@ -10,12 +10,15 @@ export class CommitBatcher<I, O> {
   private idleWaiters: Array<() => void> = [];
 
   /**
-   * @param commit commits all items in one transaction and returns one result per item,
-   *   in order; if it throws, every item of the batch fails with that error.
+   * @param commit commits all items in one transaction and settles each one, in order:
+   *   an item can fail on its own (its part rolled back) without failing the others. If
+   *   `commit` throws, every item of the batch fails with that error.
    * @param maxBatch most items in one commit.
    */
   constructor(
-    private readonly commit: (items: I[]) => O[] | Promise<O[]>,
+    private readonly commit: (
+      items: I[],
+    ) => PromiseSettledResult<O>[] | Promise<PromiseSettledResult<O>[]>,
     private readonly maxBatch: number,
   ) {}
 
@@ -44,7 +47,11 @@ export class CommitBatcher<I, O> {
     const batch = this.pending.splice(0, this.maxBatch);
     try {
       const results = await this.commit(batch.map((entry) => entry.item));
-      for (const [index, entry] of batch.entries()) entry.resolve(results[index] as O);
+      for (const [index, entry] of batch.entries()) {
+        const result = results[index];
+        if (result?.status === 'fulfilled') entry.resolve(result.value);
+        else entry.reject(result?.reason ?? new Error('the commit gave no result for this item'));
+      }
     } catch (error) {
       for (const entry of batch) entry.reject(error);
     }

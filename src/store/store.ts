@@ -39,8 +39,8 @@ export interface Store {
   /** The attempt failed: retry at a time, or dead-letter. False when the lease was lost. */
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean>;
 
-  /** In-flight messages whose lease ran out (their holder crashed or stalled). */
-  expiredLeases(limit: number): Promise<ExpiredLease[]>;
+  /** In-flight messages of a route whose lease ran out (their holder crashed or stalled). */
+  expiredLeases(route: string, limit: number): Promise<ExpiredLease[]>;
 
   /**
    * Return dead letters to the queue, keeping their sequence; attempt counts start
@@ -79,8 +79,8 @@ export interface Store {
   /** When the earliest waiting head of a route becomes due; null when none waits. */
   nextDueAt(route: string): Promise<number | null>;
 
-  /** When the earliest lease runs out; null when nothing is in flight. */
-  nextLeaseExpiry(): Promise<number | null>;
+  /** When the earliest lease of a route runs out; null when nothing is in flight. */
+  nextLeaseExpiry(route: string): Promise<number | null>;
 
   /** Whether the storage answers (readiness). */
   ping(): Promise<void>;
@@ -199,8 +199,11 @@ export interface RouteStats {
   dead: number;
   delivered: number;
   blockedGroups: number;
-  /** When the oldest queued message entered the queue; null when none is queued. */
-  oldestQueuedAt: number | null;
+  /**
+   * When the oldest message still waiting for delivery (queued or in flight) entered
+   * the queue; null when none waits.
+   */
+  oldestWaitingAt: number | null;
 }
 
 export interface BlockedGroup {

@@ -324,10 +324,10 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         assert.equal(await store.nextDueAt('r'), clock.t);
         const [m] = await store.claimDue(claim('r'));
         assert.equal(await store.nextDueAt('r'), null);
-        assert.equal(await store.nextLeaseExpiry(), clock.t + LEASE_MS);
+        assert.equal(await store.nextLeaseExpiry('r'), clock.t + LEASE_MS);
         await store.markFailed(m!, failed(clock.t), { retryAt: clock.t + 5_000 });
         assert.equal(await store.nextDueAt('r'), clock.t + 5_000);
-        assert.equal(await store.nextLeaseExpiry(), null);
+        assert.equal(await store.nextLeaseExpiry('r'), null);
       });
     });
 
@@ -450,9 +450,9 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         const store = await fresh();
         const { messageId } = await store.enqueue(message('r', 'g', 'a'));
         const [m] = await store.claimDue(claim('r'));
-        assert.deepEqual(await store.expiredLeases(10), []);
+        assert.deepEqual(await store.expiredLeases('r', 10), []);
         clock.advance(LEASE_MS);
-        const expired = await store.expiredLeases(10);
+        const expired = await store.expiredLeases('r', 10);
         assert.equal(expired.length, 1);
         assert.equal(expired[0]?.messageId, messageId);
         assert.equal(expired[0]?.attempt, 1);
@@ -579,7 +579,7 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         await assert.rejects(store.listMessages({ limit: 10, cursor: 'garbage' }), BadRequestError);
       });
 
-      it('counts messages per route and reports the oldest queued one', async () => {
+      it('counts messages per route and reports the oldest waiting one', async () => {
         const store = await fresh();
         const [empty] = await store.routeStats(['r']);
         assert.deepEqual(empty, {
@@ -590,7 +590,7 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
           dead: 0,
           delivered: 0,
           blockedGroups: 0,
-          oldestQueuedAt: null,
+          oldestWaitingAt: null,
         });
         const start = clock.t;
         await store.enqueue(message('r', 'a', '1'));
@@ -603,7 +603,7 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         assert.equal(stats?.queued, 1);
         assert.equal(stats?.inflight, 1);
         assert.equal(stats?.delivered, 1);
-        assert.equal(stats?.oldestQueuedAt, start + 1_000);
+        assert.equal(stats?.oldestWaitingAt, start + 1_000);
       });
     });
 

@@ -1,8 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { runStoreContract } from './contract.js';
+import { fixture } from '../helpers/paths.js';
+import { message, runStoreContract } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookq-sqlite-contract-'));
 let n = 0;
@@ -12,7 +21,137 @@ runStoreContract('sqlite', {
     n += 1;
     return SqliteStore.open(join(dir, `store-${n}.db`), options);
   },
-  async dispose() {
-    rmSync(dir, { recursive: true, force: true });
-  },
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('sqlite: durability', () => {
+  it('keeps every enqueue that resolved when the process is killed with SIGKILL', async () => {
+    const path = join(dir, 'crash.db');
+    const acknowledged = new Map<number, string>();
+    let first = 0;
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', fixture('enqueue-until-killed.ts'), path, String(first)],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const lines = createInterface({ input: child.stdout });
+      const exited = once(child, 'exit');
+      let killAt = 0;
+      for await (const line of lines) {
+        const [n, id] = line.split(' ');
+        acknowledged.set(Number(n), id!);
+        if (killAt === 0) {
+          // Kill at a random moment once the child is producing.
+          killAt = 1;
+          setTimeout(() => child.kill('SIGKILL'), 50 + randomInt(400));
+        }
+      }
+      await exited;
+      assert.equal(child.signalCode, 'SIGKILL');
+      first = Math.max(...acknowledged.keys()) + 1_000_000;
+    }
+    assert.ok(acknowledged.size > 100, `only ${acknowledged.size} enqueues before the kills`);
+
+    const store = SqliteStore.open(path);
+    try {
+      const found = new Map<string, number>();
+      let cursor: string | undefined;
+      do {
+        const page = await store.listMessages({ route: 'crash', limit: 1000, cursor });
+        for (const m of page.items) found.set(m.id, (found.get(m.id) ?? 0) + 1);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      const bodies = new Set<string>();
+      for (const [n, id] of acknowledged) {
+        assert.equal(found.get(id), 1, `acknowledged message ${n} (${id}) is missing`);
+        const stored = await store.getMessage(id);
+        assert.equal(stored?.body.toString(), `message ${n}`);
+        bodies.add(stored!.body.toString());
+      }
+      assert.equal(bodies.size, acknowledged.size);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('sqlite: refusing files it must not touch', () => {
+  function snapshot(path: string): string[] {
+    return [path, `${path}-wal`, `${path}-shm`].map((file) =>
+      existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'absent',
+    );
+  }
+
+  it('refuses a file that is not a database, naming it and changing nothing', () => {
+    const path = join(dir, 'garbage.db');
+    writeFileSync(path, randomBytes(8192));
+    const before = snapshot(path);
+    assert.throws(
+      () => SqliteStore.open(path),
+      (error: Error) => error instanceof CorruptDatabaseError && error.message.includes(path),
+    );
+    assert.deepEqual(snapshot(path), before);
+  });
+
+  it("refuses another application's SQLite database", () => {
+    const path = join(dir, 'other-app.db');
+    const other = new Database(path);
+    other.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)');
+    other.close();
+    const before = snapshot(path);
+    assert.throws(
+      () => SqliteStore.open(path),
+      (error: Error) =>
+        error instanceof CorruptDatabaseError &&
+        error.message.includes(path) &&
+        error.message.includes('users'),
+    );
+    assert.deepEqual(snapshot(path), before);
+  });
+
+  it('refuses a database written by a newer hookq, naming it and changing nothing', async () => {
+    const path = join(dir, 'newer.db');
+    await SqliteStore.open(path).close();
+    const raw = new Database(path);
+    raw
+      .prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+      .run(999, 'future', 0);
+    raw.close();
+    const before = snapshot(path);
+    assert.throws(
+      () => SqliteStore.open(path),
+      (error: Error) =>
+        error instanceof SchemaVersionError &&
+        error.message.includes(path) &&
+        /999/.test(error.message),
+    );
+    assert.deepEqual(snapshot(path), before);
+  });
+
+  it('reports damaged pages as a corrupt database naming the file', async () => {
+    const path = join(dir, 'damaged.db');
+    const store = SqliteStore.open(path);
+    for (let i = 0; i < 200; i++) {
+      await store.enqueue({ ...message('r', `g${i}`, `m${i}`), body: randomBytes(2000) });
+    }
+    await store.close();
+    // Overwrite everything after the first page (the schema) with garbage.
+    const bytes = readFileSync(path);
+    randomBytes(bytes.length - 4096).copy(bytes, 4096);
+    writeFileSync(path, bytes);
+    await assert.rejects(
+      async () => {
+        const damaged = SqliteStore.open(path);
+        try {
+          await damaged.listMessages({ limit: 500 });
+          await damaged.routeStats(['r']);
+        } finally {
+          await damaged.close();
+        }
+      },
+      (error: Error) => error instanceof CorruptDatabaseError && error.message.includes(path),
+    );
+  });
 });

@@ -43,16 +43,17 @@ CREATE TABLE messages (
   replay_of        TEXT,
   UNIQUE (route, seq)
 );
--- Group head lookups: the lowest sequence of a group in a given state.
-CREATE INDEX messages_group_state ON messages (route, group_id, state, seq);
--- Listing by state (the DLQ view) in sequence order.
-CREATE INDEX messages_state_route ON messages (state, route, seq);
--- Queue retention and the age of the oldest queued message.
-CREATE INDEX messages_queued_age ON messages (route, enqueued_at) WHERE state = 'queued';
+-- Indexes are chosen so that a claim or a retry changes none of them: only arriving
+-- and ending (delivered, dead) write index entries. Each partial index names the
+-- states it holds.
+-- Group heads: the undelivered messages of a group in sequence order.
+CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE state <> 'delivered';
+-- Queue retention and the age of the oldest waiting message.
+CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE state IN ('queued', 'inflight');
+-- Listing dead letters and delivered history in sequence order.
+CREATE INDEX messages_ended ON messages (state, route, seq) WHERE state IN ('dead', 'delivered');
 -- Retention of dead letters and delivered history.
-CREATE INDEX messages_finished ON messages (state, route, finished_at) WHERE state IN ('dead', 'delivered');
--- Lease expiry after a crash.
-CREATE INDEX messages_lease ON messages (lease_expires_at) WHERE state = 'inflight';
+CREATE INDEX messages_ended_at ON messages (state, route, finished_at) WHERE state IN ('dead', 'delivered');
 
 CREATE TABLE payloads (
   message_pk INTEGER PRIMARY KEY,
@@ -74,8 +75,9 @@ CREATE TABLE attempts (
 
 -- One row per group that has undelivered messages: its head and whether it can be
 -- claimed. Claiming reads this table only, so a deep backlog does not slow it down.
--- status: ready (head queued, due at due_at), inflight (head leased), blocked (head is
--- a dead letter, strict ordering; due_at then holds when it was dead-lettered).
+-- status and due_at: ready (head queued; due_at: when it may be attempted), inflight
+-- (head leased; due_at: when the lease expires), blocked (head is a dead letter in
+-- strict ordering; due_at: when it was dead-lettered).
 CREATE TABLE groups (
   route    TEXT NOT NULL,
   group_id TEXT NOT NULL,

@@ -1,24 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { v7 as uuidv7 } from 'uuid';
-import {
-  ConflictError,
-  CorruptDatabaseError,
-  HookqError,
-  NotFoundError,
-  SchemaVersionError,
-  StorageUnavailableError,
-} from '../../core/errors.js';
+import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
+import { newMessageId } from '../../core/ids.js';
 import type { AfterFailure } from '../../core/retry.js';
-import type {
-  Attempt,
-  AttemptOutcome,
-  HeaderList,
-  Message,
-  MessageDetail,
-  MessageState,
-  Ordering,
+import {
+  type Attempt,
+  type HeaderList,
+  MESSAGE_STATES,
+  type Message,
+  type MessageDetail,
+  type MessageState,
+  type Ordering,
 } from '../../core/terms.js';
 import { formatDuration } from '../../core/units.js';
 import { CommitBatcher } from '../commit-batcher.js';
@@ -42,38 +35,25 @@ import type {
   StoreOptions,
   SweepResult,
 } from '../store.js';
-import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
+import { checkBeforeWriting, describe, migrate, translateSqliteError } from './migrate.js';
+import {
+  type AttemptRow,
+  type HeadRow,
+  type MessageRow,
+  type PayloadRow,
+  prepareStatements,
+  type Statements,
+} from './statements.js';
 
-/** Most enqueues in one durable commit. */
+/** Most writes in one commit. */
 const MAX_BATCH = 1000;
 
+/** `full`: fsynced before it resolves (acknowledged data). `normal`: survives a process crash. */
 type Durability = 'full' | 'normal';
 
-interface MessageRow {
-  pk: number;
-  id: string;
-  route: string;
-  group_id: string;
-  seq: number;
-  dedup_id: string | null;
-  state: MessageState;
-  attempts: number;
-  total_attempts: number;
-  received_at: number;
-  enqueued_at: number;
-  available_at: number;
-  leased_at: number | null;
-  lease_expires_at: number | null;
-  finished_at: number | null;
-  last_error: string | null;
-  dead_reason: string | null;
-  redrives: number;
-  replay_of: string | null;
-}
-
-interface PayloadRow {
-  headers: string;
-  body: Buffer;
+interface Write {
+  durability: Durability;
+  work: () => unknown;
 }
 
 interface QueuedMessage extends NewMessage {
@@ -83,31 +63,34 @@ interface QueuedMessage extends NewMessage {
 /**
  * The embedded store: one SQLite file in WAL mode.
  *
- * Durability: enqueues commit with `synchronous=FULL`, so the WAL is fsynced before an
- * enqueue resolves. Delivery bookkeeping (claims, outcomes) commits with `NORMAL`: a
- * process crash loses none of it, and a power cut can only lose an outcome, which
- * makes the message be delivered again (at-least-once), never lost. Any later FULL
- * commit makes the earlier ones durable too.
+ * Every write goes through one group-commit queue: writes that arrive together share a
+ * transaction, each in its own savepoint so that one failing write does not undo the
+ * others. A batch holding an enqueue (or an operator's action) commits with
+ * `synchronous=FULL`, so the WAL is fsynced before any of them resolves. A batch of
+ * delivery bookkeeping only (claims, outcomes) commits with `NORMAL`: a process crash
+ * loses none of it, and a power cut can only lose an outcome, which makes the message
+ * be delivered again (at-least-once), never lost. Any later FULL commit makes the
+ * earlier ones durable too.
  */
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities;
 
   private readonly db: Database.Database;
+  private readonly sql: Statements;
   private readonly now: () => number;
   private readonly ordering: Record<string, Ordering>;
   private readonly listeners = new Set<(route: string) => void>();
-  private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
-  private readonly sql: ReturnType<typeof prepareStatements>;
+  private readonly writes: CommitBatcher<Write, unknown>;
   private synchronous: Durability | undefined;
   private closed = false;
 
   private constructor(db: Database.Database, location: string, options: StoreOptions) {
     this.db = db;
+    this.sql = prepareStatements(db);
     this.now = options.now ?? Date.now;
     this.ordering = options.ordering ?? {};
     this.capabilities = { kind: 'sqlite', crossProcessWakeups: false, location };
-    this.sql = prepareStatements(db);
-    this.enqueues = new CommitBatcher((items) => this.commitEnqueues(items), MAX_BATCH);
+    this.writes = new CommitBatcher((items) => this.commitWrites(items), MAX_BATCH);
   }
 
   /** Open (creating if needed) the database at `path` and bring its schema up to date. */
@@ -130,72 +113,66 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
       db.pragma('cache_size = -32000');
+      // Savepoints keep statement journals; in memory they cost no file I/O.
+      db.pragma('temp_store = MEMORY');
       migrate(db);
     } catch (error) {
       db.close();
-      throw translate(error, location);
+      throw translateSqliteError(error, location);
     }
     return new SqliteStore(db, location, options);
   }
 
-  enqueue(message: NewMessage): Promise<EnqueueResult> {
-    return this.enqueues.submit(message);
+  async enqueue(message: NewMessage): Promise<EnqueueResult> {
+    const result = await this.write('full', () => this.insert(message));
+    if (!result.duplicate) this.emitWork(message.route);
+    return result;
   }
 
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
-    return this.run('normal', () => {
+    return this.write('normal', () => {
       const route = this.sql.routeGet.get(request.route) as { paused: number } | undefined;
       if (route?.paused) return [];
-      const inflight = this.count(request.route, 'inflight');
-      const room = Math.min(request.limit, request.maxConcurrency - inflight);
+      const room = Math.min(
+        request.limit,
+        request.maxConcurrency - this.count(request.route, 'inflight'),
+      );
       if (room <= 0) return [];
       const now = this.now();
+      const leaseExpiresAt = now + request.leaseMs;
       const heads = this.sql.dueHeads.all(request.route, now, room) as Array<{
         group_id: string;
         head_pk: number;
       }>;
-      const claimed: ClaimedMessage[] = [];
-      for (const head of heads) {
-        const row = this.sql.lease.get(now, now + request.leaseMs, head.head_pk) as
-          | MessageRow
-          | undefined;
-        // The groups table and the message always agree inside a transaction; a miss
-        // here would mean a bug, and skipping is safer than leasing the wrong message.
-        if (!row) continue;
-        this.sql.groupStatus.run('inflight', null, request.route, head.group_id);
+      return heads.map((head): ClaimedMessage => {
+        const row = this.sql.lease.get(now, leaseExpiresAt, head.head_pk) as MessageRow;
+        this.sql.groupLeased.run(leaseExpiresAt, request.route, head.group_id);
         const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
-        claimed.push({
+        return {
           messageId: row.id,
+          lease: row.total_attempts,
           route: row.route,
           group: row.group_id,
           sequence: row.seq,
           attempt: row.attempts,
-          lease: row.total_attempts,
           receivedAt: row.received_at,
           headers: JSON.parse(payload.headers) as HeaderList,
           body: payload.body,
-        });
-      }
-      return claimed;
+        };
+      });
     });
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
-    return this.run('normal', () => {
-      const row = this.sql.deliver.get(this.now(), lease.messageId, lease.lease) as
-        | MessageRow
-        | undefined;
-      if (!row) return false;
-      this.recordAttempt(row.pk, lease.lease, attempt);
-      this.refreshGroup(row.route, row.group_id);
-      return true;
-    });
+    return this.write('normal', () =>
+      this.settle(this.sql.deliver.get(this.now(), lease.messageId, lease.lease), lease, attempt),
+    );
   }
 
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean> {
-    return this.run('normal', () => {
+    return this.write('normal', () => {
       const error = attemptError(attempt);
-      const row = (
+      const row =
         'retryAt' in next
           ? this.sql.retryLater.get(next.retryAt, error, lease.messageId, lease.lease)
           : this.sql.deadLetter.get(
@@ -204,66 +181,42 @@ export class SqliteStore implements Store {
               error,
               lease.messageId,
               lease.lease,
-            )
-      ) as MessageRow | undefined;
-      if (!row) return false;
-      this.recordAttempt(row.pk, lease.lease, attempt);
-      this.refreshGroup(row.route, row.group_id);
-      return true;
+            );
+      return this.settle(row, lease, attempt);
     });
   }
 
-  expiredLeases(limit: number): Promise<ExpiredLease[]> {
-    return this.run('normal', () =>
-      (this.sql.expiredLeases.all(this.now(), limit) as MessageRow[]).map((row) => ({
+  expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
+    return this.read(() =>
+      (this.sql.expiredLeases.all(route, this.now(), limit) as MessageRow[]).map((row) => ({
         messageId: row.id,
         lease: row.total_attempts,
-        route: row.route,
+        route,
         group: row.group_id,
         attempt: row.attempts,
-        startedAt: row.leased_at ?? row.enqueued_at,
+        startedAt: row.leased_at ?? 0,
       })),
     );
   }
 
-  redrive(selector: RedriveSelector, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
-    return this.run('full', () => {
-      let pks: number[];
-      if ('ids' in selector) {
-        pks = selector.ids.flatMap((id) => {
-          const row = this.sql.deadById.get(id) as { pk: number } | undefined;
-          return row ? [row.pk] : [];
-        });
-        pks = pks.slice(0, limit);
-      } else if ('route' in selector) {
-        pks = (
-          selector.group === undefined
-            ? this.sql.deadOfRoute.all(selector.route, limit)
-            : this.sql.deadOfGroup.all(selector.route, selector.group, limit)
-        ).map((row) => (row as { pk: number }).pk);
-      } else {
-        pks = (this.sql.deadAll.all(limit) as Array<{ pk: number }>).map((row) => row.pk);
-      }
+  async redrive(selector: RedriveSelector, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
+    const { moved, routes } = await this.write('full', () => {
+      const pks = this.deadLettersFor(selector, limit);
       const now = this.now();
-      const touched = new Map<string, { route: string; group: string }>();
+      const groups = new Map<string, [route: string, group: string]>();
       for (const pk of pks) {
-        const row = this.sql.redrive.get(now, now, pk) as MessageRow | undefined;
-        if (row)
-          touched.set(JSON.stringify([row.route, row.group_id]), {
-            route: row.route,
-            group: row.group_id,
-          });
+        const row = this.sql.redrive.get(now, now, pk) as { route: string; group_id: string };
+        groups.set(JSON.stringify([row.route, row.group_id]), [row.route, row.group_id]);
       }
-      for (const { route, group } of touched.values()) this.refreshGroup(route, group);
-      return { moved: pks.length, routes: new Set([...touched.values()].map((t) => t.route)) };
-    }).then(({ moved, routes }) => {
-      for (const route of routes) this.emitWork(route);
-      return moved;
+      for (const [route, group] of groups.values()) this.refreshGroup(route, group);
+      return { moved: pks.length, routes: new Set([...groups.values()].map(([route]) => route)) };
     });
+    for (const route of routes) this.emitWork(route);
+    return moved;
   }
 
   discard(id: string): Promise<Message | null> {
-    return this.run('full', () => {
+    return this.write('full', () => {
       const row = this.sql.messageById.get(id) as MessageRow | undefined;
       if (!row) return null;
       if (row.state !== 'dead') {
@@ -285,7 +238,7 @@ export class SqliteStore implements Store {
         `message ${id} is ${original.state}; only delivered messages can be replayed (redrive dead letters instead)`,
       );
     }
-    const result = await this.enqueues.submit({
+    const copy: QueuedMessage = {
       route: original.route,
       group: original.group,
       dedupId: null,
@@ -293,7 +246,9 @@ export class SqliteStore implements Store {
       headers: original.headers,
       body: original.body,
       replayOf: original.id,
-    });
+    };
+    const result = await this.write('full', () => this.insert(copy));
+    this.emitWork(copy.route);
     return result as EnqueueResult & { duplicate: false };
   }
 
@@ -302,12 +257,11 @@ export class SqliteStore implements Store {
       const row = this.sql.messageById.get(id) as MessageRow | undefined;
       if (!row) return null;
       const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
-      const history = (this.sql.attemptsOf.all(row.pk) as AttemptRow[]).map(toAttempt);
       return {
         ...toMessage(row),
         headers: JSON.parse(payload.headers) as HeaderList,
         body: payload.body,
-        history,
+        history: (this.sql.attemptsOf.all(row.pk) as AttemptRow[]).map(toAttempt),
       };
     });
   }
@@ -316,25 +270,33 @@ export class SqliteStore implements Store {
     return this.read(() => {
       const where: string[] = [];
       const params: Array<string | number> = [];
+      let from = 'messages m';
       if (query.state !== undefined) {
-        where.push('state = ?');
-        params.push(query.state);
+        // A literal, so that the planner can use the partial index for the state.
+        if (!MESSAGE_STATES.includes(query.state)) throw new Error(`unknown state ${query.state}`);
+        if (query.state === 'dead' || query.state === 'delivered') {
+          where.push(`m.state IN ('dead', 'delivered')`);
+        } else if (query.state === 'inflight') {
+          // Few messages are in flight and each heads its group: find them there.
+          from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
+        }
+        where.push(`m.state = '${query.state}'`);
       }
       if (query.route !== undefined) {
-        where.push('route = ?');
+        where.push('m.route = ?');
         params.push(query.route);
       }
       if (query.group !== undefined) {
-        where.push('group_id = ?');
+        where.push('m.group_id = ?');
         params.push(query.group);
       }
       if (query.cursor !== undefined) {
         const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
-        where.push('(route, seq) > (?, ?)');
+        where.push('(m.route, m.seq) > (?, ?)');
         params.push(route, seq);
       }
-      const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY route, seq LIMIT ?`;
+      const sql = `SELECT m.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY m.route, m.seq LIMIT ?`;
       const rows = this.db.prepare(sql).all(...params, query.limit + 1) as MessageRow[];
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
@@ -349,8 +311,6 @@ export class SqliteStore implements Store {
     return this.read(() =>
       routes.map((route) => {
         const routeRow = this.sql.routeGet.get(route) as { paused: number } | undefined;
-        const oldest = this.sql.oldestQueued.get(route) as { at: number | null };
-        const blocked = this.sql.blockedCount.get(route) as { n: number };
         return {
           route,
           paused: Boolean(routeRow?.paused),
@@ -358,8 +318,8 @@ export class SqliteStore implements Store {
           inflight: this.count(route, 'inflight'),
           dead: this.count(route, 'dead'),
           delivered: this.count(route, 'delivered'),
-          blockedGroups: blocked.n,
-          oldestQueuedAt: oldest.at,
+          blockedGroups: (this.sql.blockedCount.get(route) as { n: number }).n,
+          oldestWaitingAt: (this.sql.oldestWaiting.get(route) as { at: number | null }).at,
         };
       }),
     );
@@ -389,50 +349,51 @@ export class SqliteStore implements Store {
   }
 
   async setPaused(route: string, paused: boolean): Promise<void> {
-    await this.run('full', () => this.sql.setPaused.run(route, paused ? 1 : 0));
+    await this.write('full', () => this.sql.setPaused.run(route, paused ? 1 : 0));
     if (!paused) this.emitWork(route);
   }
 
   sweep(route: string, retention: RetentionPolicy, limit: number): Promise<SweepResult> {
-    return this.run('full', () => {
+    return this.write('full', () => {
       const now = this.now();
       const touched = new Set<string>();
 
       const reason = `expired: queued longer than ${formatDuration(retention.queuedMs)}`;
-      const expired = (
-        this.sql.queuedOlderThan.all(route, now - retention.queuedMs, limit) as Array<{
-          pk: number;
-        }>
-      ).map((row) => {
-        const updated = this.sql.expire.get(now, reason, row.pk) as MessageRow;
-        touched.add(updated.group_id);
-        return toMessage(updated);
-      });
-
-      const deadLettersDeleted = (
-        this.sql.finishedOlderThan.all(
-          'dead',
-          route,
-          now - retention.deadLetterMs,
-          limit,
-        ) as MessageRow[]
-      ).map((row) => {
-        this.sql.deleteMessage.run(row.pk);
+      const old = this.sql.queuedOlderThan.all(route, now - retention.queuedMs, limit) as Array<{
+        pk: number;
+      }>;
+      const expired = old.map(({ pk }) => {
+        const row = this.sql.expire.get(now, reason, pk) as MessageRow;
         touched.add(row.group_id);
         return toMessage(row);
       });
 
-      const delivered = this.sql.finishedOlderThan.all(
-        'delivered',
+      const dead = this.sql.deadOlderThan.all(
+        route,
+        now - retention.deadLetterMs,
+        limit,
+      ) as MessageRow[];
+      for (const row of dead) {
+        this.sql.deleteMessage.run(row.pk);
+        touched.add(row.group_id);
+      }
+
+      const delivered = this.sql.deliveredOlderThan.all(
         route,
         now - retention.deliveredMs,
         limit,
-      ) as MessageRow[];
-      for (const row of delivered) this.sql.deleteMessage.run(row.pk);
+      ) as Array<{
+        pk: number;
+      }>;
+      for (const { pk } of delivered) this.sql.deleteMessage.run(pk);
 
       this.sql.dedupExpire.run(route, route, now, limit);
       for (const group of touched) this.refreshGroup(route, group);
-      return { expired, deadLettersDeleted, deliveredDeleted: delivered.length };
+      return {
+        expired,
+        deadLettersDeleted: dead.map(toMessage),
+        deliveredDeleted: delivered.length,
+      };
     });
   }
 
@@ -440,8 +401,8 @@ export class SqliteStore implements Store {
     return this.read(() => (this.sql.nextDue.get(route) as { at: number | null }).at);
   }
 
-  nextLeaseExpiry(): Promise<number | null> {
-    return this.read(() => (this.sql.nextLease.get() as { at: number | null }).at);
+  nextLeaseExpiry(route: string): Promise<number | null> {
+    return this.read(() => (this.sql.nextLease.get(route) as { at: number | null }).at);
   }
 
   ping(): Promise<void> {
@@ -457,22 +418,12 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.enqueues.drain();
     this.closed = true;
+    await this.writes.drain();
     this.db.close();
   }
 
-  // --- inside transactions -------------------------------------------------------
-
-  private commitEnqueues(items: QueuedMessage[]): EnqueueResult[] {
-    const results = this.runSync('full', () => items.map((item) => this.insert(item)));
-    const routes = new Set<string>();
-    items.forEach((item, index) => {
-      if (!results[index]?.duplicate) routes.add(item.route);
-    });
-    for (const route of routes) this.emitWork(route);
-    return results;
-  }
+  // --- inside a transaction ----------------------------------------------------------
 
   private insert(message: QueuedMessage): EnqueueResult {
     const now = this.now();
@@ -483,20 +434,19 @@ export class SqliteStore implements Store {
       if (seen && seen.expires_at > now) return { messageId: seen.message_id, duplicate: true };
     }
     const { last_seq: sequence } = this.sql.nextSeq.get(message.route) as { last_seq: number };
-    const id = uuidv7();
-    const pk = Number(
-      this.sql.insertMessage.run(
-        id,
-        message.route,
-        message.group,
-        sequence,
-        message.dedupId,
-        now,
-        now,
-        now,
-        message.replayOf ?? null,
-      ).lastInsertRowid,
+    const id = newMessageId();
+    const { lastInsertRowid } = this.sql.insertMessage.run(
+      id,
+      message.route,
+      message.group,
+      sequence,
+      message.dedupId,
+      now,
+      now,
+      now,
+      message.replayOf ?? null,
     );
+    const pk = Number(lastInsertRowid);
     this.sql.insertPayload.run(pk, JSON.stringify(message.headers), asBuffer(message.body));
     // A new message has the highest sequence of its group: it becomes the head only
     // when the group has nothing else pending.
@@ -507,35 +457,13 @@ export class SqliteStore implements Store {
     return { messageId: id, sequence, duplicate: false };
   }
 
-  /**
-   * Recompute a group's head after any change to its messages. The head is the message
-   * in flight if there is one (one per group, always); otherwise the lowest sequence
-   * among queued messages and, in strict ordering, dead letters, which then block it.
-   */
-  private refreshGroup(route: string, group: string): void {
-    const inflight = this.sql.lowestInState.get(route, group, 'inflight') as HeadRow | undefined;
-    if (inflight) {
-      this.sql.groupPut.run(route, group, inflight.pk, 'inflight', null);
-      return;
-    }
-    const queued = this.sql.lowestInState.get(route, group, 'queued') as HeadRow | undefined;
-    const dead =
-      this.orderingOf(route) === 'strict'
-        ? (this.sql.lowestInState.get(route, group, 'dead') as HeadRow | undefined)
-        : undefined;
-    if (dead && (!queued || dead.seq < queued.seq)) {
-      this.sql.groupPut.run(route, group, dead.pk, 'blocked', dead.finished_at);
-    } else if (queued) {
-      this.sql.groupPut.run(route, group, queued.pk, 'ready', queued.available_at);
-    } else {
-      this.sql.groupDelete.run(route, group);
-    }
-  }
-
-  private recordAttempt(pk: number, number: number, attempt: AttemptRecord): void {
+  /** Record the attempt of a completed lease and move its group on. */
+  private settle(row: unknown, lease: LeaseRef, attempt: AttemptRecord): boolean {
+    if (!row) return false; // the lease was lost: expired, and the message taken again
+    const { pk, route, group_id } = row as { pk: number; route: string; group_id: string };
     this.sql.insertAttempt.run(
       pk,
-      number,
+      lease.lease,
       attempt.startedAt,
       Math.round(attempt.durationMs),
       attempt.outcome,
@@ -543,11 +471,59 @@ export class SqliteStore implements Store {
       attempt.responseExcerpt,
       attempt.error,
     );
+    this.refreshGroup(route, group_id);
+    return true;
+  }
+
+  /**
+   * Recompute a group's head after a change to its messages. While a message of the
+   * group is in flight, it stays the head: one at a time, always. Otherwise the head is
+   * the first undelivered message in sequence order: queued (the group is ready) or,
+   * in strict ordering, a dead letter (the group is blocked). In fifo ordering dead
+   * letters are passed over.
+   */
+  private refreshGroup(route: string, group: string): void {
+    const current = this.sql.groupGet.get(route, group) as
+      | { head_pk: number; status: string }
+      | undefined;
+    if (current?.status === 'inflight') {
+      const head = this.sql.stateByPk.get(current.head_pk) as { state: MessageState } | undefined;
+      if (head?.state === 'inflight') return;
+    }
+    const first = (
+      this.orderingOf(route) === 'strict'
+        ? this.sql.firstPending.get(route, group)
+        : this.sql.firstQueued.get(route, group)
+    ) as HeadRow | undefined;
+    if (!first) {
+      this.sql.groupDelete.run(route, group);
+    } else if (first.state === 'dead') {
+      this.sql.groupPut.run(route, group, first.pk, 'blocked', first.finished_at);
+    } else {
+      this.sql.groupPut.run(route, group, first.pk, 'ready', first.available_at);
+    }
+  }
+
+  private deadLettersFor(selector: RedriveSelector, limit: number): number[] {
+    if ('ids' in selector) {
+      return selector.ids
+        .flatMap((id) => {
+          const row = this.sql.deadById.get(id) as { pk: number } | undefined;
+          return row ? [row.pk] : [];
+        })
+        .slice(0, limit);
+    }
+    const rows =
+      'all' in selector
+        ? this.sql.deadAll.all(limit)
+        : selector.group === undefined
+          ? this.sql.deadOfRoute.all(selector.route, limit)
+          : this.sql.deadOfGroup.all(selector.route, selector.group, limit);
+    return (rows as Array<{ pk: number }>).map((row) => row.pk);
   }
 
   private count(route: string, state: MessageState): number {
-    const row = this.sql.countGet.get(route, state) as { n: number } | undefined;
-    return row?.n ?? 0;
+    return (this.sql.countGet.get(route, state) as { n: number } | undefined)?.n ?? 0;
   }
 
   private orderingOf(route: string): Ordering {
@@ -560,227 +536,55 @@ export class SqliteStore implements Store {
 
   // --- running statements ----------------------------------------------------------
 
-  private runSync<T>(durability: Durability, work: () => T): T {
-    if (this.closed) throw new StorageUnavailableError('the store is closed');
+  private write<T>(durability: Durability, work: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
+    return this.writes.submit({ durability, work }) as Promise<T>;
+  }
+
+  private commitWrites(items: Write[]): PromiseSettledResult<unknown>[] {
+    const durability = items.some((item) => item.durability === 'full') ? 'full' : 'normal';
     try {
       if (this.synchronous !== durability) {
         this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
         this.synchronous = durability;
       }
-      return this.db.transaction(work).immediate();
+      return this.db
+        .transaction(() =>
+          items.map((item): PromiseSettledResult<unknown> => {
+            // Each item in a savepoint: only this item rolls back on error.
+            this.sql.savepoint.run();
+            try {
+              const value = item.work();
+              this.sql.release.run();
+              return { status: 'fulfilled', value };
+            } catch (error) {
+              // Some errors (disk full, I/O) make SQLite abandon the whole transaction;
+              // then nothing of this batch may be reported as written.
+              if (!this.db.inTransaction) throw error;
+              this.sql.rollbackItem.run();
+              this.sql.release.run();
+              return {
+                status: 'rejected',
+                reason: translateSqliteError(error, this.capabilities.location),
+              };
+            }
+          }),
+        )
+        .immediate();
     } catch (error) {
-      throw translate(error, this.capabilities.location);
+      throw translateSqliteError(error, this.capabilities.location);
     }
   }
 
-  /** better-sqlite3 is synchronous; the Store contract is not, so errors become rejections. */
-  private run<T>(durability: Durability, work: () => T): Promise<T> {
-    try {
-      return Promise.resolve(this.runSync(durability, work));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
+  /** Reads run at once; better-sqlite3 is synchronous, the Store contract is not. */
   private read<T>(work: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
     try {
       return Promise.resolve(work());
     } catch (error) {
-      return Promise.reject(translate(error, this.capabilities.location));
+      return Promise.reject(translateSqliteError(error, this.capabilities.location));
     }
   }
-}
-
-interface HeadRow {
-  pk: number;
-  seq: number;
-  available_at: number;
-  finished_at: number | null;
-}
-
-interface AttemptRow {
-  number: number;
-  started_at: number;
-  duration_ms: number;
-  outcome: AttemptOutcome;
-  status: number | null;
-  response_excerpt: string | null;
-  error: string | null;
-}
-
-function prepareStatements(db: Database.Database) {
-  const p = (sql: string) => db.prepare(sql);
-  return {
-    ping: p('SELECT 1'),
-    routeGet: p('SELECT paused FROM routes WHERE name = ?'),
-    setPaused: p(
-      'INSERT INTO routes (name, paused) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused',
-    ),
-    nextSeq: p(
-      'INSERT INTO routes (name, last_seq) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq',
-    ),
-    countGet: p('SELECT n FROM route_counts WHERE route = ? AND state = ?'),
-    dedupGet: p('SELECT message_id, expires_at FROM dedup WHERE route = ? AND dedup_id = ?'),
-    dedupPut: p(
-      `INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
-    ),
-    dedupExpire: p(
-      `DELETE FROM dedup WHERE route = ? AND dedup_id IN
-         (SELECT dedup_id FROM dedup WHERE route = ? AND expires_at <= ? LIMIT ?)`,
-    ),
-    insertMessage: p(
-      `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-    ),
-    insertPayload: p('INSERT INTO payloads (message_pk, headers, body) VALUES (?, ?, ?)'),
-    payloadGet: p('SELECT headers, body FROM payloads WHERE message_pk = ?'),
-    groupAdd: p(
-      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, 'ready', ?)
-       ON CONFLICT (route, group_id) DO NOTHING`,
-    ),
-    groupPut: p(
-      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (route, group_id) DO UPDATE SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at`,
-    ),
-    groupStatus: p('UPDATE groups SET status = ?, due_at = ? WHERE route = ? AND group_id = ?'),
-    groupDelete: p('DELETE FROM groups WHERE route = ? AND group_id = ?'),
-    dueHeads: p(
-      `SELECT group_id, head_pk FROM groups WHERE route = ? AND status = 'ready' AND due_at <= ?
-       ORDER BY due_at LIMIT ?`,
-    ),
-    nextDue: p(`SELECT min(due_at) AS at FROM groups WHERE route = ? AND status = 'ready'`),
-    blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
-    blockedPage: p(
-      `SELECT group_id, due_at, head_pk FROM groups WHERE route = ? AND status = 'blocked'
-       AND (due_at, group_id) > (?, ?) ORDER BY due_at, group_id LIMIT ?`,
-    ),
-    lowestInState: p(
-      `SELECT pk, seq, available_at, finished_at FROM messages
-       WHERE route = ? AND group_id = ? AND state = ? ORDER BY seq LIMIT 1`,
-    ),
-    lease: p(
-      `UPDATE messages SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1,
-         leased_at = ?, lease_expires_at = ?
-       WHERE pk = ? AND state = 'queued' RETURNING *`,
-    ),
-    deliver: p(
-      `UPDATE messages SET state = 'delivered', finished_at = ?, lease_expires_at = NULL, last_error = NULL
-       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING *`,
-    ),
-    retryLater: p(
-      `UPDATE messages SET state = 'queued', available_at = ?, lease_expires_at = NULL, last_error = ?
-       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING *`,
-    ),
-    deadLetter: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL
-       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING *`,
-    ),
-    expire: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ? WHERE pk = ? RETURNING *`,
-    ),
-    insertAttempt: p(
-      `INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    attemptsOf: p('SELECT * FROM attempts WHERE message_pk = ? ORDER BY number'),
-    expiredLeases: p(
-      `SELECT * FROM messages WHERE state = 'inflight' AND lease_expires_at <= ?
-       ORDER BY lease_expires_at LIMIT ?`,
-    ),
-    nextLease: p(`SELECT min(lease_expires_at) AS at FROM messages WHERE state = 'inflight'`),
-    messageById: p('SELECT * FROM messages WHERE id = ?'),
-    messageByPk: p('SELECT * FROM messages WHERE pk = ?'),
-    deadById: p(`SELECT pk FROM messages WHERE id = ? AND state = 'dead'`),
-    deadOfRoute: p(
-      `SELECT pk FROM messages WHERE state = 'dead' AND route = ? ORDER BY seq LIMIT ?`,
-    ),
-    deadOfGroup: p(
-      `SELECT pk FROM messages WHERE route = ? AND group_id = ? AND state = 'dead' ORDER BY seq LIMIT ?`,
-    ),
-    deadAll: p(`SELECT pk FROM messages WHERE state = 'dead' ORDER BY route, seq LIMIT ?`),
-    redrive: p(
-      `UPDATE messages SET state = 'queued', attempts = 0, available_at = ?, enqueued_at = ?,
-         finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
-       WHERE pk = ? AND state = 'dead' RETURNING *`,
-    ),
-    deleteMessage: p('DELETE FROM messages WHERE pk = ?'),
-    oldestQueued: p(
-      `SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND state = 'queued'`,
-    ),
-    queuedOlderThan: p(
-      `SELECT pk FROM messages WHERE route = ? AND state = 'queued' AND enqueued_at < ?
-       ORDER BY enqueued_at LIMIT ?`,
-    ),
-    finishedOlderThan: p(
-      `SELECT * FROM messages WHERE state = ? AND route = ? AND finished_at < ? ORDER BY finished_at LIMIT ?`,
-    ),
-  };
-}
-
-/** Refuse, before any write, a file that is not a hookq database or is from a newer hookq. */
-function checkBeforeWriting(db: Database.Database, location: string): void {
-  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as Array<{
-    name: string;
-  }>;
-  const names = new Set(tables.map((table) => table.name));
-  if (!names.has('hookq_migrations')) {
-    if (names.size > 0) {
-      throw new CorruptDatabaseError(
-        location,
-        `it holds other tables (${[...names].slice(0, 3).join(', ')}) and no hookq schema`,
-      );
-    }
-    return;
-  }
-  const found =
-    (db.prepare('SELECT max(version) AS v FROM hookq_migrations').get() as { v: number | null })
-      .v ?? 0;
-  if (found > LATEST_VERSION) throw new SchemaVersionError(location, found, LATEST_VERSION);
-}
-
-/**
- * Apply pending migrations, one exclusive transaction each. The version is read again
- * inside the lock, so two processes opening one new file do not both migrate it.
- */
-function migrate(db: Database.Database): void {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-  );
-  for (const migration of MIGRATIONS) {
-    db.transaction(() => {
-      const applied = db
-        .prepare('SELECT 1 FROM hookq_migrations WHERE version = ?')
-        .get(migration.version);
-      if (applied) return;
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-        migration.version,
-        migration.name,
-        Date.now(),
-      );
-    }).exclusive();
-  }
-}
-
-/** Map driver errors to hookq's: damaged files, and storage that cannot take writes. */
-function translate(error: unknown, location: string): Error {
-  if (error instanceof HookqError) return error;
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string') {
-    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-      return new CorruptDatabaseError(location, describe(error), { cause: error });
-    }
-    if (/^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|PERM|NOMEM|PROTOCOL)/.test(code)) {
-      return new StorageUnavailableError(`${location}: ${describe(error)}`, { cause: error });
-    }
-  }
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

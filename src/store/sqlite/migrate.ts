@@ -1,0 +1,73 @@
+import type Database from 'better-sqlite3';
+import {
+  CorruptDatabaseError,
+  HookqError,
+  SchemaVersionError,
+  StorageUnavailableError,
+} from '../../core/errors.js';
+import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
+
+/** Refuse, before any write, a file that is not a hookq database or is from a newer hookq. */
+export function checkBeforeWriting(db: Database.Database, location: string): void {
+  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as Array<{
+    name: string;
+  }>;
+  const names = new Set(tables.map((table) => table.name));
+  if (!names.has('hookq_migrations')) {
+    if (names.size > 0) {
+      throw new CorruptDatabaseError(
+        location,
+        `it holds other tables (${[...names].slice(0, 3).join(', ')}) and no hookq schema`,
+      );
+    }
+    return;
+  }
+  const row = db.prepare('SELECT max(version) AS v FROM hookq_migrations').get() as {
+    v: number | null;
+  };
+  const found = row.v ?? 0;
+  if (found > LATEST_VERSION) throw new SchemaVersionError(location, found, LATEST_VERSION);
+}
+
+/**
+ * Apply pending migrations, one exclusive transaction each. The version is read again
+ * inside the lock, so two processes opening one new file do not both migrate it.
+ */
+export function migrate(db: Database.Database): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  );
+  for (const migration of MIGRATIONS) {
+    db.transaction(() => {
+      const applied = db
+        .prepare('SELECT 1 FROM hookq_migrations WHERE version = ?')
+        .get(migration.version);
+      if (applied) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        Date.now(),
+      );
+    }).exclusive();
+  }
+}
+
+/** Map driver errors to hookq's: damaged files, and storage that cannot take writes. */
+export function translateSqliteError(error: unknown, location: string): Error {
+  if (error instanceof HookqError) return error;
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string') {
+    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+      return new CorruptDatabaseError(location, describe(error), { cause: error });
+    }
+    if (/^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|PERM|NOMEM|PROTOCOL)/.test(code)) {
+      return new StorageUnavailableError(`${location}: ${describe(error)}`, { cause: error });
+    }
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

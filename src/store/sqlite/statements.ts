@@ -1,0 +1,206 @@
+import type Database from 'better-sqlite3';
+import type { AttemptOutcome, MessageState } from '../../core/terms.js';
+
+/**
+ * Every SQL statement of the SQLite store, prepared once.
+ *
+ * Partial indexes serve a query only when its WHERE clause repeats the index's
+ * condition word for word, so states appear as literals here, never as parameters.
+ */
+export function prepareStatements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    ping: p('SELECT 1'),
+    savepoint: p('SAVEPOINT item'),
+    release: p('RELEASE item'),
+    rollbackItem: p('ROLLBACK TO item'),
+
+    // routes: sequence counters and pause flags
+    routeGet: p('SELECT paused FROM routes WHERE name = ?'),
+    setPaused: p(
+      `INSERT INTO routes (name, paused) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET paused = excluded.paused`,
+    ),
+    nextSeq: p(
+      `INSERT INTO routes (name, last_seq) VALUES (?, 1)
+       ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
+    ),
+    countGet: p('SELECT n FROM route_counts WHERE route = ? AND state = ?'),
+
+    // dedup window
+    dedupGet: p('SELECT message_id, expires_at FROM dedup WHERE route = ? AND dedup_id = ?'),
+    dedupPut: p(
+      `INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
+    ),
+    dedupExpire: p(
+      `DELETE FROM dedup WHERE route = ? AND dedup_id IN
+         (SELECT dedup_id FROM dedup WHERE route = ? AND expires_at <= ? LIMIT ?)`,
+    ),
+
+    // messages and payloads
+    insertMessage: p(
+      `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+    ),
+    insertPayload: p('INSERT INTO payloads (message_pk, headers, body) VALUES (?, ?, ?)'),
+    payloadGet: p('SELECT headers, body FROM payloads WHERE message_pk = ?'),
+    messageById: p('SELECT * FROM messages WHERE id = ?'),
+    messageByPk: p('SELECT * FROM messages WHERE pk = ?'),
+    stateByPk: p('SELECT state FROM messages WHERE pk = ?'),
+    deleteMessage: p('DELETE FROM messages WHERE pk = ?'),
+
+    // groups: the head of each group with undelivered messages
+    groupGet: p('SELECT head_pk, status FROM groups WHERE route = ? AND group_id = ?'),
+    groupAdd: p(
+      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, 'ready', ?)
+       ON CONFLICT (route, group_id) DO NOTHING`,
+    ),
+    groupPut: p(
+      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (route, group_id) DO UPDATE
+       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at`,
+    ),
+    groupLeased: p(
+      `UPDATE groups SET status = 'inflight', due_at = ? WHERE route = ? AND group_id = ?`,
+    ),
+    groupDelete: p('DELETE FROM groups WHERE route = ? AND group_id = ?'),
+    firstPending: p(
+      `SELECT pk, seq, state, available_at, finished_at FROM messages
+       WHERE route = ? AND group_id = ? AND state <> 'delivered' ORDER BY seq LIMIT 1`,
+    ),
+    firstQueued: p(
+      `SELECT pk, seq, state, available_at, finished_at FROM messages
+       WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'queued'
+       ORDER BY seq LIMIT 1`,
+    ),
+
+    // claiming and completing
+    dueHeads: p(
+      `SELECT group_id, head_pk FROM groups WHERE route = ? AND status = 'ready' AND due_at <= ?
+       ORDER BY due_at LIMIT ?`,
+    ),
+    lease: p(
+      `UPDATE messages SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1,
+         leased_at = ?, lease_expires_at = ?
+       WHERE pk = ? AND state = 'queued'
+       RETURNING pk, id, route, group_id, seq, attempts, total_attempts, received_at`,
+    ),
+    deliver: p(
+      `UPDATE messages SET state = 'delivered', finished_at = ?, lease_expires_at = NULL, last_error = NULL
+       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
+    ),
+    retryLater: p(
+      `UPDATE messages SET state = 'queued', available_at = ?, lease_expires_at = NULL, last_error = ?
+       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
+    ),
+    deadLetter: p(
+      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL
+       WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
+    ),
+    insertAttempt: p(
+      `INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    attemptsOf: p('SELECT * FROM attempts WHERE message_pk = ? ORDER BY number'),
+    expiredLeases: p(
+      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at
+       FROM groups g JOIN messages m ON m.pk = g.head_pk
+       WHERE g.route = ? AND g.status = 'inflight' AND g.due_at <= ? ORDER BY g.due_at LIMIT ?`,
+    ),
+    nextDue: p(`SELECT min(due_at) AS at FROM groups WHERE route = ? AND status = 'ready'`),
+    nextLease: p(`SELECT min(due_at) AS at FROM groups WHERE route = ? AND status = 'inflight'`),
+
+    // dead letters
+    deadById: p(`SELECT pk FROM messages WHERE id = ? AND state = 'dead'`),
+    deadOfRoute: p(
+      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ?
+       ORDER BY seq LIMIT ?`,
+    ),
+    deadOfGroup: p(
+      `SELECT pk FROM messages WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'dead'
+       ORDER BY seq LIMIT ?`,
+    ),
+    deadAll: p(
+      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead'
+       ORDER BY route, seq LIMIT ?`,
+    ),
+    redrive: p(
+      `UPDATE messages SET state = 'queued', attempts = 0, available_at = ?, enqueued_at = ?,
+         finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
+       WHERE pk = ? AND state = 'dead' RETURNING route, group_id`,
+    ),
+    blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
+    blockedPage: p(
+      `SELECT group_id, due_at, head_pk FROM groups WHERE route = ? AND status = 'blocked'
+       AND (due_at, group_id) > (?, ?) ORDER BY due_at, group_id LIMIT ?`,
+    ),
+
+    // retention
+    oldestWaiting: p(
+      `SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND state IN ('queued', 'inflight')`,
+    ),
+    queuedOlderThan: p(
+      `SELECT pk FROM messages WHERE route = ? AND state IN ('queued', 'inflight') AND enqueued_at < ?
+       AND state = 'queued' ORDER BY enqueued_at LIMIT ?`,
+    ),
+    expire: p(
+      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ? WHERE pk = ? RETURNING *`,
+    ),
+    deadOlderThan: p(
+      `SELECT * FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ?
+       AND finished_at < ? ORDER BY finished_at LIMIT ?`,
+    ),
+    deliveredOlderThan: p(
+      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = ?
+       AND finished_at < ? ORDER BY finished_at LIMIT ?`,
+    ),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+export interface MessageRow {
+  pk: number;
+  id: string;
+  route: string;
+  group_id: string;
+  seq: number;
+  dedup_id: string | null;
+  state: MessageState;
+  attempts: number;
+  total_attempts: number;
+  received_at: number;
+  enqueued_at: number;
+  available_at: number;
+  leased_at: number | null;
+  lease_expires_at: number | null;
+  finished_at: number | null;
+  last_error: string | null;
+  dead_reason: string | null;
+  redrives: number;
+  replay_of: string | null;
+}
+
+export interface PayloadRow {
+  headers: string;
+  body: Buffer;
+}
+
+export interface HeadRow {
+  pk: number;
+  seq: number;
+  state: MessageState;
+  available_at: number;
+  finished_at: number | null;
+}
+
+export interface AttemptRow {
+  number: number;
+  started_at: number;
+  duration_ms: number;
+  outcome: AttemptOutcome;
+  status: number | null;
+  response_excerpt: string | null;
+  error: string | null;
+}
