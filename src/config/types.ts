@@ -1,0 +1,60 @@
+import type { DedupRule } from '../core/dedup.js';
+import type { GroupRule } from '../core/group.js';
+import type { RetryPolicy } from '../core/retry.js';
+import type { Ordering } from '../core/terms.js';
+import type { RetentionPolicy } from '../store/store.js';
+
+/**
+ * The configuration after loading: `${ENV}` replaced, durations in milliseconds, sizes
+ * in bytes, and every route merged with `defaults`. The YAML form is in SPEC §3 and
+ * in `hookq.example.yaml`.
+ */
+export interface HookqConfig {
+  server: { host: string; port: number };
+  admin: { host: string; port: number; token: string | null };
+  storage: { url: string };
+  routes: RouteConfig[];
+}
+
+export interface RouteConfig {
+  name: string;
+  /** Ingress path, starting with `/`. */
+  path: string;
+  /** Where deliveries go: an http(s) URL. */
+  target: string;
+  /** Undefined: every message of the route is in the group named after the route. */
+  group: GroupRule | undefined;
+  dedup: DedupRule & { windowMs: number };
+  ordering: Ordering;
+  maxBodyBytes: number;
+  retry: RetryPolicy;
+  delivery: { timeoutMs: number; maxConcurrency: number };
+  retention: RetentionPolicy;
+  /** `all` end-to-end request headers, or only these names (lower-cased). */
+  forwardHeaders: 'all' | string[];
+  verify: VerifyConfig | undefined;
+  /** Sign forwarded requests with Standard Webhooks headers. */
+  sign: { secret: string } | undefined;
+}
+
+/**
+ * Signature verification of incoming webhooks. `secrets` holds one or more secrets; a
+ * signature made with any of them is accepted, so secrets can be rotated.
+ */
+export type VerifyConfig =
+  | { scheme: 'github'; secrets: string[] }
+  | { scheme: 'stripe'; secrets: string[]; toleranceMs: number }
+  | { scheme: 'standard-webhooks'; secrets: string[]; toleranceMs: number }
+  | { scheme: 'shopify'; secrets: string[] }
+  | { scheme: 'slack'; secrets: string[]; toleranceMs: number }
+  | {
+      scheme: 'hmac-sha256';
+      secrets: string[];
+      /** Header carrying the signature (lower-cased). */
+      header: string;
+      encoding: 'hex' | 'base64';
+      /** Text before the signature in the header, e.g. `sha256=`. */
+      prefix: string;
+    };
+
+export type VerifyScheme = VerifyConfig['scheme'];

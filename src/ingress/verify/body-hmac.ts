@@ -1,0 +1,38 @@
+import { hmacVerdict, strictDecode } from './hmac.js';
+import { readHeader, rejected, type VerifyResult } from './result.js';
+
+/**
+ * Schemes whose one header carries `prefix` + HMAC-SHA256(secret, body): GitHub, Shopify
+ * and the configurable generic scheme differ only in these four values.
+ */
+export interface BodyHmacFormat {
+  /** As the sender spells it, for reasons shown to people. */
+  header: string;
+  prefix: string;
+  encoding: 'hex' | 'base64';
+}
+
+export const GITHUB_FORMAT: BodyHmacFormat = {
+  header: 'X-Hub-Signature-256',
+  prefix: 'sha256=',
+  encoding: 'hex',
+};
+
+export const SHOPIFY_FORMAT: BodyHmacFormat = {
+  header: 'X-Shopify-Hmac-Sha256',
+  prefix: '',
+  encoding: 'base64',
+};
+
+export function verifyBodyHmac(
+  format: BodyHmacFormat,
+  secrets: readonly string[],
+  header: (lowerCaseName: string) => string | undefined,
+  body: Buffer,
+): VerifyResult {
+  const value = readHeader(header, format.header);
+  if (value === undefined) return rejected(`missing ${format.header} header`);
+  const signature = strictDecode(value, format.encoding, format.prefix);
+  if (signature === null) return rejected(`malformed ${format.header} header`);
+  return hmacVerdict(secrets, [body], [signature]);
+}
