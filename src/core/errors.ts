@@ -12,12 +12,15 @@ export class HookqError extends Error {
   }
 }
 
-/** A configuration file or value is wrong. `key` is the dotted path of the offending key. */
+/**
+ * A configuration file or value is wrong. `key` is the dotted path of the offending key;
+ * the message names it too, as the whole text the user reads.
+ */
 export class ConfigError extends HookqError {
   readonly key: string;
 
   constructor(key: string, message: string, options?: { cause?: unknown }) {
-    super('config_invalid', key ? `${key}: ${message}` : message, options);
+    super('config_invalid', message, options);
     this.key = key;
   }
 }

@@ -28,7 +28,7 @@ export function signStandardWebhook(
   if (key === null) {
     throw new ConfigError(
       'sign.secret',
-      'must be "whsec_" followed by base64; generate one with: echo "whsec_$(openssl rand -base64 32)"',
+      'sign.secret: must be "whsec_" followed by base64; generate one with: echo "whsec_$(openssl rand -base64 32)"',
     );
   }
   if (!Number.isSafeInteger(timestampSeconds) || timestampSeconds < 0) {

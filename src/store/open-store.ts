@@ -18,6 +18,6 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   }
   throw new ConfigError(
     'storage.url',
-    `unsupported storage "${url.split(':')[0]}"; use sqlite:PATH`,
+    `storage.url: unsupported storage "${url.split(':')[0]}"; use sqlite:PATH`,
   );
 }
