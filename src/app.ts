@@ -1,0 +1,94 @@
+import type { AddressInfo } from 'node:net';
+import { Metrics } from './admin/metrics.js';
+import type { HookqConfig } from './config/types.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { Forwarder } from './delivery/forwarder.js';
+import { RetentionSweeper } from './delivery/retention.js';
+import { createIngress } from './ingress/server.js';
+import { type Logger, silentLogger } from './log.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+
+export interface StartOptions {
+  log?: Logger;
+  now?: () => number;
+  /** How often retention is applied. */
+  sweepIntervalMs?: number;
+  /** Longest sleep of an idle route's dispatcher without a wake-up event. */
+  pollMs?: number;
+}
+
+export interface RunningHookq {
+  /** Base URL of the ingress listener. */
+  ingressUrl: string;
+  store: Store;
+  metrics: Metrics;
+  /**
+   * Graceful stop: refuse new webhooks, answer those being received, let attempts in
+   * flight finish for up to `graceMs`, then close the store.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The pipeline of `hookq serve`: receive → store → deliver, plus retention. */
+export async function startHookq(
+  config: HookqConfig,
+  options: StartOptions = {},
+): Promise<RunningHookq> {
+  const log = options.log ?? silentLogger();
+  const ordering = Object.fromEntries(config.routes.map((route) => [route.name, route.ordering]));
+  const store = await openStore(config.storage.url, { ordering, now: options.now });
+  const metrics = new Metrics(store, config.routes, options.now);
+  const forwarder = new Forwarder(options.now);
+  const dispatcher = new Dispatcher({
+    store,
+    routes: config.routes,
+    forwarder,
+    log,
+    now: options.now,
+    pollMs: options.pollMs,
+    onAttempt: (route, record) => metrics.attemptRecorded(route, record),
+  });
+  const sweeper = new RetentionSweeper({
+    store,
+    routes: config.routes,
+    log,
+    intervalMs: options.sweepIntervalMs,
+    onSweep: (route, result) => metrics.swept(route, result),
+  });
+  const ingress = createIngress({ store, routes: config.routes, log, metrics, now: options.now });
+
+  try {
+    await ingress.listen({ host: config.server.host, port: config.server.port });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  dispatcher.start();
+  sweeper.start();
+
+  const address = ingress.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    ingressUrl: `http://${host}:${address.port}`,
+    store,
+    metrics,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        await ingress.close();
+        const unfinished = await dispatcher.stop(graceMs);
+        if (unfinished > 0) {
+          log.warn(
+            { unfinished },
+            'attempts still in flight at shutdown; they will be delivered again after a restart',
+          );
+        }
+        await sweeper.stop();
+        await forwarder.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

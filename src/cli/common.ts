@@ -1,0 +1,49 @@
+import { loadConfig } from '../config/load-config.js';
+import type { HookqConfig } from '../config/types.js';
+import { ConfigError, HookqError } from '../core/errors.js';
+
+/**
+ * Exit codes scripts can rely on:
+ * 0 success · 1 the operation failed · 2 bad usage or configuration · 3 not found ·
+ * 4 conflict (the thing is in the wrong state) · 5 the server could not be reached or refused access.
+ */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  unreachable: 5,
+} as const;
+
+/** The configuration file: --config, else $HOOKQ_CONFIG, else ./hookq.yaml. */
+export function configPath(option: string | undefined): string {
+  return option ?? process.env.HOOKQ_CONFIG ?? 'hookq.yaml';
+}
+
+export function readConfig(option: string | undefined): HookqConfig {
+  return loadConfig(configPath(option));
+}
+
+/** Print an error for a person and exit with the code that fits it. */
+export function exitWith(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`configuration error:\n${error.message}\n`);
+    process.exit(EXIT.usage);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${message}\n`);
+  if (error instanceof HookqError) {
+    if (error.code === 'not_found') process.exit(EXIT.notFound);
+    if (error.code === 'conflict') process.exit(EXIT.conflict);
+    if (error.code === 'bad_request') process.exit(EXIT.usage);
+  }
+  process.exit(EXIT.failed);
+}
+
+/** A URL a client on this machine can use for a listener bound to `host`. */
+export function localUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '') return `http://127.0.0.1:${port}`;
+  if (host === '::') return `http://[::1]:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
+import { registerCheckConfig } from './check-config.js';
+import { registerSend } from './send.js';
+import { registerServe } from './serve.js';
+
+const program = new Command('hookq')
+  .description('hookq: a durable webhook event queue')
+  .version(packageJson.version)
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) })
+  .exitOverride((error) => {
+    // commander's own usage errors exit 2, like every other usage error of hookq.
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+
+registerServe(program);
+registerCheckConfig(program);
+registerSend(program);
+
+await program.parseAsync();

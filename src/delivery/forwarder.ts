@@ -1,0 +1,212 @@
+import { Agent, errors as undiciErrors } from 'undici';
+import type { AttemptOutcome, HeaderList } from '../core/terms.js';
+import type { AttemptRecord } from '../store/store.js';
+import { signStandardWebhook } from './sign.js';
+
+/** What the forwarder needs to know of a message. */
+export interface ForwardMessage {
+  id: string;
+  route: string;
+  group: string;
+  sequence: number;
+  /** 1-based attempt number since acceptance or the last redrive. */
+  attempt: number;
+  receivedAt: number;
+  headers: HeaderList;
+  body: Buffer;
+}
+
+export interface ForwardOptions {
+  /** http(s) URL the message is POSTed to. */
+  target: string;
+  /** The whole attempt, connection to last response byte, must fit in this. */
+  timeoutMs: number;
+  /** `all` end-to-end request headers, or only these (lower-case) names. */
+  forwardHeaders: 'all' | readonly string[];
+  /** Add Standard Webhooks signature headers made with this secret. */
+  sign?: { secret: string };
+}
+
+/** Longest response excerpt kept in an attempt's history. */
+export const EXCERPT_BYTES = 1024;
+
+/**
+ * Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the
+ * ones the HTTP client must compute itself for the new request.
+ */
+const NEVER_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+]);
+
+/** Headers hookq sets itself: a sender cannot forge them. */
+const HOOKQ_PREFIX = 'hookq-';
+const SIGNATURE_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+
+/**
+ * POSTs messages to their targets over pooled keep-alive connections and reports each
+ * attempt. It never throws for what the target does: refusals, resets, timeouts and
+ * error statuses all come back as a failed AttemptRecord.
+ */
+export class Forwarder {
+  private readonly agent: Agent;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
+  }
+
+  async forward(message: ForwardMessage, options: ForwardOptions): Promise<AttemptRecord> {
+    const startedAt = this.now();
+    const started = performance.now();
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), options.timeoutMs);
+    let status: number | null = null;
+    let excerpt: Buffer[] = [];
+    try {
+      const response = await this.agent.request({
+        origin: new URL(options.target).origin,
+        path: pathOf(options.target),
+        method: 'POST',
+        headers: outgoingHeaders(message, options, Math.floor(startedAt / 1000)),
+        body: message.body,
+        signal: deadline.signal,
+      });
+      status = response.statusCode;
+      excerpt = await readExcerpt(response.body);
+      const delivered = status >= 200 && status < 300;
+      return record(delivered ? 'delivered' : 'http_error', status, excerpt, null);
+    } catch (error) {
+      // A 2xx counts once its status line arrived in time, even if the body did not.
+      if (status !== null) {
+        const delivered = status >= 200 && status < 300;
+        return record(delivered ? 'delivered' : 'http_error', status, excerpt, null);
+      }
+      const timedOut = deadline.signal.aborted || isTimeout(error);
+      return record(
+        timedOut ? 'timeout' : 'network_error',
+        null,
+        [],
+        timedOut ? `no response within ${options.timeoutMs}ms` : describeNetworkError(error),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+
+    function record(
+      outcome: AttemptOutcome,
+      code: number | null,
+      chunks: Buffer[],
+      error: string | null,
+    ): AttemptRecord {
+      const text = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+      return {
+        startedAt,
+        durationMs: performance.now() - started,
+        outcome,
+        status: code,
+        responseExcerpt: text === '' ? null : text,
+        error: error ?? (outcome === 'http_error' ? `HTTP ${code}` : null),
+      };
+    }
+  }
+
+  /** Drop all connections; attempts still running end as network errors. */
+  close(): Promise<void> {
+    return this.agent.destroy();
+  }
+}
+
+/**
+ * The request headers of a forwarded message: the original ones (per forwardHeaders,
+ * without hop-by-hop headers), then hookq's own.
+ */
+export function outgoingHeaders(
+  message: ForwardMessage,
+  options: Pick<ForwardOptions, 'forwardHeaders' | 'sign'>,
+  nowSeconds: number,
+): string[] {
+  const connectionScoped = new Set(
+    message.headers
+      .filter(([name]) => name === 'connection')
+      .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())),
+  );
+  const wanted = options.forwardHeaders === 'all' ? null : new Set(options.forwardHeaders);
+  const out: string[] = [];
+  for (const [name, value] of message.headers) {
+    if (NEVER_FORWARDED.has(name) || connectionScoped.has(name) || name.startsWith(HOOKQ_PREFIX)) {
+      continue;
+    }
+    if (wanted && !wanted.has(name)) continue;
+    // With signing on, hookq's signature replaces any the sender made.
+    if (options.sign && SIGNATURE_HEADERS.has(name)) continue;
+    out.push(name, value);
+  }
+  out.push(
+    'hookq-message-id',
+    message.id,
+    'hookq-group-id',
+    headerSafe(message.group),
+    'hookq-sequence',
+    String(message.sequence),
+    'hookq-attempt',
+    String(message.attempt),
+    'hookq-route',
+    message.route,
+    'hookq-received-at',
+    new Date(message.receivedAt).toISOString(),
+  );
+  if (options.sign) {
+    const signed = signStandardWebhook(options.sign.secret, message.id, nowSeconds, message.body);
+    for (const [name, value] of Object.entries(signed)) out.push(name, value);
+  }
+  return out;
+}
+
+/** Group ids come from payloads and may hold any text; headers carry visible ASCII only. */
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+function pathOf(target: string): string {
+  const url = new URL(target);
+  return `${url.pathname}${url.search}`;
+}
+
+/** The first bytes of the response, reading the rest so the connection can be reused. */
+async function readExcerpt(body: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of body) {
+    if (kept < EXCERPT_BYTES) {
+      chunks.push(chunk);
+      kept += chunk.length;
+    }
+  }
+  return chunks;
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError
+  );
+}
+
+function describeNetworkError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  const code = (error as { code?: string }).code;
+  const detail = cause instanceof Error ? `: ${cause.message}` : '';
+  const prefix = code && !error.message.includes(code) ? `${code} ` : '';
+  return `${prefix}${error.message}${detail}`;
+}

@@ -1,0 +1,169 @@
+import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Metrics, RejectReason } from '../admin/metrics.js';
+import type { RouteConfig } from '../config/types.js';
+import { dedupId } from '../core/dedup.js';
+import { resolveGroup } from '../core/group.js';
+import type { HeaderList } from '../core/terms.js';
+import type { Store } from '../store/store.js';
+import { verifySignature } from './verify/index.js';
+
+export interface IngressOptions {
+  store: Store;
+  routes: readonly RouteConfig[];
+  log: Logger;
+  metrics: Metrics;
+  now?: () => number;
+  /** Whole request, headers and body, must arrive within this (slow clients are cut off). */
+  requestTimeoutMs?: number;
+  /** Request headers must arrive within this. */
+  headersTimeoutMs?: number;
+}
+
+/** Seconds a sender is asked to wait before retrying when storage cannot take a write. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The webhook receiver: one `POST <path>` per route. A 2xx is sent only after the
+ * message is committed durably; anything that cannot be stored gets a 503 so that the
+ * provider sends it again.
+ */
+export function createIngress(options: IngressOptions) {
+  const now = options.now ?? Date.now;
+  const app = Fastify({
+    loggerInstance: options.log,
+    // One log line per webhook would cost more than storing it; hookq logs outcomes.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Behind a load balancer, idle connections must outlive its own idle timeout.
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  });
+  app.server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+
+  // Bodies are opaque bytes, whatever their content type; nothing is parsed here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const paths = new Set(options.routes.map((route) => route.path));
+
+  for (const route of options.routes) {
+    app.post(
+      route.path,
+      { bodyLimit: route.maxBodyBytes, config: { route: route.name } },
+      (request, reply) => receive(route, request, reply),
+    );
+  }
+
+  async function receive(route: RouteConfig, request: FastifyRequest, reply: FastifyReply) {
+    const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+    const header = (name: string): string | undefined => {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+
+    if (route.verify) {
+      const verdict = verifySignature(route.verify, header, body, now());
+      if (!verdict.ok) {
+        options.metrics.messageRejected(route.name, 'signature');
+        request.log.warn(
+          { route: route.name, reason: verdict.reason },
+          'webhook refused: bad signature',
+        );
+        return reply.code(401).send({ error: `signature verification failed: ${verdict.reason}` });
+      }
+    }
+
+    let result: Awaited<ReturnType<Store['enqueue']>>;
+    try {
+      result = await options.store.enqueue({
+        route: route.name,
+        group: resolveGroup(route.group, route.name, header, body),
+        dedupId: dedupId(route.dedup, header, body),
+        dedupWindowMs: route.dedup.windowMs,
+        headers: headerList(request.raw.rawHeaders),
+        body,
+      });
+    } catch (error) {
+      options.metrics.messageRejected(route.name, 'storage_unavailable');
+      request.log.error({ err: error, route: route.name }, 'webhook refused: storage failed');
+      return reply
+        .code(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send({ error: 'storage is unavailable; the webhook was not stored, send it again later' });
+    }
+
+    if (result.duplicate) {
+      options.metrics.duplicateReceived(route.name);
+      return reply.send({ messageId: result.messageId, duplicate: true });
+    }
+    options.metrics.messageReceived(route.name);
+    return reply.send({
+      messageId: result.messageId,
+      sequence: String(result.sequence),
+      duplicate: false,
+    });
+  }
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (paths.has(path)) {
+      reject(
+        reply,
+        'method',
+        routeAt(path),
+        405,
+        `${request.method} is not allowed here; send webhooks with POST`,
+      );
+      reply.header('allow', 'POST');
+      return;
+    }
+    reject(reply, 'not_found', '', 404, `no route at ${path}`);
+  });
+
+  app.setErrorHandler(
+    (error: { code?: string; statusCode?: number; message: string }, request, reply) => {
+      const route = (request.routeOptions.config as { route?: string }).route ?? '';
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        const limit = options.routes.find((r) => r.name === route)?.maxBodyBytes;
+        return reject(
+          reply,
+          'too_large',
+          route,
+          413,
+          `the body is larger than this route accepts (${limit} bytes)`,
+        );
+      }
+      const status =
+        error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+          ? error.statusCode
+          : 500;
+      if (status === 500) request.log.error({ err: error, route }, 'ingress failed');
+      return reply.code(status).send({ error: status === 500 ? 'internal error' : error.message });
+    },
+  );
+
+  function routeAt(path: string): string {
+    return options.routes.find((route) => route.path === path)?.name ?? '';
+  }
+
+  function reject(
+    reply: FastifyReply,
+    reason: RejectReason,
+    route: string,
+    status: number,
+    message: string,
+  ) {
+    options.metrics.messageRejected(route, reason);
+    return reply.code(status).send({ error: message });
+  }
+
+  return app;
+}
+
+/** Node's raw header array ([name, value, name, value…]) as pairs, names lower-cased. */
+function headerList(raw: readonly string[]): HeaderList {
+  const headers: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+  return headers;
+}
