@@ -1,0 +1,124 @@
+import { once } from 'node:events';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** One request the target received. */
+export interface Received {
+  headers: IncomingHttpHeaders;
+  /** Headers as sent: [name, value] in order, names lower-cased. */
+  rawHeaders: Array<[string, string]>;
+  body: Buffer;
+  at: number;
+}
+
+/**
+ * What the target does with a request: answer a status (and optional body), hang until
+ * the client gives up, or cut the connection.
+ */
+export type Behaviour = (
+  request: Received,
+  index: number,
+) => number | { status: number; body?: string } | 'hang' | 'reset';
+
+/**
+ * A real HTTP server standing in for the application behind hookq. It records every
+ * request in arrival order; it can be taken down (connections refused) and brought back
+ * on the same port.
+ */
+export class TestTarget {
+  readonly received: Received[] = [];
+  behaviour: Behaviour = () => 200;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private port = 0;
+
+  static async start(behaviour?: Behaviour): Promise<TestTarget> {
+    const target = new TestTarget();
+    if (behaviour) target.behaviour = behaviour;
+    await target.up();
+    return target;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/webhook`;
+  }
+
+  /** Listen (again, on the same port once it has one). */
+  async up(): Promise<void> {
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const rawHeaders: Array<[string, string]> = [];
+        for (let i = 0; i < request.rawHeaders.length; i += 2) {
+          rawHeaders.push([request.rawHeaders[i]!.toLowerCase(), request.rawHeaders[i + 1]!]);
+        }
+        const received: Received = {
+          headers: request.headers,
+          rawHeaders,
+          body: Buffer.concat(chunks),
+          at: Date.now(),
+        };
+        const index = this.received.length;
+        this.received.push(received);
+        this.answer(this.behaviour(received, index), response);
+      });
+    });
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Stop listening and cut every connection: new attempts are refused. */
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+
+  /** Requests whose header `name` has `value`. */
+  with(name: string, value: string): Received[] {
+    return this.received.filter((r) => r.headers[name] === value);
+  }
+
+  /** Wait until `predicate` holds for what was received, or fail after `timeoutMs`. */
+  async waitFor(predicate: (received: Received[]) => boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this.received)) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the target did not get what was expected within ${timeoutMs}ms (${this.received.length} requests)`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+  }
+
+  private answer(action: ReturnType<Behaviour>, response: ServerResponse): void {
+    if (action === 'hang') return; // the client times out; the socket closes with the server
+    if (action === 'reset') {
+      response.socket?.destroy();
+      return;
+    }
+    const { status, body } =
+      typeof action === 'number' ? { status: action, body: undefined } : action;
+    response.writeHead(status, { 'content-type': 'text/plain' });
+    response.end(body ?? (status < 300 ? 'ok' : `status ${status}`));
+  }
+}
