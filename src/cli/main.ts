@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { registerCheckConfig } from './check-config.js';
+import { registerDemo } from './demo.js';
 import { registerSend } from './send.js';
 import { registerServe } from './serve.js';
 
@@ -18,5 +19,6 @@ const program = new Command('hookq')
 registerServe(program);
 registerCheckConfig(program);
 registerSend(program);
+registerDemo(program);
 
 await program.parseAsync();
