@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { AttemptOutcome, HeaderList } from '../core/terms.js';
 import type { AttemptRecord } from '../store/store.js';
@@ -108,7 +109,7 @@ export class Forwarder {
       chunks: Buffer[],
       error: string | null,
     ): AttemptRecord {
-      const text = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+      const text = excerptText(chunks);
       return {
         startedAt,
         durationMs: performance.now() - started,
@@ -193,6 +194,16 @@ async function readExcerpt(body: AsyncIterable<Buffer>): Promise<Buffer[]> {
     }
   }
   return chunks;
+}
+
+/**
+ * The excerpt as text of at most EXCERPT_BYTES in UTF-8. Decoding can grow the bytes (a
+ * character cut at the limit, or any byte that is not UTF-8, becomes U+FFFD, 3 bytes),
+ * so the text is cut again, where a character ends: StringDecoder holds back a partial one.
+ */
+function excerptText(chunks: Buffer[]): string {
+  const decoded = Buffer.from(Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8'));
+  return new StringDecoder('utf8').write(decoded.subarray(0, EXCERPT_BYTES));
 }
 
 function isTimeout(error: unknown): boolean {

@@ -108,6 +108,8 @@ export function createIngress(options: IngressOptions) {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     if (paths.has(path)) {
+      // Before reject(): it sends the reply, and headers set after that are dropped.
+      reply.header('allow', 'POST');
       reject(
         reply,
         'method',
@@ -115,7 +117,6 @@ export function createIngress(options: IngressOptions) {
         405,
         `${request.method} is not allowed here; send webhooks with POST`,
       );
-      reply.header('allow', 'POST');
       return;
     }
     reject(reply, 'not_found', '', 404, `no route at ${path}`);
