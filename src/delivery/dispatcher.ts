@@ -66,7 +66,10 @@ export class Dispatcher {
 }
 
 class RouteWorker {
-  private readonly attempts = new Set<Promise<void>>();
+  /** Attempts holding a concurrency slot: from the claim until the target answered. */
+  private readonly attempts = new Set<ClaimedMessage>();
+  /** Attempts not yet finished, outcome recording included: what a graceful stop waits for. */
+  private readonly unfinished = new Set<Promise<void>>();
   private readonly leaseMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -74,6 +77,8 @@ class RouteWorker {
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private pumping = false;
+  /** The current or last pass; it never rejects. */
+  private pass: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
 
@@ -101,7 +106,9 @@ class RouteWorker {
     }
     this.pumping = true;
     clearTimeout(this.timer);
-    setImmediate(() => void this.pump());
+    // A microtask, not setImmediate: a claim made now joins the commit that is already
+    // being gathered (such as the outcome of the attempt that just finished).
+    this.pass = new Promise((resolve) => queueMicrotask(() => resolve(this.pump())));
   }
 
   async stop(graceMs: number): Promise<number> {
@@ -109,13 +116,16 @@ class RouteWorker {
     clearTimeout(this.timer);
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.attempts]),
+      // A pass that was claiming when the stop came still starts what it leased: wait
+      // for it before taking the attempts to wait for, or those run on unwatched and
+      // their outcome is lost when the store closes.
+      this.pass.then(() => Promise.allSettled([...this.unfinished])),
       new Promise((resolve) => {
         timeout = setTimeout(resolve, graceMs);
       }),
     ]);
     clearTimeout(timeout);
-    return this.attempts.size;
+    return this.unfinished.size;
   }
 
   private async pump(): Promise<void> {
@@ -143,19 +153,22 @@ class RouteWorker {
   private async claimAndStart(): Promise<void> {
     const { maxConcurrency } = this.route.delivery;
     while (!this.stopped && this.attempts.size < maxConcurrency) {
+      const limit = maxConcurrency - this.attempts.size;
       const claimed = await this.options.store.claimDue({
         route: this.route.name,
-        limit: maxConcurrency - this.attempts.size,
+        limit,
         maxConcurrency,
         leaseMs: this.leaseMs,
       });
-      if (claimed.length === 0) return;
       for (const message of claimed) this.start(message);
+      // Fewer than asked for: nothing more is due now.
+      if (claimed.length < limit) return;
     }
   }
 
   private start(message: ClaimedMessage): void {
-    const attempt = this.deliver(message)
+    this.attempts.add(message);
+    const run = this.deliver(message)
       .catch((error: unknown) => {
         // The outcome could not be recorded; the lease will expire and the message
         // will be tried again, so nothing is lost.
@@ -165,10 +178,14 @@ class RouteWorker {
         );
       })
       .finally(() => {
-        this.attempts.delete(attempt);
-        this.kick();
+        this.unfinished.delete(run);
+        this.freeSlot(message);
       });
-    this.attempts.add(attempt);
+    this.unfinished.add(run);
+  }
+
+  private freeSlot(message: ClaimedMessage): void {
+    if (this.attempts.delete(message)) this.kick();
   }
 
   private async deliver(message: ClaimedMessage): Promise<void> {
@@ -200,23 +217,31 @@ class RouteWorker {
       status: record.status,
       durationMs: Math.round(record.durationMs),
     };
-    if (record.outcome === 'delivered') {
-      const kept = await this.options.store.markDelivered(message, record);
+    const next =
+      record.outcome === 'delivered'
+        ? undefined
+        : afterFailure(route.retry, message.attempt, this.now(), this.random);
+    const recorded =
+      next === undefined
+        ? this.options.store.markDelivered(message, record)
+        : this.options.store.markFailed(message, record, next);
+    // Free the slot before the outcome commits: the claim this triggers is queued behind
+    // the outcome (in the same commit, or a later one), so it sees the group's next
+    // message, and one commit both settles this attempt and leases that message.
+    this.freeSlot(message);
+    const kept = await recorded;
+    if (next === undefined) {
       this.log.debug({ ...context, kept }, 'delivered');
+    } else if ('deadLetter' in next) {
+      this.log.warn(
+        { ...context, error: record.error, kept, reason: next.deadLetter },
+        'dead-lettered',
+      );
     } else {
-      const next = afterFailure(route.retry, message.attempt, this.now(), this.random);
-      const kept = await this.options.store.markFailed(message, record, next);
-      if ('deadLetter' in next) {
-        this.log.warn(
-          { ...context, error: record.error, kept, reason: next.deadLetter },
-          'dead-lettered',
-        );
-      } else {
-        this.log.info(
-          { ...context, error: record.error, kept, retryAt: new Date(next.retryAt).toISOString() },
-          'attempt failed; will retry',
-        );
-      }
+      this.log.info(
+        { ...context, error: record.error, kept, retryAt: new Date(next.retryAt).toISOString() },
+        'attempt failed; will retry',
+      );
     }
     this.options.onAttempt?.(route, record);
   }

@@ -30,6 +30,10 @@ export class RetentionSweeper {
   start(): void {
     const interval = this.options.intervalMs ?? 60_000;
     const tick = () => {
+      // One pass at a time: a pass longer than the interval would otherwise overlap the
+      // next, and its `finally` would clear `running` under it, so stop() would not wait
+      // for a pass still writing to the store it is about to close.
+      if (this.running) return;
       this.running = this.sweepAll().finally(() => {
         this.running = undefined;
       });

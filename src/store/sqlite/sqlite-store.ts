@@ -115,6 +115,9 @@ export class SqliteStore implements Store {
       db.pragma('cache_size = -32000');
       // Savepoints keep statement journals; in memory they cost no file I/O.
       db.pragma('temp_store = MEMORY');
+      // A longer WAL between checkpoints lets repeated writes to hot pages (group heads,
+      // counters) coalesce before they are copied back into the database file.
+      db.pragma('wal_autocheckpoint = 10000');
       migrate(db);
     } catch (error) {
       db.close();

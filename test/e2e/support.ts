@@ -1,0 +1,286 @@
+/**
+ * What the end-to-end tests share: a plain HTTP sender, a target that answers late,
+ * readers for hookq's headers, and the ordering checks every scenario repeats.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import {
+  type Agent,
+  createServer,
+  type OutgoingHttpHeaders,
+  request,
+  type Server,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TestContext } from 'node:test';
+import { HookqServer } from '../helpers/hookq-process.js';
+import type { Received } from '../helpers/target.js';
+
+export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Poll `predicate` every 20 ms; fail naming `what` if it does not hold within `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
+    await delay(20);
+  }
+}
+
+// --- Sending webhooks -------------------------------------------------------------------
+
+/** Ingress's answer to one webhook. */
+export interface Reply {
+  status: number;
+  json: { messageId?: string; sequence?: string; duplicate?: boolean; error?: string };
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * POST a webhook with node:http rather than fetch: fetch refuses to send some headers
+ * (Connection) that the tests need to show are never forwarded. Rejects on network
+ * errors (refused, reset); every request gives up after 10 s so no loop can hang.
+ */
+export function post(
+  url: string,
+  body: Buffer | string,
+  headers: OutgoingHttpHeaders = {},
+  agent?: Agent,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        agent,
+        timeout: 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          let json: Reply['json'] = {};
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['json'];
+          } catch {
+            // Not JSON: the status is what counts.
+          }
+          resolve({ status: res.statusCode ?? 0, json, headers: res.headers });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 10s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The Node error code of a failed request (ECONNREFUSED, ECONNRESET, ...). */
+export function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? String(error);
+}
+
+/** A message ingress accepted (a 200 with a sequence, not a duplicate). */
+export interface Accepted {
+  id: string;
+  sequence: number;
+  group: string;
+  /** The sender's own count within the group: its order of sending. */
+  n: number;
+  body: Buffer;
+}
+
+export function accepted(reply: Reply, group: string, n: number, body: Buffer): Accepted {
+  assert.equal(
+    reply.status,
+    200,
+    `ingress answered ${reply.status}: ${JSON.stringify(reply.json)}`,
+  );
+  assert.equal(reply.json.duplicate, false);
+  assert.ok(reply.json.messageId, 'no messageId');
+  return { id: reply.json.messageId, sequence: Number(reply.json.sequence), group, n, body };
+}
+
+// --- Reading what the target got ----------------------------------------------------------
+
+/** hookq's own headers on one forwarded request (SPEC §5). */
+export interface HookqHeaders {
+  id: string;
+  group: string;
+  sequence: number;
+  attempt: number;
+  route: string;
+  receivedAt: string;
+}
+
+export function hookqHeaders(received: Pick<Received, 'headers'>): HookqHeaders {
+  const one = (name: string): string => {
+    const value = received.headers[name];
+    assert.equal(typeof value, 'string', `${name} missing or repeated`);
+    return value as string;
+  };
+  return {
+    id: one('hookq-message-id'),
+    group: decodeURIComponent(one('hookq-group-id')),
+    sequence: Number(one('hookq-sequence')),
+    attempt: Number(one('hookq-attempt')),
+    route: one('hookq-route'),
+    receivedAt: one('hookq-received-at'),
+  };
+}
+
+/** A forwarded request the target answered with a 2xx: a delivery. */
+export interface Delivery extends HookqHeaders {
+  at: number;
+}
+
+/**
+ * Per-group FIFO as the target saw it: within each group, the first delivery of each
+ * message comes in increasing sequence order, so no message was first delivered after
+ * a later one of its group. Repeats (at-least-once) are allowed here; callers check
+ * when they may happen.
+ */
+export function assertFirstDeliveriesInOrder(deliveries: readonly Delivery[]): void {
+  const seen = new Set<string>();
+  const last = new Map<string, number>();
+  for (const delivery of deliveries) {
+    if (seen.has(delivery.id)) continue;
+    seen.add(delivery.id);
+    const key = `${delivery.route}\u0000${delivery.group}`;
+    const previous = last.get(key);
+    assert.ok(
+      previous === undefined || delivery.sequence > previous,
+      `group ${delivery.group} of ${delivery.route}: sequence ${delivery.sequence} first delivered after ${previous}`,
+    );
+    last.set(key, delivery.sequence);
+  }
+}
+
+// --- A target that answers late -------------------------------------------------------------
+
+export interface SlowReceived extends Received {
+  /** When the answer was written; undefined while it is still pending. */
+  answeredAt?: number;
+}
+
+/**
+ * A recording target that answers every request with `status` after `delayMs`, so
+ * attempts stay in flight long enough for a signal or a kill to land during one.
+ * (TestTarget answers at once or never.)
+ */
+export class SlowTarget {
+  readonly received: SlowReceived[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly delayMs: () => number,
+    private readonly status: number,
+  ) {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const rawHeaders: Array<[string, string]> = [];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) {
+          rawHeaders.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
+        }
+        const entry: SlowReceived = {
+          headers: req.headers,
+          rawHeaders,
+          body: Buffer.concat(chunks),
+          at: Date.now(),
+        };
+        this.received.push(entry);
+        setTimeout(() => {
+          if (res.destroyed) return;
+          res.writeHead(this.status, { 'content-type': 'text/plain' });
+          res.end('ok', () => {
+            entry.answeredAt = Date.now();
+          });
+        }, this.delayMs());
+      });
+    });
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  static async start(delayMs: () => number, status = 200): Promise<SlowTarget> {
+    const target = new SlowTarget(delayMs, status);
+    target.server.listen(0, '127.0.0.1');
+    await once(target.server, 'listening');
+    return target;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webhook`;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+// --- Lifecycles -------------------------------------------------------------------------------
+
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Run `fn` when the test ends, whatever happened. Last registered runs first, so a
+ * process is stopped before the directory holding its database is removed.
+ */
+export function onEnd(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    const registered: Array<() => unknown> = [];
+    stack = registered;
+    cleanups.set(t, registered);
+    t.after(async () => {
+      const failures: unknown[] = [];
+      for (const cleanup of registered.reverse()) {
+        try {
+          await cleanup();
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      if (failures.length > 0) throw failures[0];
+    });
+  }
+  stack.push(fn);
+}
+
+/**
+ * Start `hookq serve` and stop it (SIGKILL if it is still up) when the test ends,
+ * whatever happened in between.
+ */
+export async function serve(
+  t: TestContext,
+  configPath: string,
+  extraArgs: string[] = [],
+): Promise<{ server: HookqServer; ingressUrl: string }> {
+  const started = await HookqServer.start(configPath, extraArgs);
+  onEnd(t, () => started.server.stop('SIGKILL'));
+  return started;
+}
+
+/** Remove a test's directory when it ends. */
+export function removeAfter(t: TestContext, dir: string): string {
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The log entries of a hookq process with this `msg`. */
+export function logsSaying(server: HookqServer, msg: string): Array<Record<string, unknown>> {
+  return server.logs.filter((entry) => entry.msg === msg);
+}
