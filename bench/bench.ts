@@ -1,0 +1,285 @@
+/**
+ * hookq's benchmark (SPEC §10). Every figure is measured in this run, on this machine,
+ * and set against a baseline measured in the same run:
+ *
+ *  - ingress: requests/s and p50/p99 latency of `hookq serve` (each 200 only after the
+ *    durable commit) and of a bare node:http server, same load (64 connections, unique
+ *    1 KiB JSON bodies); their ratio.
+ *  - delivery: messages/s from a queue to a local target, 1 group and 100 groups.
+ *  - backlog: the same with 1,000,000 messages already queued, and hookq's resident memory.
+ *
+ *   npm run bench                          # full run
+ *   npm run bench -- --backlog 100000 --seconds 5
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { NewMessage } from '../src/store/store.js';
+import { tempDir, writeConfig } from '../test/helpers/config.js';
+import { HookqServer } from '../test/helpers/hookq-process.js';
+
+const { values } = parseArgs({
+  options: {
+    backlog: { type: 'string', default: '1000000' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+const BACKLOG = Number(values.backlog);
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const ROUTE = 'bench';
+const PATH = '/webhooks/bench';
+const GROUPS = 100;
+
+/** A unique 1 KiB JSON body per request, so content deduplication drops none of them. */
+function body(n: number): string {
+  const head = `{"n":${n},"group":"g${n % GROUPS}","pad":"`;
+  return `${head}${'x'.repeat(1024 - head.length - 2)}"}`;
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(url: string): Promise<LoadResult> {
+  let n = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: body(n++) }),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+async function startRawServer(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('raw-server.mjs', import.meta.url))],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { child, url: `http://127.0.0.1:${line.trim()}${PATH}` };
+}
+
+/** A target that counts what it receives, in this process. */
+async function startCountingTarget() {
+  let count = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      count++;
+      lastAt = performance.now();
+      if (count === 1) firstAt = lastAt;
+      response.writeHead(200);
+      response.end();
+      for (const w of waiters.filter((w) => count >= w.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+    get count() {
+      return count;
+    },
+    /** Deliveries per second from the first arrival to the last. */
+    get rate() {
+      return (count - 1) / ((lastAt - firstAt) / 1000);
+    },
+    reached: (n: number) =>
+      count >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+function hookqConfig(dir: string, target: string): string {
+  return writeConfig(dir, {
+    routes: [
+      {
+        name: ROUTE,
+        path: PATH,
+        target,
+        group: { json: '/group' },
+        delivery: { timeout: '5s', maxConcurrency: 128 },
+      },
+    ],
+  });
+}
+
+async function fill(dir: string, count: number, groups: number, paused: boolean): Promise<void> {
+  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  await store.setPaused(ROUTE, paused);
+  const payload = Buffer.from(body(0));
+  let done = 0;
+  while (done < count) {
+    const batch = Math.min(1000, count - done);
+    await Promise.all(
+      Array.from({ length: batch }, (_, i): Promise<unknown> => {
+        const message: NewMessage = {
+          route: ROUTE,
+          group: `g${(done + i) % groups}`,
+          dedupId: null,
+          dedupWindowMs: 0,
+          headers: [['content-type', 'application/json']],
+          body: payload,
+        };
+        return store.enqueue(message);
+      }),
+    );
+    done += batch;
+    if (count >= 100_000 && done % 100_000 === 0)
+      process.stderr.write(`  queued ${done.toLocaleString('en')}\n`);
+  }
+  await store.close();
+}
+
+async function setPaused(dir: string, paused: boolean): Promise<void> {
+  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  await store.setPaused(ROUTE, paused);
+  await store.close();
+}
+
+function residentMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kib / 1024;
+}
+
+/** Ingress of hookq serve on `dir`, with deliveries paused so they do not compete. */
+async function hookqIngress(dir: string, target: string): Promise<LoadResult & { rssMiB: number }> {
+  await setPaused(dir, true);
+  const { server, ingressUrl } = await HookqServer.start(hookqConfig(dir, target));
+  try {
+    const result = await load(`${ingressUrl}${PATH}`);
+    return { ...result, rssMiB: residentMiB(server.child.pid!) };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Delivery rate of hookq serve over the first `count` queued messages of `dir`. */
+async function hookqDelivery(
+  dir: string,
+  count: number,
+): Promise<{ perSecond: number; rssMiB: number }> {
+  const target = await startCountingTarget();
+  await setPaused(dir, false);
+  const { server } = await HookqServer.start(hookqConfig(dir, target.url));
+  try {
+    await target.reached(count);
+    return { perSecond: target.rate, rssMiB: residentMiB(server.child.pid!) };
+  } finally {
+    await server.stop();
+    await target.close();
+  }
+}
+
+const fmt = (n: number, width = 9) => Math.round(n).toLocaleString('en').padStart(width);
+const ms = (n: number) => `${n.toFixed(1)} ms`.padStart(9);
+const ratio = (n: number, base: number) => `${((100 * n) / base).toFixed(0)}%`;
+
+const phase = (name: string) => process.stderr.write(`[${new Date().toISOString()}] ${name}\n`);
+
+async function main(): Promise<void> {
+  console.log(
+    `hookq benchmark: ${CONNECTIONS} connections, 1 KiB bodies, ${SECONDS}s per load figure\n`,
+  );
+  const dirs: string[] = [];
+  const dir = () => {
+    const d = tempDir('hookq-bench-');
+    dirs.push(d);
+    return d;
+  };
+  try {
+    phase('raw node:http ingress');
+    const raw = await startRawServer();
+    const rawResult = await load(raw.url);
+    raw.child.kill();
+
+    phase('hookq ingress');
+    const emptyIngress = await hookqIngress(dir(), 'http://127.0.0.1:9/unused');
+
+    phase('delivery, 1 group');
+    const single = dir();
+    await fill(single, 5_000, 1, true);
+    const oneGroup = await hookqDelivery(single, 5_000);
+    phase(`delivery, ${GROUPS} groups`);
+    const many = dir();
+    await fill(many, 30_000, GROUPS, true);
+    const manyGroups = await hookqDelivery(many, 30_000);
+
+    console.log('ingress (hookq answers 200 only after an fsynced commit)');
+    console.log('                      requests/s     p50        p99     vs raw   errors');
+    console.log(
+      `  raw node:http       ${fmt(rawResult.rps)}  ${ms(rawResult.p50)}  ${ms(rawResult.p99)}     100%   ${rawResult.errors + rawResult.non2xx}`,
+    );
+    console.log(
+      `  hookq (empty)       ${fmt(emptyIngress.rps)}  ${ms(emptyIngress.p50)}  ${ms(emptyIngress.p99)}   ${ratio(emptyIngress.rps, rawResult.rps).padStart(6)}   ${emptyIngress.errors + emptyIngress.non2xx}`,
+    );
+    console.log('\ndelivery to a local target');
+    console.log(`  1 group            ${fmt(oneGroup.perSecond)} msg/s`);
+    console.log(`  ${GROUPS} groups         ${fmt(manyGroups.perSecond)} msg/s`);
+
+    if (BACKLOG > 0) {
+      console.log(
+        `\nfilling a backlog of ${BACKLOG.toLocaleString('en')} queued messages (${GROUPS} groups)...`,
+      );
+      const deep = dir();
+      await fill(deep, BACKLOG, GROUPS, true);
+      const deepIngress = await hookqIngress(deep, 'http://127.0.0.1:9/unused');
+      const deepDelivery = await hookqDelivery(deep, 30_000);
+      console.log(
+        `\nwith ${BACKLOG.toLocaleString('en')} queued             empty      backlog   backlog/empty`,
+      );
+      console.log(
+        `  ingress requests/s     ${fmt(emptyIngress.rps)}    ${fmt(deepIngress.rps)}   ${ratio(deepIngress.rps, emptyIngress.rps).padStart(6)}`,
+      );
+      console.log(`  ingress p99            ${ms(emptyIngress.p99)}    ${ms(deepIngress.p99)}`);
+      console.log(
+        `  delivery msg/s (${GROUPS}g)  ${fmt(manyGroups.perSecond)}    ${fmt(deepDelivery.perSecond)}   ${ratio(deepDelivery.perSecond, manyGroups.perSecond).padStart(6)}`,
+      );
+      console.log(
+        `  resident memory        ${fmt(Math.max(emptyIngress.rssMiB, manyGroups.rssMiB), 6)} MiB  ${fmt(Math.max(deepIngress.rssMiB, deepDelivery.rssMiB), 6)} MiB`,
+      );
+    }
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+await main();
