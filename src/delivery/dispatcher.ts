@@ -195,7 +195,7 @@ class RouteWorker {
         id: message.messageId,
         route: route.name,
         group: message.group,
-        sequence: message.sequence,
+        sequence: String(message.sequence),
         attempt: message.attempt,
         receivedAt: message.receivedAt,
         headers: message.headers,

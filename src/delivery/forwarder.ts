@@ -9,7 +9,8 @@ export interface ForwardMessage {
   id: string;
   route: string;
   group: string;
-  sequence: number;
+  /** The sequence as decimal digits (SQS sequence numbers exceed 2^53). */
+  sequence: string;
   /** 1-based attempt number since acceptance or the last redrive. */
   attempt: number;
   receivedAt: number;
@@ -158,7 +159,7 @@ export function outgoingHeaders(
     'hookq-group-id',
     headerSafe(message.group),
     'hookq-sequence',
-    String(message.sequence),
+    message.sequence,
     'hookq-attempt',
     String(message.attempt),
     'hookq-route',

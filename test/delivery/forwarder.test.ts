@@ -26,7 +26,7 @@ function message(overrides: Partial<ForwardMessage> = {}): ForwardMessage {
     id: '01J9Z7Q4V6W8X0Y2Z4A6B8C0D2',
     route: 'orders',
     group: 'acct-42',
-    sequence: 17,
+    sequence: '17',
     attempt: 3,
     receivedAt: RECEIVED_AT,
     headers: [['content-type', 'application/octet-stream']],
@@ -392,7 +392,7 @@ describe('forwarder: connections', () => {
     const forwards = 20;
     try {
       for (let i = 0; i < forwards; i++) {
-        const record = await forwarder.forward(message({ sequence: i }), {
+        const record = await forwarder.forward(message({ sequence: String(i) }), {
           target: `http://127.0.0.1:${port}/webhook`,
           timeoutMs: 5_000,
           forwardHeaders: 'all',
@@ -425,7 +425,7 @@ describe('forwarder: connections', () => {
     const forwarder = new Forwarder();
     try {
       for (let i = 0; i < 5; i++) {
-        const record = await forwarder.forward(message({ sequence: i }), {
+        const record = await forwarder.forward(message({ sequence: String(i) }), {
           target: `http://127.0.0.1:${port}/webhook`,
           timeoutMs: 5_000,
           forwardHeaders: 'all',

@@ -1,0 +1,133 @@
+/**
+ * The bundle deploy/build-lambda.mjs makes is what AWS runs: one ES module, imported by a
+ * bare Node.js with nothing but its environment. These tests build it and run it so, in a
+ * child process, against a local target.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { tempDir } from '../helpers/config.js';
+import { TestTarget } from '../helpers/target.js';
+import { fifoEvent, fifoRecord } from './fifo-events.js';
+
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Import the bundle as the Lambda runtime does, invoke it once, write what it returned. */
+const INVOKE = `
+import { readFileSync, writeFileSync } from 'node:fs';
+const [bundle, eventFile, resultFile] = process.argv.slice(1);
+const { handler } = await import(bundle);
+const end = Date.now() + 10000;
+const result = await handler(JSON.parse(readFileSync(eventFile, 'utf8')), {
+  getRemainingTimeInMillis: () => end - Date.now(),
+  awsRequestId: 'bundle-test',
+});
+writeFileSync(resultFile, JSON.stringify(result));
+process.exit(0);
+`;
+
+describe('the Lambda bundle', () => {
+  let dir: string;
+  let bundle: string;
+
+  before(async () => {
+    dir = tempDir('hookq-lambda-');
+    bundle = join(dir, 'lambda', 'index.mjs');
+    await run(process.execPath, [join(repo, 'deploy/build-lambda.mjs'), '--outfile', bundle]);
+  });
+
+  test('is one self-contained ES module exporting handler', () => {
+    assert.deepEqual(readdirSync(join(dir, 'lambda')), ['index.mjs']);
+    const source = readFileSync(bundle, 'utf8');
+    assert.match(source, /export\s*\{[^}]*\bhandler\b/);
+    assert.doesNotMatch(source, /from\s+["'](?!node:)[a-z@][^"']*["']/, 'no import of a package');
+  });
+
+  describe('run as AWS runs it', () => {
+    let target: TestTarget;
+    before(async () => {
+      target = await TestTarget.start((_request, index) => (index === 1 ? 500 : 200));
+    });
+    after(() => target.close());
+
+    test('forwards a FIFO batch, returns batchItemFailures and logs JSON lines', async () => {
+      const records = [
+        fifoRecord({ body: 'one', headers: { 'content-type': 'text/plain' } }),
+        fifoRecord({ body: 'two' }),
+        fifoRecord({ body: 'three' }),
+      ];
+      const eventFile = join(dir, 'event.json');
+      const resultFile = join(dir, 'result.json');
+      writeFileSync(eventFile, JSON.stringify(fifoEvent(...records)));
+
+      const { stdout } = await run(
+        process.execPath,
+        ['--input-type=module', '-e', INVOKE, bundle, eventFile, resultFile],
+        {
+          cwd: dir,
+          env: {
+            PATH: process.env.PATH,
+            HOOKQ_ROUTES: JSON.stringify([{ name: 'approvals', target: target.url }]),
+            HOOKQ_TIMEOUT: '5s',
+          },
+        },
+      );
+
+      assert.deepEqual(JSON.parse(readFileSync(resultFile, 'utf8')), {
+        batchItemFailures: [
+          { itemIdentifier: records[1]!.messageId },
+          { itemIdentifier: records[2]!.messageId },
+        ],
+      });
+      assert.deepEqual(
+        target.received.map((r) => r.body.toString()),
+        ['one', 'two'],
+      );
+      assert.equal(target.received[0]!.headers['content-type'], 'text/plain');
+      assert.equal(target.received[0]!.headers['hookq-route'], 'approvals');
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.deepEqual(
+        lines.map((line) => line.msg),
+        [
+          'delivered',
+          'delivery failed',
+          'batch stopped at the first failure; later records go back to the queue untried',
+        ],
+      );
+      assert.ok(lines.every((line) => line.requestId === 'bundle-test'));
+    });
+
+    test('refuses a bad environment at cold start, naming the variable', async () => {
+      const failure = await run(
+        process.execPath,
+        ['--input-type=module', '-e', `await import(${JSON.stringify(bundle)})`],
+        {
+          cwd: dir,
+          env: {
+            PATH: process.env.PATH,
+            HOOKQ_ROUTES: JSON.stringify([{ name: 'approvals', target: 'not a url' }]),
+          },
+        },
+      ).then(
+        () => assert.fail('the import should fail'),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      assert.notEqual(failure.code, 0);
+      assert.match(
+        failure.stderr,
+        /HOOKQ_ROUTES\[0\]\.target: must be an http:\/\/ or https:\/\/ URL/,
+      );
+      const logged = JSON.parse(failure.stdout.trim()) as Record<string, unknown>;
+      assert.equal(logged.msg, 'configuration rejected');
+      assert.match(String(logged.error), /HOOKQ_ROUTES\[0\]\.target/);
+    });
+  });
+});

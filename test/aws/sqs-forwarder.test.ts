@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, afterEach, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { loadLambdaConfig } from '../../src/aws/lambda-config.js';
+import { MalformedEventError } from '../../src/aws/sqs-event.js';
+import { createSqsForwarder, type SqsForwarderHandler } from '../../src/aws/sqs-forwarder.js';
+import { Forwarder } from '../../src/delivery/forwarder.js';
+import { verifySignature } from '../../src/ingress/verify/index.js';
+import { type Behaviour, TestTarget } from '../helpers/target.js';
+import { BASE_SEQUENCE, contextWith, fifoEvent, fifoRecord } from './fifo-events.js';
+
+type LogLine = Record<string, unknown> & { msg: string; level: number };
+
+const forwarder = new Forwarder();
+const targets: TestTarget[] = [];
+
+after(() => forwarder.close());
+afterEach(async () => {
+  await Promise.all(targets.splice(0).map((target) => target.close()));
+});
+
+async function target(behaviour?: Behaviour): Promise<TestTarget> {
+  const started = await TestTarget.start(behaviour);
+  targets.push(started);
+  return started;
+}
+
+/** A handler configured through its real environment variables, logging into `lines`. */
+function handlerFor(env: Record<string, string>): {
+  handler: SqsForwarderHandler;
+  lines: LogLine[];
+} {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line !== '') lines.push(JSON.parse(line) as LogLine);
+      }
+      done();
+    },
+  });
+  const config = loadLambdaConfig(env);
+  const handler = createSqsForwarder(config, { logger: pino({ level: 'info' }, sink), forwarder });
+  return { handler, lines };
+}
+
+function routesEnv(routes: unknown[]): string {
+  return JSON.stringify(routes);
+}
+
+const bodies = (t: TestTarget) => t.received.map((r) => r.body.toString('utf8'));
+const failed = (ids: string[]) => ({
+  batchItemFailures: ids.map((itemIdentifier) => ({ itemIdentifier })),
+});
+
+describe('Lambda forwarder: delivery', () => {
+  test('forwards each record in order with its exact body, carried headers and Hookq-* headers', async () => {
+    const app = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const records = [
+      fifoRecord({
+        body: '{"id":1,"text":"caf\u00e9 \u2713"}',
+        headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'req-7' },
+        receiveCount: 3,
+        sentTimestamp: 1_700_000_000_123,
+        sequence: BASE_SEQUENCE + 1n,
+      }),
+      // An empty value is a header the request did not have: it is not forwarded.
+      fifoRecord({
+        body: 'second',
+        headers: { 'content-type': '', 'user-agent': 'GitHub-Hookshot/1' },
+      }),
+      fifoRecord({ body: 'third' }),
+    ];
+
+    const result = await handler(fifoEvent(...records), contextWith(30_000));
+
+    assert.deepEqual(result, { batchItemFailures: [] });
+    assert.deepEqual(bodies(app), ['{"id":1,"text":"caf\u00e9 \u2713"}', 'second', 'third']);
+    const first = app.received[0]!;
+    assert.equal(first.body.toString('utf8'), records[0]!.body, 'body bytes unchanged');
+    assert.equal(first.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(first.headers['x-request-id'], 'req-7');
+    assert.equal(first.headers['hookq-message-id'], records[0]!.messageId);
+    assert.equal(first.headers['hookq-group-id'], 'approvals');
+    // The exact SQS sequence number, beyond what a JavaScript number holds.
+    assert.equal(first.headers['hookq-sequence'], String(BASE_SEQUENCE + 1n));
+    assert.equal(first.headers['hookq-attempt'], '3');
+    assert.equal(first.headers['hookq-route'], 'approvals');
+    assert.equal(first.headers['hookq-received-at'], '2023-11-14T22:13:20.123Z');
+    const second = app.received[1]!;
+    assert.equal(second.headers['user-agent'], 'GitHub-Hookshot/1');
+    assert.equal(second.rawHeaders.filter(([name]) => name === 'content-type').length, 0);
+  });
+
+  test('HOOKQ_FORWARD_HEADERS limits the carried headers that are forwarded', async () => {
+    const app = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      HOOKQ_FORWARD_HEADERS: 'Content-Type',
+    });
+    await handler(
+      fifoEvent(fifoRecord({ headers: { 'content-type': 'text/plain', 'x-secret-ish': 'no' } })),
+      contextWith(30_000),
+    );
+    assert.equal(app.received[0]!.headers['content-type'], 'text/plain');
+    assert.equal(app.received[0]!.headers['x-secret-ish'], undefined);
+  });
+
+  test('maps records to targets by the route attribute, else by message group id', async () => {
+    const approvals = await target();
+    const billing = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([
+        { name: 'approvals', target: approvals.url, groups: ['sss-*'] },
+        { name: 'billing', target: billing.url, groups: ['stripe'] },
+      ]),
+    });
+    const event = fifoEvent(
+      fifoRecord({ body: 'attribute wins', route: 'billing', group: 'sss-1' }),
+      fifoRecord({ body: 'listed group', route: null, group: 'stripe' }),
+      fifoRecord({ body: 'group is a route name', route: null, group: 'approvals' }),
+      fifoRecord({ body: 'group prefix', route: null, group: 'sss-42' }),
+    );
+
+    assert.deepEqual(await handler(event, contextWith(30_000)), { batchItemFailures: [] });
+    assert.deepEqual(bodies(billing), ['attribute wins', 'listed group']);
+    assert.deepEqual(bodies(approvals), ['group is a route name', 'group prefix']);
+    assert.deepEqual(
+      billing.received.map((r) => r.headers['hookq-route']),
+      ['billing', 'billing'],
+    );
+    assert.equal(approvals.received[1]!.headers['hookq-group-id'], 'sss-42');
+  });
+
+  test('signs forwarded requests with HOOKQ_SIGNING_SECRET (Standard Webhooks)', async () => {
+    const secret = `whsec_${Buffer.from('hookq lambda signing key, 32 b.').toString('base64')}`;
+    const app = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      HOOKQ_SIGNING_SECRET: secret,
+    });
+    const record = fifoRecord({ body: '{"signed":true}' });
+    await handler(fifoEvent(record), contextWith(30_000));
+
+    const received = app.received[0]!;
+    assert.equal(received.headers['webhook-id'], record.messageId);
+    const header = (name: string) => received.headers[name] as string | undefined;
+    const verdict = verifySignature(
+      { scheme: 'standard-webhooks', secrets: [secret], toleranceMs: 60_000 },
+      header,
+      received.body,
+      Date.now(),
+    );
+    assert.deepEqual(verdict, { ok: true });
+  });
+
+  test('with its own forwarder, every invocation delivers (connections are not kept across)', async () => {
+    const app = await target();
+    const config = loadLambdaConfig({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const handler = createSqsForwarder(config, { logger: pino({ level: 'silent' }) });
+    for (const body of ['first invocation', 'second invocation']) {
+      const result = await handler(fifoEvent(fifoRecord({ body })), contextWith(30_000));
+      assert.deepEqual(result, { batchItemFailures: [] });
+    }
+    assert.deepEqual(bodies(app), ['first invocation', 'second invocation']);
+  });
+
+  test('an empty batch is answered with no failures', async () => {
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: 'http://127.0.0.1:9/unused' }]),
+    });
+    assert.deepEqual(await handler({ Records: [] }, contextWith(30_000)), {
+      batchItemFailures: [],
+    });
+  });
+});
+
+describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
+  test('a failure returns that record and every later one; later ones are never sent', async () => {
+    const app = await target((_request, index) => (index === 1 ? 500 : 200));
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      HOOKQ_MAX_RECEIVE_COUNT: '5',
+    });
+    // Two groups interleaved: B1 fails, and A2 (another group) is held back too, since
+    // AWS requires the FIFO consumer to stop at the first failure.
+    const a1 = fifoRecord({ body: 'A1', group: 'a' });
+    const b1 = fifoRecord({ body: 'B1', group: 'b', receiveCount: 5 });
+    const a2 = fifoRecord({ body: 'A2', group: 'a' });
+    const b2 = fifoRecord({ body: 'B2', group: 'b' });
+
+    const result = await handler(fifoEvent(a1, b1, a2, b2), contextWith(30_000));
+
+    assert.deepEqual(result, failed([b1.messageId, a2.messageId, b2.messageId]));
+    assert.deepEqual(bodies(app), ['A1', 'B1']);
+    const failure = lines.find((line) => line.msg === 'delivery failed');
+    assert.ok(failure, 'the failure is logged');
+    assert.equal(failure.messageId, b1.messageId);
+    assert.equal(failure.outcome, 'http_error');
+    assert.equal(failure.status, 500);
+    assert.equal(failure.next, 'dead-letter queue', 'receive 5 of 5 is the last');
+    const stopped = lines.find((line) => line.msg.startsWith('batch stopped'));
+    assert.deepEqual(stopped?.notStarted, [a2.messageId, b2.messageId]);
+  });
+
+  test('a failure of the first record returns the whole batch', async () => {
+    const app = await target(() => 503);
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const records = [fifoRecord(), fifoRecord(), fifoRecord()];
+    const result = await handler(fifoEvent(...records), contextWith(30_000));
+    assert.deepEqual(result, failed(records.map((r) => r.messageId)));
+    assert.equal(app.received.length, 1);
+  });
+
+  test('a 3xx is a failure too: only 2xx delivers', async () => {
+    const app = await target(() => 302);
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const record = fifoRecord();
+    assert.deepEqual(
+      await handler(fifoEvent(record), contextWith(30_000)),
+      failed([record.messageId]),
+    );
+  });
+
+  test('a refused connection fails the record', async () => {
+    const app = await target();
+    await app.down();
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const records = [fifoRecord(), fifoRecord()];
+    const result = await handler(fifoEvent(...records), contextWith(30_000));
+    assert.deepEqual(result, failed(records.map((r) => r.messageId)));
+    const failure = lines.find((line) => line.msg === 'delivery failed');
+    assert.equal(failure?.outcome, 'network_error');
+    assert.equal(failure?.next, 'retry after the visibility timeout');
+  });
+
+  test('a record with no route fails in its place: earlier records delivered, later ones held', async () => {
+    const app = await target();
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const ok = fifoRecord({ body: 'ok' });
+    const unknownRoute = fifoRecord({ body: 'lost?', route: 'payments' });
+    const unknownGroup = fifoRecord({ body: 'later', route: null, group: 'nobody' });
+    const result = await handler(fifoEvent(ok, unknownRoute, unknownGroup), contextWith(30_000));
+
+    assert.deepEqual(result, failed([unknownRoute.messageId, unknownGroup.messageId]));
+    assert.deepEqual(bodies(app), ['ok']);
+    const noRoute = lines.find((line) => line.msg === 'no route');
+    assert.match(String(noRoute?.error), /"payments", which HOOKQ_ROUTES does not list/);
+
+    const alone = await handler(fifoEvent(unknownGroup), contextWith(30_000));
+    assert.deepEqual(alone, failed([unknownGroup.messageId]));
+    assert.match(
+      String(lines.filter((line) => line.msg === 'no route').at(-1)?.error),
+      /no route in HOOKQ_ROUTES takes message group "nobody"/,
+    );
+  });
+});
+
+describe('Lambda forwarder: timeouts and the deadline', () => {
+  test('a target that does not answer within the route timeout fails the record', async () => {
+    const app = await target(() => 'hang');
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url, timeout: '300ms' }]),
+      HOOKQ_TIMEOUT: '20s',
+    });
+    const records = [fifoRecord(), fifoRecord()];
+    const started = performance.now();
+    const result = await handler(fifoEvent(...records), contextWith(30_000));
+    const elapsed = performance.now() - started;
+
+    assert.deepEqual(result, failed(records.map((r) => r.messageId)));
+    assert.ok(elapsed >= 250 && elapsed < 3_000, `gave up after ${Math.round(elapsed)}ms`);
+    assert.equal(app.received.length, 1, 'the second record is not sent after a timeout');
+    assert.equal(lines.find((line) => line.msg === 'delivery failed')?.outcome, 'timeout');
+  });
+
+  test('a hanging target cannot outlast the invocation: the request ends at the own deadline', async () => {
+    const app = await target(() => 'hang');
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      HOOKQ_TIMEOUT: '5m',
+      HOOKQ_DEADLINE_MARGIN: '300ms',
+    });
+    const record = fifoRecord();
+    const started = performance.now();
+    const result = await handler(fifoEvent(record), contextWith(1_500));
+    const elapsed = performance.now() - started;
+
+    assert.deepEqual(result, failed([record.messageId]));
+    // Remaining 1.5s less the 300ms margin: the answer comes before Lambda would time out.
+    assert.ok(elapsed >= 1_000 && elapsed < 1_500, `answered after ${Math.round(elapsed)}ms`);
+  });
+
+  test('a later record whose timeout no longer fits is not started, and returned', async () => {
+    const app = await target();
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url, timeout: '5s' }]),
+      HOOKQ_DEADLINE_MARGIN: '500ms',
+    });
+    const records = [fifoRecord({ body: 'first' }), fifoRecord({ body: 'second' }), fifoRecord()];
+    // 3s left: the first record may use them, the second would need 5s.
+    const result = await handler(fifoEvent(...records), contextWith(3_000));
+
+    assert.deepEqual(result, failed([records[1]!.messageId, records[2]!.messageId]));
+    assert.deepEqual(bodies(app), ['first']);
+    const deferred = lines.find((line) => line.msg.startsWith('not started'));
+    assert.equal(deferred?.messageId, records[1]!.messageId);
+  });
+
+  test('with no time left at all nothing is sent', async () => {
+    const app = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const record = fifoRecord();
+    // 800ms left, all of it inside the default 1s margin.
+    assert.deepEqual(
+      await handler(fifoEvent(record), contextWith(800)),
+      failed([record.messageId]),
+    );
+    assert.equal(app.received.length, 0);
+  });
+});
+
+describe('Lambda forwarder: malformed events', () => {
+  const valid = () => fifoRecord();
+  const without = (field: string) => {
+    const record = fifoRecord() as unknown as { attributes: Record<string, unknown> };
+    delete record.attributes[field];
+    return record;
+  };
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['no event at all', () => null, /is not an SQS event: expected an object with a Records list/],
+    ['an API Gateway event', () => ({ body: '{}', headers: {} }), /is not an SQS event/],
+    ['Records that is not a list', () => ({ Records: { 0: valid() } }), /Records must be a list/],
+    [
+      'a record that is not an object',
+      () => ({ Records: [valid(), 'x'] }),
+      /Records\[1\] must be an object/,
+    ],
+    [
+      'a record from another event source',
+      () => ({ Records: [{ ...valid(), eventSource: 'aws:kinesis' }] }),
+      /Records\[0\]\.eventSource must be "aws:sqs" \(got "aws:kinesis"\)/,
+    ],
+    [
+      'a record of a standard queue (no MessageGroupId)',
+      () => ({ Records: [without('MessageGroupId')] }),
+      /Records\[0\]\.attributes\.MessageGroupId is missing .*only FIFO queues/,
+    ],
+    [
+      'a record without SequenceNumber',
+      () => ({ Records: [without('SequenceNumber')] }),
+      /Records\[0\]\.attributes\.SequenceNumber must be a string of digits/,
+    ],
+    [
+      'a receive count that is not a number',
+      () => ({
+        Records: [
+          { ...valid(), attributes: { ...valid().attributes, ApproximateReceiveCount: 'x' } },
+        ],
+      }),
+      /ApproximateReceiveCount must be a string of digits \(got "x"\)/,
+    ],
+    [
+      'a body that is not text',
+      () => ({ Records: [{ ...valid(), body: 42 }] }),
+      /Records\[0\]\.body must be a string/,
+    ],
+    [
+      'a record without messageId',
+      () => ({ Records: [{ ...valid(), messageId: '' }] }),
+      /messageId must be a non-empty string/,
+    ],
+    [
+      'the same message twice',
+      () => {
+        const record = valid();
+        return { Records: [record, { ...record }] };
+      },
+      /Records\[1\]\.messageId repeats/,
+    ],
+  ];
+
+  for (const [name, event, message] of cases) {
+    test(`rejects ${name}, sending nothing`, async () => {
+      const app = await target();
+      const { handler, lines } = handlerFor({
+        HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      });
+      await assert.rejects(handler(event(), contextWith(30_000)), (error: unknown) => {
+        assert.ok(error instanceof MalformedEventError, String(error));
+        assert.match(error.message, /^malformed SQS event: /);
+        assert.match(error.message, message);
+        return true;
+      });
+      assert.equal(app.received.length, 0, 'a valid record before the bad one is not sent either');
+      assert.equal(lines.find((line) => line.msg === 'malformed event')?.level, 50);
+    });
+  }
+});
+
+describe('Lambda forwarder: logs', () => {
+  test('one JSON line per delivery with the message id and request id, never the body', async () => {
+    const app = await target();
+    const { handler, lines } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const records = [
+      fifoRecord({ body: '{"card":"4111-SECRET-BODY"}', group: 'g1' }),
+      fifoRecord({ body: '{"card":"4111-SECRET-BODY"}', group: 'g2' }),
+    ];
+    await handler(fifoEvent(...records), contextWith(30_000));
+
+    const delivered = lines.filter((line) => line.msg === 'delivered');
+    assert.deepEqual(
+      delivered.map((line) => [line.messageId, line.route, line.group, line.status]),
+      [
+        [records[0]!.messageId, 'approvals', 'g1', 200],
+        [records[1]!.messageId, 'approvals', 'g2', 200],
+      ],
+    );
+    assert.equal(delivered[0]!.sequence, records[0]!.attributes.SequenceNumber);
+    assert.equal(delivered[0]!.requestId, 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef');
+    assert.ok(!JSON.stringify(lines).includes('SECRET-BODY'), 'bodies stay out of the logs');
+  });
+});
