@@ -37,9 +37,34 @@ export function createIngress(options: IngressOptions) {
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     // Behind a load balancer, idle connections must outlive its own idle timeout.
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // hookq answers requests that arrive while it closes itself (below), with Retry-After.
+    return503OnClosing: false,
   });
   app.server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+
+  // While closing, requests on kept-alive connections are turned away with a 503 the
+  // provider will retry, and the connection is closed so that shutdown can finish.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (closing) {
+      reply
+        .code(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .header('connection', 'close')
+        .send({ error: 'hookq is shutting down; the webhook was not stored, send it again later' });
+      return;
+    }
+    // Any body is accepted, whatever it claims to be. A Content-Type that is not a media
+    // type would make the HTTP layer refuse the request, so it is set aside here; the
+    // stored and forwarded headers come from the raw header list and keep it as sent.
+    const type = request.headers['content-type'];
+    if (type !== undefined && !/^[^\s/;]+\/[^\s/;]+/.test(type.trim())) delete request.headers['content-type'];
+    done();
+  });
 
   // Bodies are opaque bytes, whatever their content type; nothing is parsed here.
   app.removeAllContentTypeParsers();
