@@ -8,6 +8,8 @@
  *  - delivery: messages/s from a queue to a local target, 1 group and 100 groups.
  *  - backlog: the same with 1,000,000 messages already queued, and hookq's resident memory.
  *
+ * hookq runs from dist/, as users run it; `npm run bench` builds it first.
+ *
  *   npm run bench                          # full run
  *   npm run bench -- --backlog 100000 --seconds 5
  */
@@ -183,7 +185,7 @@ function residentMiB(pid: number): number {
 /** Ingress of hookq serve on `dir`, with deliveries paused so they do not compete. */
 async function hookqIngress(dir: string, target: string): Promise<LoadResult & { rssMiB: number }> {
   await setPaused(dir, true);
-  const { server, ingressUrl } = await HookqServer.start(hookqConfig(dir, target));
+  const { server, ingressUrl } = await HookqServer.start(hookqConfig(dir, target), [], {}, true);
   try {
     const result = await load(`${ingressUrl}${PATH}`);
     return { ...result, rssMiB: residentMiB(server.child.pid!) };
@@ -199,7 +201,7 @@ async function hookqDelivery(
 ): Promise<{ perSecond: number; rssMiB: number }> {
   const target = await startCountingTarget();
   await setPaused(dir, false);
-  const { server } = await HookqServer.start(hookqConfig(dir, target.url));
+  const { server } = await HookqServer.start(hookqConfig(dir, target.url), [], {}, true);
   try {
     await target.reached(count);
     return { perSecond: target.rate, rssMiB: residentMiB(server.child.pid!) };

@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import packageJson from '../package.json' with { type: 'json' };
 import { Metrics } from './admin/metrics.js';
+import { createAdmin } from './admin/server.js';
 import type { HookqConfig } from './config/types.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { Forwarder } from './delivery/forwarder.js';
@@ -21,6 +23,8 @@ export interface StartOptions {
 export interface RunningHookq {
   /** Base URL of the ingress listener. */
   ingressUrl: string;
+  /** Base URL of the admin listener (API, metrics, health, console). */
+  adminUrl: string;
   store: Store;
   metrics: Metrics;
   /**
@@ -57,26 +61,37 @@ export async function startHookq(
     onSweep: (route, result) => metrics.swept(route, result),
   });
   const ingress = createIngress({ store, routes: config.routes, log, metrics, now: options.now });
+  const admin = createAdmin({
+    store,
+    routes: config.routes,
+    metrics,
+    log,
+    token: config.admin.token,
+    version: packageJson.version,
+    now: options.now,
+  });
 
   try {
     await ingress.listen({ host: config.server.host, port: config.server.port });
+    await admin.listen({ host: config.admin.host, port: config.admin.port });
   } catch (error) {
+    await ingress.close();
     await store.close();
     throw error;
   }
   dispatcher.start();
   sweeper.start();
 
-  const address = ingress.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {
-    ingressUrl: `http://${host}:${address.port}`,
+    ingressUrl: urlOf(ingress.server.address() as AddressInfo),
+    adminUrl: urlOf(admin.server.address() as AddressInfo),
     store,
     metrics,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await ingress.close();
+        await admin.close();
         const unfinished = await dispatcher.stop(graceMs);
         if (unfinished > 0) {
           log.warn(
@@ -91,4 +106,9 @@ export async function startHookq(
       return closing;
     },
   };
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }

@@ -33,6 +33,8 @@ export function exitWith(error: unknown): never {
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message}\n`);
+  const exitCode = (error as { exitCode?: unknown } | undefined)?.exitCode;
+  if (typeof exitCode === 'number') process.exit(exitCode);
   if (error instanceof HookqError) {
     if (error.code === 'not_found') process.exit(EXIT.notFound);
     if (error.code === 'conflict') process.exit(EXIT.conflict);

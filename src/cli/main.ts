@@ -3,8 +3,12 @@ import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { registerCheckConfig } from './check-config.js';
 import { registerDemo } from './demo.js';
+import { registerDlq } from './dlq.js';
+import { registerPause } from './pause.js';
+import { registerReplay } from './replay.js';
 import { registerSend } from './send.js';
 import { registerServe } from './serve.js';
+import { registerStatus } from './status.js';
 
 const program = new Command('hookq')
   .description('hookq: a durable webhook event queue')
@@ -20,5 +24,9 @@ registerServe(program);
 registerCheckConfig(program);
 registerSend(program);
 registerDemo(program);
+registerStatus(program);
+registerDlq(program);
+registerReplay(program);
+registerPause(program);
 
 await program.parseAsync();

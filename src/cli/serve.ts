@@ -40,6 +40,7 @@ export function registerServe(program: Command): void {
         {
           config: configPath(options.config),
           ingress: hookq.ingressUrl,
+          admin: hookq.adminUrl,
           storage: hookq.store.capabilities.location,
           routes: config.routes.map((route) => ({
             name: route.name,

@@ -76,3 +76,20 @@ export class BadRequestError extends HookqError {
     this.field = field;
   }
 }
+
+/** The HTTP status that answers an error; the admin API turns errors into answers here. */
+export function httpStatusOf(error: unknown): number {
+  switch (error instanceof HookqError ? error.code : undefined) {
+    case 'bad_request':
+      return 400;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    case 'storage_unavailable':
+    case 'storage_corrupt':
+      return 503;
+    default:
+      return 500;
+  }
+}

@@ -62,7 +62,8 @@ export function createIngress(options: IngressOptions) {
     // type would make the HTTP layer refuse the request, so it is set aside here; the
     // stored and forwarded headers come from the raw header list and keep it as sent.
     const type = request.headers['content-type'];
-    if (type !== undefined && !/^[^\s/;]+\/[^\s/;]+/.test(type.trim())) delete request.headers['content-type'];
+    if (type !== undefined && !/^[^\s/;]+\/[^\s/;]+/.test(type.trim()))
+      delete request.headers['content-type'];
     done();
   });
 

@@ -49,6 +49,9 @@ export interface Store {
    */
   redrive(selector: RedriveSelector, limit?: number): Promise<number>;
 
+  /** How many dead letters a route, a group of a route, or all routes hold. */
+  countDead(selector: { route: string; group?: string } | { all: true }): Promise<number>;
+
   /** Delete a dead letter for good. Null when there is no such message. */
   discard(id: string): Promise<Message | null>;
 

@@ -3,11 +3,20 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const SOURCE = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-/** Run the hookq CLI from source, as a real process. */
-export function spawnHookq(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+/**
+ * Run the hookq CLI as a real process: from source (tests see the code as it is now),
+ * or `built` from dist/ (what users run; the benchmark measures that).
+ */
+export function spawnHookq(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  built = false,
+): ChildProcess {
+  const command = built ? [BUILT] : ['--import', 'tsx', SOURCE];
+  return spawn(process.execPath, [...command, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -41,8 +50,13 @@ export class HookqServer {
   readonly child: ChildProcess;
   private readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
 
-  private constructor(configPath: string, extraArgs: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawnHookq(['serve', '--config', configPath, ...extraArgs], env);
+  private constructor(
+    configPath: string,
+    extraArgs: string[],
+    env: NodeJS.ProcessEnv,
+    built: boolean,
+  ) {
+    this.child = spawnHookq(['serve', '--config', configPath, ...extraArgs], env, built);
     this.exited = once(this.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try {
@@ -59,12 +73,13 @@ export class HookqServer {
     configPath: string,
     extraArgs: string[] = [],
     env: NodeJS.ProcessEnv = {},
+    built = false,
   ): Promise<{
     server: HookqServer;
     ingressUrl: string;
     adminUrl: string | undefined;
   }> {
-    const server = new HookqServer(configPath, extraArgs, env);
+    const server = new HookqServer(configPath, extraArgs, env, built);
     const ready = await server.waitForLog((entry) => entry.msg === 'hookq is ready', 30_000);
     return {
       server,

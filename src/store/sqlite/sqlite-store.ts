@@ -222,6 +222,14 @@ export class SqliteStore implements Store {
     return moved;
   }
 
+  countDead(selector: { route: string; group?: string } | { all: true }): Promise<number> {
+    return this.read(() => {
+      if ('all' in selector) return (this.sql.deadCountAll.get() as { n: number }).n;
+      if (selector.group === undefined) return this.count(selector.route, 'dead');
+      return (this.sql.deadCountOfGroup.get(selector.route, selector.group) as { n: number }).n;
+    });
+  }
+
   discard(id: string): Promise<Message | null> {
     return this.write('full', () => {
       const row = this.sql.messageById.get(id) as MessageRow | undefined;

@@ -130,6 +130,10 @@ export function prepareStatements(db: Database.Database) {
          finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
        WHERE pk = ? AND state = 'dead' RETURNING route, group_id`,
     ),
+    deadCountOfGroup: p(
+      `SELECT count(*) AS n FROM messages WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'dead'`,
+    ),
+    deadCountAll: p(`SELECT coalesce(sum(n), 0) AS n FROM route_counts WHERE state = 'dead'`),
     blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
     blockedPage: p(
       `SELECT group_id, due_at, head_pk FROM groups WHERE route = ? AND status = 'blocked'

@@ -1,0 +1,313 @@
+import { z } from 'zod';
+import { MESSAGE_STATES } from '../core/terms.js';
+
+/**
+ * The admin API's requests and answers, as zod schemas. Requests are validated with
+ * them (a 400 names the field), and the OpenAPI document is generated from them, so the
+ * document cannot drift from what the server accepts and answers.
+ */
+
+const MAX_PAGE = 1000;
+/** Most ids in one redrive call; larger sets go by route or group, in pages. */
+export const MAX_REDRIVE_IDS = 1000;
+
+const limit = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
+    .default(fallback);
+
+export const ListMessagesQuery = z
+  .object({
+    route: z.string().min(1, 'must not be empty').optional(),
+    state: z
+      .enum(MESSAGE_STATES, { error: `must be one of ${MESSAGE_STATES.join(', ')}` })
+      .optional(),
+    group: z.string().min(1, 'must not be empty').optional(),
+    limit: limit(50),
+    cursor: z.string().min(1, 'must not be empty').optional(),
+  })
+  .strict();
+
+export const BlockedGroupsQuery = z
+  .object({
+    route: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+    limit: limit(50),
+    cursor: z.string().min(1, 'must not be empty').optional(),
+  })
+  .strict();
+
+export const MessageIdParams = z.object({ id: z.string().min(1) }).strict();
+export const RouteNameParams = z.object({ name: z.string().min(1) }).strict();
+
+export const RedriveBody = z
+  .object({
+    ids: z
+      .array(z.string().min(1, 'must not hold empty ids'), {
+        error: 'must be a list of message ids',
+      })
+      .min(1, 'must not be empty')
+      .max(
+        MAX_REDRIVE_IDS,
+        `must hold at most ${MAX_REDRIVE_IDS} ids; redrive by route or group for more`,
+      )
+      .optional(),
+    route: z.string({ error: 'must be a route name' }).min(1, 'must not be empty').optional(),
+    group: z.string({ error: 'must be a group id' }).min(1, 'must not be empty').optional(),
+    all: z.literal(true, { error: 'must be true when given' }).optional(),
+    limit: z
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .optional()
+      .describe('Move at most this many, for callers that page and show progress; default: all.'),
+  })
+  .strict()
+  .superRefine((body, context) => {
+    // The most specific problem first: it is the one reported.
+    if (
+      body.ids !== undefined &&
+      (body.route !== undefined || body.all !== undefined || body.group !== undefined)
+    ) {
+      context.addIssue({
+        code: 'custom',
+        path: ['ids'],
+        message: 'cannot be combined with route, group or all',
+      });
+    }
+    if (body.group !== undefined && body.route === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['group'],
+        message: 'needs route: a group belongs to a route',
+      });
+    }
+    const choices = [body.ids !== undefined, body.route !== undefined, body.all === true].filter(
+      Boolean,
+    ).length;
+    if (choices === 0) {
+      context.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give ids, route (and optionally group), or all: true',
+      });
+    }
+  });
+
+const Time = z.string().describe('RFC 3339');
+
+export const MessageSummary = z.object({
+  id: z.string(),
+  route: z.string(),
+  group: z.string(),
+  sequence: z.string().describe('decimal'),
+  state: z.enum(MESSAGE_STATES),
+  attempts: z.number().int().describe('attempts since acceptance or the last redrive'),
+  lastError: z.string().nullable(),
+  deadReason: z.string().nullable(),
+  receivedAt: Time,
+  enqueuedAt: Time,
+  availableAt: Time,
+  finishedAt: Time.nullable(),
+  redrives: z.number().int(),
+  replayOf: z.string().nullable(),
+});
+
+export const AttemptView = z.object({
+  number: z.number().int(),
+  startedAt: Time,
+  durationMs: z.number(),
+  outcome: z.enum(['delivered', 'http_error', 'timeout', 'network_error', 'lease_expired']),
+  status: z.number().int().nullable(),
+  responseExcerpt: z.string().nullable(),
+  error: z.string().nullable(),
+});
+
+export const MessageView = MessageSummary.extend({
+  headers: z.array(z.tuple([z.string(), z.string()])),
+  body: z.string(),
+  bodyEncoding: z.enum(['utf8', 'base64']).describe('utf8 when the bytes are valid UTF-8 text'),
+  bodyBytes: z.number().int(),
+  history: z.array(AttemptView),
+});
+
+export const RouteView = z.object({
+  name: z.string(),
+  path: z.string(),
+  target: z.string(),
+  ordering: z.enum(['strict', 'fifo']),
+  paused: z.boolean(),
+  queued: z.number().int(),
+  inflight: z.number().int(),
+  deadLetter: z.number().int(),
+  delivered: z.number().int(),
+  blockedGroups: z.number().int(),
+  oldestAgeSeconds: z
+    .number()
+    .describe('age of the oldest message waiting for delivery; 0 when none'),
+});
+
+export const Routes = z.object({ routes: z.array(RouteView) });
+export const MessagePage = z.object({
+  items: z.array(MessageSummary),
+  nextCursor: z.string().nullable(),
+});
+export const BlockedGroupPage = z.object({
+  items: z.array(z.object({ route: z.string(), group: z.string(), heldBy: MessageSummary })),
+  nextCursor: z.string().nullable(),
+});
+export const RedriveResult = z.object({
+  moved: z.number().int(),
+  remaining: z
+    .number()
+    .int()
+    .describe('dead letters still matching route, group or all (0 for ids)'),
+});
+export const Discarded = z.object({ discarded: MessageSummary });
+export const Replayed = z.object({ messageId: z.string(), sequence: z.string() });
+export const PauseState = z.object({ route: z.string(), paused: z.boolean() });
+export const ErrorBody = z.object({ error: z.string(), field: z.string().optional() });
+export const Health = z.object({ status: z.string(), error: z.string().optional() });
+
+interface Operation {
+  summary: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  responses: Record<number, z.ZodType>;
+  /** The health and metrics endpoints need no token. */
+  open?: boolean;
+  text?: boolean;
+}
+
+/** Every operation of the admin API: the server registers these, and the document lists them. */
+export const OPERATIONS: Record<string, Record<string, Operation>> = {
+  '/api/routes': {
+    get: { summary: 'Routes with their queue counts', responses: { 200: Routes } },
+  },
+  '/api/messages': {
+    get: {
+      summary: 'A page of messages; state=dead is the dead-letter queue',
+      query: ListMessagesQuery,
+      responses: { 200: MessagePage, 400: ErrorBody },
+    },
+  },
+  '/api/messages/{id}': {
+    get: {
+      summary: 'One message with headers, body and attempt history',
+      params: MessageIdParams,
+      responses: { 200: MessageView, 404: ErrorBody },
+    },
+    delete: {
+      summary: 'Discard a dead letter (logged)',
+      params: MessageIdParams,
+      responses: { 200: Discarded, 404: ErrorBody, 409: ErrorBody },
+    },
+  },
+  '/api/messages/{id}/replay': {
+    post: {
+      summary: 'Enqueue a copy of a delivered message as a new message',
+      params: MessageIdParams,
+      responses: { 200: Replayed, 404: ErrorBody, 409: ErrorBody },
+    },
+  },
+  '/api/redrive': {
+    post: {
+      summary: 'Return dead letters to delivery, keeping their order',
+      body: RedriveBody,
+      responses: { 200: RedriveResult, 400: ErrorBody },
+    },
+  },
+  '/api/groups/blocked': {
+    get: {
+      summary: 'Groups held by a dead letter, with that message',
+      query: BlockedGroupsQuery,
+      responses: { 200: BlockedGroupPage, 400: ErrorBody },
+    },
+  },
+  '/api/routes/{name}/pause': {
+    post: {
+      summary: "Stop a route's deliveries; ingress keeps accepting",
+      params: RouteNameParams,
+      responses: { 200: PauseState, 404: ErrorBody },
+    },
+  },
+  '/api/routes/{name}/resume': {
+    post: {
+      summary: "Restart a route's deliveries",
+      params: RouteNameParams,
+      responses: { 200: PauseState, 404: ErrorBody },
+    },
+  },
+  '/healthz': { get: { summary: 'Liveness', responses: { 200: Health }, open: true } },
+  '/readyz': {
+    get: {
+      summary: 'Readiness: storage reachable',
+      responses: { 200: Health, 503: Health },
+      open: true,
+    },
+  },
+  '/metrics': {
+    get: { summary: 'Prometheus metrics', responses: { 200: z.string() }, open: true, text: true },
+  },
+};
+
+/** The OpenAPI 3.1 document of the admin API. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' });
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, methods] of Object.entries(OPERATIONS)) {
+    paths[path] = {};
+    for (const [method, operation] of Object.entries(methods)) {
+      const parameters = [
+        ...Object.entries(operation.params?.shape ?? {}).map(([name, type]) => ({
+          name,
+          in: 'path',
+          required: true,
+          schema: schema(type as z.ZodType),
+        })),
+        ...Object.entries(operation.query?.shape ?? {}).map(([name, type]) => ({
+          name,
+          in: 'query',
+          required: !(type as z.ZodType).safeParse(undefined).success,
+          schema: schema(type as z.ZodType),
+        })),
+      ];
+      paths[path][method] = {
+        summary: operation.summary,
+        ...(operation.open ? { security: [] } : {}),
+        ...(parameters.length ? { parameters } : {}),
+        ...(operation.body
+          ? {
+              requestBody: {
+                required: true,
+                content: { 'application/json': { schema: schema(operation.body) } },
+              },
+            }
+          : {}),
+        responses: Object.fromEntries(
+          Object.entries(operation.responses).map(([status, type]) => [
+            status,
+            {
+              description: status.startsWith('2') ? 'OK' : 'Error',
+              content: {
+                [operation.text ? 'text/plain' : 'application/json']: {
+                  schema: z.toJSONSchema(type, { io: 'output', unrepresentable: 'any' }),
+                },
+              },
+            },
+          ]),
+        ),
+      };
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'hookq admin API', version },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

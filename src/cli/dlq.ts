@@ -1,0 +1,349 @@
+import { createInterface } from 'node:readline/promises';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { AdminClient } from './admin-client.js';
+import { EXIT, exitWith } from './common.js';
+import { clip, printJson, since, table } from './format.js';
+
+interface MessageSummary {
+  id: string;
+  route: string;
+  group: string;
+  sequence: string;
+  state: string;
+  attempts: number;
+  lastError: string | null;
+  deadReason: string | null;
+  receivedAt: string;
+  finishedAt: string | null;
+}
+
+interface MessageView extends MessageSummary {
+  headers: Array<[string, string]>;
+  body: string;
+  bodyEncoding: 'utf8' | 'base64';
+  bodyBytes: number;
+  enqueuedAt: string;
+  redrives: number;
+  replayOf: string | null;
+  history: Array<{
+    number: number;
+    startedAt: string;
+    durationMs: number;
+    outcome: string;
+    status: number | null;
+    responseExcerpt: string | null;
+    error: string | null;
+  }>;
+}
+
+interface Common {
+  admin?: string;
+  json?: boolean;
+}
+
+/** Dead letters moved per call during a redrive by route or of all: one step of the progress bar. */
+const REDRIVE_STEP = 1000;
+
+export function registerDlq(program: Command): void {
+  const dlq = program.command('dlq').description('inspect and fix the dead-letter queue');
+  const adminOption = [
+    '--admin <url>',
+    'admin API URL (default: $HOOKQ_ADMIN_URL or http://127.0.0.1:8081)',
+  ] as const;
+
+  dlq
+    .command('list')
+    .description('list dead letters')
+    .option('-r, --route <route>', 'only this route')
+    .option('-g, --group <group>', 'only this group (with --route)')
+    .option('-n, --limit <n>', 'at most this many per page (1-1000)', '50')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .option('--all', 'every page')
+    .option(...adminOption)
+    .option('--json', 'print JSON for scripts')
+    .action(
+      async (
+        options: Common & {
+          route?: string;
+          group?: string;
+          limit: string;
+          cursor?: string;
+          all?: boolean;
+        },
+      ) => {
+        try {
+          const client = new AdminClient(options.admin);
+          const items: MessageSummary[] = [];
+          let cursor = options.cursor;
+          do {
+            const page = await client.get<{ items: MessageSummary[]; nextCursor: string | null }>(
+              '/api/messages',
+              {
+                state: 'dead',
+                route: options.route,
+                group: options.group,
+                limit: options.limit,
+                cursor,
+              },
+            );
+            items.push(...page.items);
+            cursor = page.nextCursor ?? undefined;
+          } while (options.all && cursor);
+          if (options.json) return printJson({ items, nextCursor: cursor ?? null });
+          if (items.length === 0) {
+            process.stdout.write('no dead letters\n');
+            return;
+          }
+          process.stdout.write(
+            `${table(
+              ['ID', 'ROUTE', 'GROUP', 'SEQ', 'ATTEMPTS', 'DEAD FOR', 'REASON', 'LAST ERROR'],
+              items.map((m) => [
+                m.id,
+                m.route,
+                clip(m.group, 24),
+                m.sequence,
+                m.attempts,
+                since(m.finishedAt),
+                clip(m.deadReason, 30),
+                clip(m.lastError, 50),
+              ]),
+            )}\n`,
+          );
+          if (cursor) process.stdout.write(`more: hookq dlq list --cursor ${cursor}  (or --all)\n`);
+        } catch (error) {
+          exitWith(error);
+        }
+      },
+    );
+
+  dlq
+    .command('show')
+    .description('one message: headers, body and every attempt')
+    .argument('<id>', 'message id')
+    .option(...adminOption)
+    .option('--json', 'print JSON for scripts')
+    .action(async (id: string, options: Common) => {
+      try {
+        const m = await new AdminClient(options.admin).get<MessageView>(
+          `/api/messages/${encodeURIComponent(id)}`,
+        );
+        if (options.json) return printJson(m);
+        const lines = [
+          `id          ${m.id}`,
+          `route       ${m.route}   group ${m.group}   sequence ${m.sequence}`,
+          `state       ${m.state}${m.deadReason ? ` (${m.deadReason})` : ''}`,
+          `attempts    ${m.attempts}${m.redrives ? `, redriven ${m.redrives} time(s)` : ''}`,
+          `received    ${m.receivedAt}`,
+          ...(m.lastError ? [`last error  ${m.lastError}`] : []),
+          ...(m.replayOf ? [`replay of   ${m.replayOf}`] : []),
+          '',
+          'headers',
+          ...m.headers.map(([name, value]) => `  ${name}: ${value}`),
+          '',
+          `body (${m.bodyBytes} bytes${m.bodyEncoding === 'base64' ? ', base64' : ''})`,
+          indent(prettyBody(m)),
+          '',
+          'attempts',
+          m.history.length === 0
+            ? '  none yet'
+            : table(
+                ['#', 'STARTED', 'OUTCOME', 'STATUS', 'MS', 'ERROR / RESPONSE'],
+                m.history.map((a) => [
+                  a.number,
+                  a.startedAt,
+                  a.outcome,
+                  a.status ?? '',
+                  Math.round(a.durationMs),
+                  clip(a.error ?? a.responseExcerpt, 60),
+                ]),
+              ),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      } catch (error) {
+        exitWith(error);
+      }
+    });
+
+  dlq
+    .command('redrive')
+    .description('return dead letters to delivery, in their original order')
+    .argument('[ids...]', 'message ids')
+    .option('-r, --route <route>', 'every dead letter of this route')
+    .option('-g, --group <group>', 'every dead letter of this group (with --route)')
+    .option('--all', 'every dead letter of every route')
+    .option(...adminOption)
+    .option('--json', 'print JSON for scripts')
+    .action(
+      async (
+        ids: string[],
+        options: Common & { route?: string; group?: string; all?: boolean },
+      ) => {
+        try {
+          const chosen = [ids.length > 0, options.route !== undefined, options.all === true].filter(
+            Boolean,
+          ).length;
+          if (chosen !== 1) {
+            throw Object.assign(
+              new Error('give message ids, or --route (with optional --group), or --all'),
+              {
+                exitCode: EXIT.usage,
+              },
+            );
+          }
+          const client = new AdminClient(options.admin);
+          if (ids.length > 0) {
+            const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids });
+            if (options.json) return printJson({ moved });
+            process.stdout.write(`redriven ${moved} of ${ids.length}\n`);
+            if (moved < ids.length)
+              process.stdout.write('(the others are not dead letters, or do not exist)\n');
+            return;
+          }
+          const selector = options.all
+            ? { all: true }
+            : { route: options.route, group: options.group };
+          const moved = await redriveWithProgress(client, selector, !options.json);
+          if (options.json) return printJson({ moved });
+          process.stdout.write(`redriven ${moved} dead letter(s)\n`);
+        } catch (error) {
+          exitWith(error);
+        }
+      },
+    );
+
+  dlq
+    .command('discard')
+    .description('delete dead letters for good (logged)')
+    .argument('<ids...>', 'message ids')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(...adminOption)
+    .option('--json', 'print JSON for scripts')
+    .action(async (ids: string[], options: Common & { yes?: boolean }) => {
+      try {
+        if (!options.yes) await confirm(`discard ${ids.length} dead letter(s) for good?`);
+        const client = new AdminClient(options.admin);
+        const discarded: string[] = [];
+        for (const id of ids) {
+          await client.delete(`/api/messages/${encodeURIComponent(id)}`);
+          discarded.push(id);
+          if (!options.json) process.stdout.write(`discarded ${id}\n`);
+        }
+        if (options.json) printJson({ discarded });
+      } catch (error) {
+        exitWith(error);
+      }
+    });
+
+  dlq
+    .command('blocked')
+    .description('groups held by a dead letter (strict ordering), with that message')
+    .requiredOption('-r, --route <route>', 'route name')
+    .option(...adminOption)
+    .option('--json', 'print JSON for scripts')
+    .action(async (options: Common & { route: string }) => {
+      try {
+        const client = new AdminClient(options.admin);
+        const items: Array<{ group: string; heldBy: MessageSummary }> = [];
+        let cursor: string | undefined;
+        do {
+          const page = await client.get<{ items: typeof items; nextCursor: string | null }>(
+            '/api/groups/blocked',
+            {
+              route: options.route,
+              limit: 1000,
+              cursor,
+            },
+          );
+          items.push(...page.items);
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        if (options.json) return printJson({ items });
+        if (items.length === 0) {
+          process.stdout.write('no blocked groups\n');
+          return;
+        }
+        process.stdout.write(
+          `${table(
+            ['GROUP', 'HELD BY', 'SEQ', 'BLOCKED FOR', 'LAST ERROR'],
+            items.map((b) => [
+              clip(b.group, 30),
+              b.heldBy.id,
+              b.heldBy.sequence,
+              since(b.heldBy.finishedAt),
+              clip(b.heldBy.lastError, 50),
+            ]),
+          )}\n`,
+        );
+        process.stdout.write(`fix: hookq dlq redrive <id>   or   hookq dlq discard <id>\n`);
+      } catch (error) {
+        exitWith(error);
+      }
+    });
+}
+
+/**
+ * Redrive page by page so the operator sees progress: a bar on a terminal, a line per
+ * step otherwise (logs, CI).
+ */
+async function redriveWithProgress(
+  client: AdminClient,
+  selector: object,
+  show: boolean,
+): Promise<number> {
+  let moved = 0;
+  let bar: SingleBar | undefined;
+  for (;;) {
+    const result = await client.post<{ moved: number; remaining: number }>('/api/redrive', {
+      ...selector,
+      limit: REDRIVE_STEP,
+    });
+    moved += result.moved;
+    const total = moved + result.remaining;
+    if (show && total > 0) {
+      if (process.stderr.isTTY) {
+        bar ??= new SingleBar({
+          format: 'redriving [{bar}] {value}/{total} {percentage}% eta {eta_formatted}',
+          stream: process.stderr,
+        });
+        if (!bar.isActive) bar.start(total, 0);
+        bar.setTotal(total);
+        bar.update(moved);
+      } else {
+        process.stderr.write(`redriven ${moved}/${total}\n`);
+      }
+    }
+    if (result.moved === 0 || result.remaining === 0) break;
+  }
+  bar?.stop();
+  return moved;
+}
+
+async function confirm(question: string): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw Object.assign(new Error('no terminal to confirm on: pass --yes to discard'), {
+      exitCode: EXIT.usage,
+    });
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim()))
+    throw Object.assign(new Error('not discarded'), { exitCode: EXIT.failed });
+}
+
+function prettyBody(m: MessageView): string {
+  if (m.bodyEncoding === 'base64') return m.body;
+  try {
+    return JSON.stringify(JSON.parse(m.body), null, 2);
+  } catch {
+    return m.body;
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
