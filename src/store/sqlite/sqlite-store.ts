@@ -5,7 +5,6 @@ import { ConflictError, NotFoundError, StorageUnavailableError } from '../../cor
 import { newMessageId } from '../../core/ids.js';
 import type { AfterFailure } from '../../core/retry.js';
 import {
-  type Attempt,
   type HeaderList,
   MESSAGE_STATES,
   type Message,
@@ -16,6 +15,17 @@ import {
 import { formatDuration } from '../../core/units.js';
 import { CommitBatcher } from '../commit-batcher.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import {
+  type AttemptRow,
+  asBuffer,
+  attemptError,
+  expiryReason,
+  type HeadRow,
+  type MessageRow,
+  type PayloadRow,
+  toAttempt,
+  toMessage,
+} from '../rows.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -37,14 +47,7 @@ import type {
 } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
 import { checkBeforeWriting, describe, migrate, translateSqliteError } from './migrate.js';
-import {
-  type AttemptRow,
-  type HeadRow,
-  type MessageRow,
-  type PayloadRow,
-  prepareStatements,
-  type Statements,
-} from './statements.js';
+import { prepareStatements, type Statements } from './statements.js';
 
 /** Most writes in one commit. */
 const MAX_BATCH = 1000;
@@ -373,7 +376,7 @@ export class SqliteStore implements Store {
       const now = this.now();
       const touched = new Set<string>();
 
-      const reason = `expired: queued longer than ${formatDuration(retention.queuedMs)}`;
+      const reason = expiryReason(retention.queuedMs, formatDuration);
       const old = this.sql.queuedOlderThan.all(route, now - retention.queuedMs, limit) as Array<{
         pk: number;
       }>;
@@ -601,47 +604,4 @@ export class SqliteStore implements Store {
       return Promise.reject(translateSqliteError(error, this.capabilities.location));
     }
   }
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function attemptError(attempt: AttemptRecord): string {
-  return attempt.error ?? (attempt.status !== null ? `HTTP ${attempt.status}` : attempt.outcome);
-}
-
-function toMessage(row: MessageRow): Message {
-  return {
-    id: row.id,
-    route: row.route,
-    group: row.group_id,
-    sequence: row.seq,
-    dedupId: row.dedup_id,
-    state: row.state,
-    attempts: row.attempts,
-    receivedAt: row.received_at,
-    enqueuedAt: row.enqueued_at,
-    availableAt: row.available_at,
-    leaseExpiresAt: row.lease_expires_at,
-    finishedAt: row.finished_at,
-    lastError: row.last_error,
-    deadReason: row.dead_reason,
-    redrives: row.redrives,
-    replayOf: row.replay_of,
-  };
-}
-
-function toAttempt(row: AttemptRow): Attempt {
-  return {
-    number: row.number,
-    startedAt: row.started_at,
-    durationMs: row.duration_ms,
-    outcome: row.outcome,
-    status: row.status,
-    responseExcerpt: row.response_excerpt,
-    error: row.error,
-  };
 }

@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import type { AttemptOutcome, MessageState } from '../../core/terms.js';
 
 /**
  * Every SQL statement of the SQLite store, prepared once.
@@ -163,48 +162,3 @@ export function prepareStatements(db: Database.Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
-
-export interface MessageRow {
-  pk: number;
-  id: string;
-  route: string;
-  group_id: string;
-  seq: number;
-  dedup_id: string | null;
-  state: MessageState;
-  attempts: number;
-  total_attempts: number;
-  received_at: number;
-  enqueued_at: number;
-  available_at: number;
-  leased_at: number | null;
-  lease_expires_at: number | null;
-  finished_at: number | null;
-  last_error: string | null;
-  dead_reason: string | null;
-  redrives: number;
-  replay_of: string | null;
-}
-
-export interface PayloadRow {
-  headers: string;
-  body: Buffer;
-}
-
-export interface HeadRow {
-  pk: number;
-  seq: number;
-  state: MessageState;
-  available_at: number;
-  finished_at: number | null;
-}
-
-export interface AttemptRow {
-  number: number;
-  started_at: number;
-  duration_ms: number;
-  outcome: AttemptOutcome;
-  status: number | null;
-  response_excerpt: string | null;
-  error: string | null;
-}
