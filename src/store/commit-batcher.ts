@@ -4,8 +4,11 @@
  * Without it, throughput would fall to one durable commit per message.
  */
 export class CommitBatcher<I, O> {
-  private pending: Array<{ item: I; resolve: (out: O) => void; reject: (error: unknown) => void }> =
-    [];
+  private pending: Array<{
+    item: I;
+    resolve: (out: O) => void;
+    reject: (error: unknown) => void;
+  }> = [];
   private busy = false;
   private idleWaiters: Array<() => void> = [];
 

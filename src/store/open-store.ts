@@ -1,4 +1,5 @@
 import { ConfigError } from '../core/errors.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreOptions } from './store.js';
 
@@ -16,8 +17,11 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       );
     return SqliteStore.open(path, options);
   }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return PostgresStore.open(url, options);
+  }
   throw new ConfigError(
     'storage.url',
-    `storage.url: unsupported storage "${url.split(':')[0]}"; use sqlite:PATH`,
+    `storage.url: unsupported storage "${url.split(':')[0]}"; use sqlite:PATH or postgres://user@host:5432/database`,
   );
 }

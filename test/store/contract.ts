@@ -82,8 +82,13 @@ function claim(route: string, limit = 100, maxConcurrency = 100): ClaimRequest {
   return { route, limit, maxConcurrency, leaseMs: LEASE_MS };
 }
 
-export function runStoreContract(backend: string, factory: StoreFactory): void {
-  describe(`store contract: ${backend}`, () => {
+/** `skip`: why the backend cannot run here (listed in the report), or false. */
+export function runStoreContract(
+  backend: string,
+  factory: StoreFactory,
+  skip: string | false = false,
+): void {
+  describe(`store contract: ${backend}`, { skip }, () => {
     const open: Store[] = [];
     let clock: TestClock;
 
@@ -143,7 +148,8 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         await store.enqueue(message('alpha', 'g', 'a'));
         stop();
         await store.enqueue(message('beta', 'g', 'b'));
-        assert.deepEqual(seen, ['alpha']);
+        // A backend may tell more than once (locally, and again from the database).
+        assert.deepEqual([...new Set(seen)], ['alpha']);
       });
     });
 
@@ -165,7 +171,10 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
           dedupId: id,
           dedupWindowMs: 60_000,
         });
-        assert.deepEqual(repeat, { messageId: first.messageId, duplicate: true });
+        assert.deepEqual(repeat, {
+          messageId: first.messageId,
+          duplicate: true,
+        });
         assert.equal((await store.routeStats(['r']))[0]?.queued, 1, 'the duplicate was not stored');
         clock.advance(2_000);
         const later = await store.enqueue({
@@ -187,11 +196,20 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
           Buffer.from('1'),
         );
         assert.equal(id, 'header:d-1');
-        const a = await store.enqueue({ ...message('r', 'g', 'one'), dedupId: id });
-        const b = await store.enqueue({ ...message('r', 'g', 'two'), dedupId: id });
+        const a = await store.enqueue({
+          ...message('r', 'g', 'one'),
+          dedupId: id,
+        });
+        const b = await store.enqueue({
+          ...message('r', 'g', 'two'),
+          dedupId: id,
+        });
         assert.equal(b.duplicate, true);
         assert.equal(b.messageId, a.messageId);
-        const other = await store.enqueue({ ...message('other', 'g', 'one'), dedupId: id });
+        const other = await store.enqueue({
+          ...message('other', 'g', 'one'),
+          dedupId: id,
+        });
         assert.equal(other.duplicate, false, 'dedup ids are scoped to their route');
         const missing = dedupId(
           { by: 'header', header: 'X-Delivery' },
@@ -276,7 +294,11 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
                 inFlight.delete(m.group);
                 if (randomInt(5) === 0) {
                   // A failure retried at once: order must still hold.
-                  assert.ok(await store.markFailed(m, failed(clock.t), { retryAt: clock.t }));
+                  assert.ok(
+                    await store.markFailed(m, failed(clock.t), {
+                      retryAt: clock.t,
+                    }),
+                  );
                   return;
                 }
                 const [group, n] = m.body.toString().split(':');
@@ -313,7 +335,7 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         const woken: string[] = [];
         store.onWork((route) => woken.push(route));
         await store.setPaused('r', false);
-        assert.deepEqual(woken, ['r']);
+        assert.ok(woken.includes('r'), 'a resume tells listeners');
         assert.equal((await store.claimDue(claim('r'))).length, 1);
       });
 
@@ -325,7 +347,9 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         const [m] = await store.claimDue(claim('r'));
         assert.equal(await store.nextDueAt('r'), null);
         assert.equal(await store.nextLeaseExpiry('r'), clock.t + LEASE_MS);
-        await store.markFailed(m!, failed(clock.t), { retryAt: clock.t + 5_000 });
+        await store.markFailed(m!, failed(clock.t), {
+          retryAt: clock.t + 5_000,
+        });
         assert.equal(await store.nextDueAt('r'), clock.t + 5_000);
         assert.equal(await store.nextLeaseExpiry('r'), null);
       });
@@ -336,7 +360,12 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         const store = await fresh();
         const policy = {
           maxAttempts: 3,
-          backoff: { initialMs: 1_000, maxMs: 10_000, multiplier: 2, jitter: 0 },
+          backoff: {
+            initialMs: 1_000,
+            maxMs: 10_000,
+            multiplier: 2,
+            jitter: 0,
+          },
         };
         const { messageId } = await store.enqueue(message('r', 'g', 'a'));
         const waits: number[] = [];
@@ -377,7 +406,9 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         await store.enqueue(message('r', 'other', 'free'));
         const heads = await store.claimDue(claim('r'));
         const head = heads.find((m) => m.group === 'g')!;
-        await store.markFailed(head, failed(clock.t), { deadLetter: 'failed 1 of 1 attempts' });
+        await store.markFailed(head, failed(clock.t), {
+          deadLetter: 'failed 1 of 1 attempts',
+        });
         await store.markDelivered(heads.find((m) => m.group === 'other')!, ok(clock.t));
 
         assert.deepEqual(
@@ -418,7 +449,9 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         await store.enqueue(message('r', 'g', 'second'));
         await store.enqueue(message('r', 'g', 'third'));
         const [head] = await store.claimDue(claim('r'));
-        await store.markFailed(head!, failed(clock.t), { deadLetter: 'failed 1 of 1 attempts' });
+        await store.markFailed(head!, failed(clock.t), {
+          deadLetter: 'failed 1 of 1 attempts',
+        });
         const [second] = await store.claimDue(claim('r'));
         assert.equal(second?.body.toString(), 'second', 'the next message goes on');
         assert.equal((await store.routeStats(['r']))[0]?.blockedGroups, 0);
@@ -436,7 +469,9 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         await store.enqueue(message('r', 'g', 'a'));
         await store.enqueue(message('r', 'g', 'b'));
         const [a] = await store.claimDue(claim('r'));
-        await store.markFailed(a!, failed(clock.t), { retryAt: clock.t + 1_000 });
+        await store.markFailed(a!, failed(clock.t), {
+          retryAt: clock.t + 1_000,
+        });
         assert.deepEqual(await store.claimDue(claim('r')), [], 'the group waits for the retry');
         clock.advance(1_000);
         const [retried] = await store.claimDue(claim('r'));
@@ -496,12 +531,17 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
         const store = await fresh({ a: 'fifo', b: 'fifo' });
         await deadLetters(store, 'a', ['x', 'x', 'y', 'y', 'y']);
         const inB = await deadLetters(store, 'b', ['z', 'z']);
+        assert.equal(await store.countDead({ route: 'a', group: 'y' }), 3);
+        assert.equal(await store.countDead({ route: 'a' }), 5);
+        assert.equal(await store.countDead({ all: true }), 7);
         assert.equal(await store.redrive({ route: 'a', group: 'y' }, 2), 2, 'a page');
+        assert.equal(await store.countDead({ route: 'a', group: 'y' }), 1);
         assert.equal(await store.redrive({ route: 'a', group: 'y' }), 1);
         assert.equal(await store.redrive({ ids: [inB[1]!, 'no-such-id'] }), 1);
         assert.equal(await store.redrive({ route: 'a' }), 2);
         assert.equal(await store.redrive({ all: true }), 1);
         assert.equal(await store.redrive({ all: true }), 0);
+        assert.equal(await store.countDead({ all: true }), 0);
         const stats = await store.routeStats(['a', 'b']);
         assert.deepEqual(
           stats.map((s) => [s.queued, s.dead]),
@@ -529,7 +569,10 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
 
       it('replays a delivered message as a new message', async () => {
         const store = await fresh();
-        const original = await store.enqueue({ ...message('r', 'g', 'a'), dedupId: 'k' });
+        const original = await store.enqueue({
+          ...message('r', 'g', 'a'),
+          dedupId: 'k',
+        });
         const [m] = await store.claimDue(claim('r'));
         await store.markDelivered(m!, ok(clock.t));
         const copy = await store.replay(original.messageId);
@@ -572,7 +615,11 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
             return rx === ry ? Number(sx) - Number(sy) : rx! < ry! ? -1 : 1;
           }),
         );
-        const onlyB = await store.listMessages({ route: 'b', group: 'g1', limit: 100 });
+        const onlyB = await store.listMessages({
+          route: 'b',
+          group: 'g1',
+          limit: 100,
+        });
         assert.ok(onlyB.items.length > 0);
         assert.ok(onlyB.items.every((m) => m.route === 'b' && m.group === 'g1'));
         assert.equal((await store.listMessages({ state: 'dead', limit: 10 })).items.length, 0);
@@ -608,7 +655,11 @@ export function runStoreContract(backend: string, factory: StoreFactory): void {
     });
 
     describe('retention', () => {
-      const retention = { queuedMs: 10_000, deadLetterMs: 20_000, deliveredMs: 5_000 };
+      const retention = {
+        queuedMs: 10_000,
+        deadLetterMs: 20_000,
+        deliveredMs: 5_000,
+      };
 
       it('expires old queued messages into dead letters and deletes old history', async () => {
         const store = await fresh({ r: 'strict' });

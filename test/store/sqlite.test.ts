@@ -59,7 +59,11 @@ describe('sqlite: durability', () => {
       const found = new Map<string, number>();
       let cursor: string | undefined;
       do {
-        const page = await store.listMessages({ route: 'crash', limit: 1000, cursor });
+        const page = await store.listMessages({
+          route: 'crash',
+          limit: 1000,
+          cursor,
+        });
         for (const m of page.items) found.set(m.id, (found.get(m.id) ?? 0) + 1);
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
@@ -134,7 +138,10 @@ describe('sqlite: refusing files it must not touch', () => {
     const path = join(dir, 'damaged.db');
     const store = SqliteStore.open(path);
     for (let i = 0; i < 200; i++) {
-      await store.enqueue({ ...message('r', `g${i}`, `m${i}`), body: randomBytes(2000) });
+      await store.enqueue({
+        ...message('r', `g${i}`, `m${i}`),
+        body: randomBytes(2000),
+      });
     }
     await store.close();
     // Overwrite everything after the first page (the schema) with garbage.

@@ -59,10 +59,14 @@ export function translateSqliteError(error: unknown, location: string): Error {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string') {
     if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-      return new CorruptDatabaseError(location, describe(error), { cause: error });
+      return new CorruptDatabaseError(location, describe(error), {
+        cause: error,
+      });
     }
     if (/^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|PERM|NOMEM|PROTOCOL)/.test(code)) {
-      return new StorageUnavailableError(`${location}: ${describe(error)}`, { cause: error });
+      return new StorageUnavailableError(`${location}: ${describe(error)}`, {
+        cause: error,
+      });
     }
   }
   return error instanceof Error ? error : new Error(String(error));

@@ -94,7 +94,11 @@ export class SqliteStore implements Store {
     this.sql = prepareStatements(db);
     this.now = options.now ?? Date.now;
     this.ordering = options.ordering ?? {};
-    this.capabilities = { kind: 'sqlite', crossProcessWakeups: false, location };
+    this.capabilities = {
+      kind: 'sqlite',
+      crossProcessWakeups: false,
+      location,
+    };
     this.writes = new CommitBatcher((items) => this.commitWrites(items), MAX_BATCH);
     this.checkpointer = new Checkpointer(location);
   }
@@ -215,11 +219,17 @@ export class SqliteStore implements Store {
       const now = this.now();
       const groups = new Map<string, [route: string, group: string]>();
       for (const pk of pks) {
-        const row = this.sql.redrive.get(now, now, pk) as { route: string; group_id: string };
+        const row = this.sql.redrive.get(now, now, pk) as {
+          route: string;
+          group_id: string;
+        };
         groups.set(JSON.stringify([row.route, row.group_id]), [row.route, row.group_id]);
       }
       for (const [route, group] of groups.values()) this.refreshGroup(route, group);
-      return { moved: pks.length, routes: new Set([...groups.values()].map(([route]) => route)) };
+      return {
+        moved: pks.length,
+        routes: new Set([...groups.values()].map(([route]) => route)),
+      };
     });
     for (const route of routes) this.emitWork(route);
     return moved;
@@ -229,7 +239,11 @@ export class SqliteStore implements Store {
     return this.read(() => {
       if ('all' in selector) return (this.sql.deadCountAll.get() as { n: number }).n;
       if (selector.group === undefined) return this.count(selector.route, 'dead');
-      return (this.sql.deadCountOfGroup.get(selector.route, selector.group) as { n: number }).n;
+      return (
+        this.sql.deadCountOfGroup.get(selector.route, selector.group) as {
+          n: number;
+        }
+      ).n;
     });
   }
 
@@ -452,7 +466,9 @@ export class SqliteStore implements Store {
         | undefined;
       if (seen && seen.expires_at > now) return { messageId: seen.message_id, duplicate: true };
     }
-    const { last_seq: sequence } = this.sql.nextSeq.get(message.route) as { last_seq: number };
+    const { last_seq: sequence } = this.sql.nextSeq.get(message.route) as {
+      last_seq: number;
+    };
     const id = newMessageId();
     const { lastInsertRowid } = this.sql.insertMessage.run(
       id,
@@ -479,7 +495,11 @@ export class SqliteStore implements Store {
   /** Record the attempt of a completed lease and move its group on. */
   private settle(row: unknown, lease: LeaseRef, attempt: AttemptRecord): boolean {
     if (!row) return false; // the lease was lost: expired, and the message taken again
-    const { pk, route, group_id } = row as { pk: number; route: string; group_id: string };
+    const { pk, route, group_id } = row as {
+      pk: number;
+      route: string;
+      group_id: string;
+    };
     this.sql.insertAttempt.run(
       pk,
       lease.lease,

@@ -1,0 +1,839 @@
+import pg from 'pg';
+import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
+import { newMessageId } from '../../core/ids.js';
+import type { AfterFailure } from '../../core/retry.js';
+import {
+  type HeaderList,
+  MESSAGE_STATES,
+  type Message,
+  type MessageDetail,
+  type MessageState,
+  type Ordering,
+} from '../../core/terms.js';
+import { formatDuration } from '../../core/units.js';
+import { CommitBatcher } from '../commit-batcher.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import {
+  type AttemptRow,
+  asBuffer,
+  attemptError,
+  expiryReason,
+  type HeadRow,
+  type MessageRow,
+  type PayloadRow,
+  toAttempt,
+  toMessage,
+} from '../rows.js';
+import type {
+  AttemptRecord,
+  BlockedGroup,
+  ClaimedMessage,
+  ClaimRequest,
+  EnqueueResult,
+  ExpiredLease,
+  LeaseRef,
+  ListQuery,
+  NewMessage,
+  Page,
+  RedriveSelector,
+  RetentionPolicy,
+  RouteStats,
+  Store,
+  StoreCapabilities,
+  StoreOptions,
+  SweepResult,
+} from '../store.js';
+import {
+  clientConfig,
+  isConnectionLost,
+  isRetryable,
+  migratePg,
+  type PgLocation,
+  parsePgUrl,
+  translatePgError,
+} from './connection.js';
+import { WorkListener } from './work-listener.js';
+
+/**
+ * The update shared by every redrive, applied to the dead letters a statement picked.
+ * Picking happens in a MATERIALIZED CTE: a LIMITed, locking subquery inside
+ * `WHERE pk IN (...)` may be run more than once by the planner and take more rows.
+ */
+const REDRIVE_PICKED = `UPDATE messages m SET state = 'queued', attempts = 0, available_at = $1, enqueued_at = $1,
+    finished_at = NULL, dead_reason = NULL, redrives = m.redrives + 1
+  FROM picked WHERE m.pk = picked.pk RETURNING m.route, m.group_id`;
+
+/** Most enqueues in one commit. */
+const MAX_BATCH = 500;
+/** Attempts at a transaction that lost a deadlock or serialization race. */
+const TRANSACTION_TRIES = 3;
+
+type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<R[]>;
+
+interface QueuedMessage extends NewMessage {
+  replayOf?: string;
+}
+
+/**
+ * The shared store: PostgreSQL, for several hookq instances on one database.
+ *
+ * - Acknowledged means committed with `synchronous_commit = on`; concurrent enqueues of
+ *   an instance share one transaction (group commit). Delivery bookkeeping commits
+ *   with `synchronous_commit = off`: a database crash can only lose an outcome, and the
+ *   message is then delivered again.
+ * - Sequences are taken under the route's row lock, so they follow commit order.
+ * - Every change to a group locks the group's row first: instances never disagree
+ *   about a group's head, and claims skip locked groups (`SKIP LOCKED`). Claims of a
+ *   route take an advisory lock, so `maxConcurrency` holds across instances.
+ * - Enqueues and redrives NOTIFY the other instances, which LISTEN; polling remains as
+ *   the fallback while the notification connection is down.
+ */
+export class PostgresStore implements Store {
+  readonly capabilities: StoreCapabilities;
+
+  private readonly pool: pg.Pool;
+  private readonly location: PgLocation;
+  private readonly now: () => number;
+  private readonly ordering: Record<string, Ordering>;
+  private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
+  private readonly listener: WorkListener;
+  private readonly channel: string;
+  private closed = false;
+
+  private constructor(pool: pg.Pool, location: PgLocation, options: StoreOptions) {
+    this.pool = pool;
+    this.location = location;
+    this.now = options.now ?? Date.now;
+    this.ordering = options.ordering ?? {};
+    this.channel = `hookq_work_${location.schema}`;
+    this.capabilities = {
+      kind: 'postgres',
+      crossProcessWakeups: true,
+      location: location.display,
+    };
+    this.enqueues = new CommitBatcher((items) => this.commitEnqueues(items), MAX_BATCH);
+    this.listener = new WorkListener(clientConfig(location), this.channel);
+  }
+
+  static async open(url: string, options: StoreOptions = {}): Promise<PostgresStore> {
+    const location = parsePgUrl(url);
+    const pool = new pg.Pool({
+      ...clientConfig(location),
+      max: 10,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection dropped by the server must not crash the process; the pool
+    // replaces it on the next use.
+    pool.on('error', () => undefined);
+    try {
+      await migratePg(pool, location);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw translatePgError(error, location);
+    }
+    const store = new PostgresStore(pool, location, options);
+    await store.listener.start();
+    return store;
+  }
+
+  enqueue(message: NewMessage): Promise<EnqueueResult> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
+    return this.enqueues.submit(message);
+  }
+
+  async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
+    return this.transaction('normal', async (q) => {
+      await q('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `hookq-claim:${this.location.schema}:${request.route}`,
+      ]);
+      const [state] = await q<{ paused: boolean | null; inflight: number }>(
+        `SELECT (SELECT paused FROM routes WHERE name = $1) AS paused,
+                (SELECT count(*)::int FROM groups WHERE route = $1 AND status = 'inflight') AS inflight`,
+        [request.route],
+      );
+      if (state?.paused) return [];
+      const room = Math.min(request.limit, request.maxConcurrency - (state?.inflight ?? 0));
+      if (room <= 0) return [];
+      const now = this.now();
+      const expires = now + request.leaseMs;
+      const rows = await q<MessageRow & PayloadRow>(
+        `WITH heads AS (
+           SELECT group_id, head_pk FROM groups
+           WHERE route = $1 AND status = 'ready' AND due_at <= $2
+           ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED
+         ), leased AS (
+           UPDATE messages m SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1,
+             leased_at = $2, lease_expires_at = $4
+           FROM heads h WHERE m.pk = h.head_pk AND m.state = 'queued'
+           RETURNING m.*
+         ), marked AS (
+           UPDATE groups g SET status = 'inflight', due_at = $4
+           FROM leased l WHERE g.route = $1 AND g.group_id = l.group_id
+         )
+         SELECT l.*, p.headers, p.body FROM leased l JOIN payloads p ON p.message_pk = l.pk
+         ORDER BY l.seq`,
+        [request.route, now, room, expires],
+      );
+      return rows.map((row) => ({
+        messageId: row.id,
+        lease: row.total_attempts,
+        route: row.route,
+        group: row.group_id,
+        sequence: row.seq,
+        attempt: row.attempts,
+        receivedAt: row.received_at,
+        headers: JSON.parse(row.headers) as HeaderList,
+        body: row.body,
+      }));
+    });
+  }
+
+  markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
+    return this.transaction('normal', async (q) => {
+      const [row] = await q<MessageRow>(
+        `UPDATE messages SET state = 'delivered', finished_at = $1, lease_expires_at = NULL, last_error = NULL
+         WHERE id = $2 AND state = 'inflight' AND total_attempts = $3 RETURNING pk, route, group_id`,
+        [this.now(), lease.messageId, lease.lease],
+      );
+      return this.settle(q, row, lease, attempt);
+    });
+  }
+
+  markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean> {
+    return this.transaction('normal', async (q) => {
+      const error = attemptError(attempt);
+      const [row] =
+        'retryAt' in next
+          ? await q<MessageRow>(
+              `UPDATE messages SET state = 'queued', available_at = $1, lease_expires_at = NULL, last_error = $2
+               WHERE id = $3 AND state = 'inflight' AND total_attempts = $4 RETURNING pk, route, group_id`,
+              [next.retryAt, error, lease.messageId, lease.lease],
+            )
+          : await q<MessageRow>(
+              `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, last_error = $3, lease_expires_at = NULL
+               WHERE id = $4 AND state = 'inflight' AND total_attempts = $5 RETURNING pk, route, group_id`,
+              [this.now(), next.deadLetter, error, lease.messageId, lease.lease],
+            );
+      return this.settle(q, row, lease, attempt);
+    });
+  }
+
+  async expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
+    const rows = await this.read<MessageRow>(
+      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at
+       FROM groups g JOIN messages m ON m.pk = g.head_pk
+       WHERE g.route = $1 AND g.status = 'inflight' AND g.due_at <= $2 ORDER BY g.due_at LIMIT $3`,
+      [route, this.now(), limit],
+    );
+    return rows.map((row) => ({
+      messageId: row.id,
+      lease: row.total_attempts,
+      route,
+      group: row.group_id,
+      attempt: row.attempts,
+      startedAt: row.leased_at ?? 0,
+    }));
+  }
+
+  async redrive(selector: RedriveSelector, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
+    const { moved, routes } = await this.transaction('full', async (q) => {
+      const now = this.now();
+      let rows: Array<{ route: string; group_id: string }>;
+      if ('ids' in selector) {
+        rows = await q(
+          `WITH picked AS MATERIALIZED (
+             SELECT pk FROM messages WHERE id = ANY($2) AND state = 'dead' ORDER BY route, seq LIMIT $3 FOR UPDATE
+           )
+           ${REDRIVE_PICKED}`,
+          [now, [...selector.ids], limit],
+        );
+      } else {
+        const where =
+          'all' in selector
+            ? ''
+            : selector.group === undefined
+              ? 'AND route = $3'
+              : `AND route = $3 AND group_id = $4 AND state <> 'delivered'`;
+        const params: unknown[] = [now, limit];
+        if ('route' in selector) params.push(selector.route);
+        if ('route' in selector && selector.group !== undefined) params.push(selector.group);
+        rows = await q(
+          `WITH picked AS MATERIALIZED (
+             SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' ${where}
+             ORDER BY route, seq LIMIT $2 FOR UPDATE SKIP LOCKED
+           )
+           ${REDRIVE_PICKED}`,
+          params,
+        );
+      }
+      const groups = uniqueGroups(rows);
+      for (const [route, group] of groups) await this.refreshGroup(q, route, group);
+      const routes = [...new Set(groups.map(([route]) => route))];
+      await this.notify(q, routes);
+      return { moved: rows.length, routes };
+    });
+    this.emitLocally(routes);
+    return moved;
+  }
+
+  async countDead(selector: { route: string; group?: string } | { all: true }): Promise<number> {
+    if ('all' in selector) {
+      const [row] = await this.read<{ n: number }>(
+        `SELECT coalesce(sum(n), 0)::bigint AS n FROM route_counts WHERE state = 'dead'`,
+      );
+      return row?.n ?? 0;
+    }
+    if (selector.group === undefined) return this.count(selector.route, 'dead');
+    const [row] = await this.read<{ n: number }>(
+      `SELECT count(*)::bigint AS n FROM messages
+       WHERE route = $1 AND group_id = $2 AND state <> 'delivered' AND state = 'dead'`,
+      [selector.route, selector.group],
+    );
+    return row?.n ?? 0;
+  }
+
+  discard(id: string): Promise<Message | null> {
+    return this.transaction('full', async (q) => {
+      const [row] = await q<MessageRow>('SELECT * FROM messages WHERE id = $1 FOR UPDATE', [id]);
+      if (!row) return null;
+      if (row.state !== 'dead') {
+        throw new ConflictError(
+          `message ${id} is ${row.state}; only dead letters can be discarded`,
+        );
+      }
+      await q('DELETE FROM messages WHERE pk = $1', [row.pk]);
+      await this.refreshGroup(q, row.route, row.group_id);
+      return toMessage(row);
+    });
+  }
+
+  async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
+    const original = await this.getMessage(id);
+    if (!original) throw new NotFoundError(`no message ${id}`);
+    if (original.state !== 'delivered') {
+      throw new ConflictError(
+        `message ${id} is ${original.state}; only delivered messages can be replayed (redrive dead letters instead)`,
+      );
+    }
+    const result = await this.enqueues.submit({
+      route: original.route,
+      group: original.group,
+      dedupId: null,
+      dedupWindowMs: 0,
+      headers: original.headers,
+      body: original.body,
+      replayOf: original.id,
+    });
+    return result as EnqueueResult & { duplicate: false };
+  }
+
+  async getMessage(id: string): Promise<MessageDetail | null> {
+    const [row] = await this.read<MessageRow & PayloadRow>(
+      'SELECT m.*, p.headers, p.body FROM messages m JOIN payloads p ON p.message_pk = m.pk WHERE m.id = $1',
+      [id],
+    );
+    if (!row) return null;
+    const history = await this.read<AttemptRow>(
+      'SELECT * FROM attempts WHERE message_pk = $1 ORDER BY number',
+      [row.pk],
+    );
+    return {
+      ...toMessage(row),
+      headers: JSON.parse(row.headers) as HeaderList,
+      body: row.body,
+      history: history.map(toAttempt),
+    };
+  }
+
+  async listMessages(query: ListQuery): Promise<Page<Message>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    let from = 'messages m';
+    if (query.state !== undefined) {
+      // A literal, so that the planner can use the partial index for the state.
+      if (!MESSAGE_STATES.includes(query.state)) throw new Error(`unknown state ${query.state}`);
+      if (query.state === 'dead' || query.state === 'delivered') {
+        where.push(`m.state IN ('dead', 'delivered')`);
+      } else if (query.state === 'inflight') {
+        // Few messages are in flight and each heads its group: find them there.
+        from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
+      }
+      where.push(`m.state = '${query.state}'`);
+    }
+    if (query.route !== undefined) where.push(`m.route = ${param(query.route)}`);
+    if (query.group !== undefined) where.push(`m.group_id = ${param(query.group)}`);
+    if (query.cursor !== undefined) {
+      const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
+      where.push(`(m.route, m.seq) > (${param(route)}, ${param(seq)})`);
+    }
+    const rows = await this.read<MessageRow>(
+      `SELECT m.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY m.route, m.seq LIMIT ${param(query.limit + 1)}`,
+      params,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(toMessage),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([last.route, last.seq]) : null,
+    };
+  }
+
+  async routeStats(routes: readonly string[]): Promise<RouteStats[]> {
+    const rows = await this.read<{
+      route: string;
+      paused: boolean | null;
+      queued: number;
+      inflight: number;
+      dead: number;
+      delivered: number;
+      blocked: number;
+      oldest: number | null;
+    }>(
+      `SELECT r.route,
+         (SELECT paused FROM routes WHERE name = r.route) AS paused,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'queued') AS queued,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'inflight') AS inflight,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'dead') AS dead,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'delivered') AS delivered,
+         (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status = 'blocked') AS blocked,
+         (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest
+       FROM unnest($1::text[]) WITH ORDINALITY AS r(route, position) ORDER BY r.position`,
+      [[...routes]],
+    );
+    return rows.map((row) => ({
+      route: row.route,
+      paused: Boolean(row.paused),
+      queued: row.queued,
+      inflight: row.inflight,
+      dead: row.dead,
+      delivered: row.delivered,
+      blockedGroups: row.blocked,
+      oldestWaitingAt: row.oldest,
+    }));
+  }
+
+  async blockedGroups(route: string, limit: number, cursor?: string): Promise<Page<BlockedGroup>> {
+    const [since, after] = cursor
+      ? decodeCursor(cursor, ['number', 'string'] as const)
+      : [Number.MIN_SAFE_INTEGER, ''];
+    const rows = await this.read<MessageRow & { blocked_at: number; blocked_group: string }>(
+      `SELECT m.*, g.due_at AS blocked_at, g.group_id AS blocked_group
+       FROM groups g JOIN messages m ON m.pk = g.head_pk
+       WHERE g.route = $1 AND g.status = 'blocked' AND (g.due_at, g.group_id) > ($2, $3)
+       ORDER BY g.due_at, g.group_id LIMIT $4`,
+      [route, since, after, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => ({
+        route,
+        group: row.blocked_group,
+        heldBy: toMessage(row),
+      })),
+      nextCursor:
+        rows.length > limit && last ? encodeCursor([last.blocked_at, last.blocked_group]) : null,
+    };
+  }
+
+  async setPaused(route: string, paused: boolean): Promise<void> {
+    await this.transaction('full', async (q) => {
+      await q(
+        `INSERT INTO routes (name, paused) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused`,
+        [route, paused],
+      );
+      if (!paused) await this.notify(q, [route]);
+    });
+    if (!paused) this.emitLocally([route]);
+  }
+
+  sweep(route: string, retention: RetentionPolicy, limit: number): Promise<SweepResult> {
+    return this.transaction('full', async (q) => {
+      const now = this.now();
+      // SKIP LOCKED: a message some transaction is working on is left to the next sweep.
+      const expired = await q<MessageRow>(
+        `WITH picked AS MATERIALIZED (
+           SELECT pk FROM messages WHERE route = $3 AND state IN ('queued', 'inflight')
+           AND enqueued_at < $4 AND state = 'queued' ORDER BY enqueued_at LIMIT $5 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE messages m SET state = 'dead', finished_at = $1, dead_reason = $2
+         FROM picked WHERE m.pk = picked.pk RETURNING m.*`,
+        [
+          now,
+          expiryReason(retention.queuedMs, formatDuration),
+          route,
+          now - retention.queuedMs,
+          limit,
+        ],
+      );
+      const dead = await q<MessageRow>(
+        `WITH picked AS MATERIALIZED (
+           SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = $1
+           AND finished_at < $2 ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED
+         )
+         DELETE FROM messages m USING picked WHERE m.pk = picked.pk RETURNING m.*`,
+        [route, now - retention.deadLetterMs, limit],
+      );
+      const delivered = await q(
+        `WITH picked AS MATERIALIZED (
+           SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = $1
+           AND finished_at < $2 ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED
+         )
+         DELETE FROM messages m USING picked WHERE m.pk = picked.pk RETURNING m.pk`,
+        [route, now - retention.deliveredMs, limit],
+      );
+      await q(
+        `DELETE FROM dedup WHERE route = $1 AND dedup_id IN
+           (SELECT dedup_id FROM dedup WHERE route = $1 AND expires_at <= $2 LIMIT $3)`,
+        [route, now, limit],
+      );
+      for (const [, group] of uniqueGroups([...expired, ...dead]))
+        await this.refreshGroup(q, route, group);
+      return {
+        expired: expired.map(toMessage),
+        deadLettersDeleted: dead.map(toMessage),
+        deliveredDeleted: delivered.length,
+      };
+    });
+  }
+
+  async nextDueAt(route: string): Promise<number | null> {
+    const [row] = await this.read<{ at: number | null }>(
+      `SELECT min(due_at) AS at FROM groups WHERE route = $1 AND status = 'ready'`,
+      [route],
+    );
+    return row?.at ?? null;
+  }
+
+  async nextLeaseExpiry(route: string): Promise<number | null> {
+    const [row] = await this.read<{ at: number | null }>(
+      `SELECT min(due_at) AS at FROM groups WHERE route = $1 AND status = 'inflight'`,
+      [route],
+    );
+    return row?.at ?? null;
+  }
+
+  async ping(): Promise<void> {
+    await this.read('SELECT 1');
+  }
+
+  onWork(listener: (route: string) => void): () => void {
+    return this.listener.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.enqueues.drain();
+    await this.listener.stop();
+    await this.pool.end();
+  }
+
+  // --- inside transactions ---------------------------------------------------------
+
+  /**
+   * One commit for a batch of enqueues: claim the dedup ids, take sequence numbers
+   * under the routes' row locks, insert messages and payloads, register new group
+   * heads, and notify the other instances.
+   */
+  private async commitEnqueues(
+    items: QueuedMessage[],
+  ): Promise<PromiseSettledResult<EnqueueResult>[]> {
+    const routes = new Set<string>();
+    const results = await this.transaction('full', async (q) => {
+      const now = this.now();
+      const ids = items.map(() => newMessageId());
+      const keyOf = (route: string, dedupId: string) => JSON.stringify([route, dedupId]);
+
+      // A dedup id seen twice in one batch: the first send owns it, the rest repeat it.
+      const owners = new Map<string, number>();
+      const repeats = new Map<number, number>();
+      items.forEach((item, index) => {
+        if (item.dedupId === null) return;
+        const key = keyOf(item.route, item.dedupId);
+        const owner = owners.get(key);
+        if (owner === undefined) owners.set(key, index);
+        else repeats.set(index, owner);
+      });
+
+      // Claim each dedup id, or find the live message that holds it. A concurrent
+      // instance claiming the same id waits here for our commit, then sees ours.
+      const earlier = new Map<number, string>();
+      if (owners.size > 0) {
+        const claiming = [...owners.values()];
+        const claimed = await q<{ route: string; dedup_id: string }>(
+          `INSERT INTO dedup (route, dedup_id, message_id, expires_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
+           ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+             WHERE dedup.expires_at <= $5
+           RETURNING route, dedup_id`,
+          [
+            claiming.map((i) => items[i]!.route),
+            claiming.map((i) => items[i]!.dedupId),
+            claiming.map((i) => ids[i]),
+            claiming.map((i) => now + items[i]!.dedupWindowMs),
+            now,
+          ],
+        );
+        const won = new Set(claimed.map((row) => keyOf(row.route, row.dedup_id)));
+        const lost = claiming.filter((i) => !won.has(keyOf(items[i]!.route, items[i]!.dedupId!)));
+        if (lost.length > 0) {
+          const held = await q<{
+            route: string;
+            dedup_id: string;
+            message_id: string;
+          }>(
+            `SELECT d.route, d.dedup_id, d.message_id FROM dedup d
+             JOIN unnest($1::text[], $2::text[]) AS k(route, dedup_id) USING (route, dedup_id)`,
+            [lost.map((i) => items[i]!.route), lost.map((i) => items[i]!.dedupId)],
+          );
+          const holder = new Map(
+            held.map((row) => [keyOf(row.route, row.dedup_id), row.message_id]),
+          );
+          for (const i of lost)
+            earlier.set(i, holder.get(keyOf(items[i]!.route, items[i]!.dedupId!))!);
+        }
+      }
+      const duplicateOf = (index: number): string | undefined => {
+        const owner = repeats.get(index);
+        if (owner !== undefined) return earlier.get(owner) ?? ids[owner];
+        return earlier.get(index);
+      };
+
+      const fresh = items
+        .map((_, index) => index)
+        .filter((index) => duplicateOf(index) === undefined);
+      const sequences = new Map<number, number>();
+      if (fresh.length > 0) {
+        // Sorted, so that instances lock route rows in the same order.
+        const perRoute = new Map<string, number[]>();
+        for (const index of fresh)
+          perRoute.set(items[index]!.route, [...(perRoute.get(items[index]!.route) ?? []), index]);
+        const names = [...perRoute.keys()].sort();
+        const taken = await q<{ name: string; last_seq: number }>(
+          `INSERT INTO routes AS r (name, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
+           ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + excluded.last_seq
+           RETURNING name, last_seq`,
+          [names, names.map((name) => perRoute.get(name)!.length)],
+        );
+        for (const { name, last_seq } of taken) {
+          const indexes = perRoute.get(name)!;
+          for (const [position, index] of indexes.entries()) {
+            sequences.set(index, last_seq - indexes.length + 1 + position);
+          }
+          routes.add(name);
+        }
+        const inserted = await q<{ pk: number; id: string }>(
+          `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
+           SELECT id, route, group_id, seq, dedup_id, 'queued', $7, $7, $7, replay_of
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+             AS t(id, route, group_id, seq, dedup_id, replay_of)
+           RETURNING pk, id`,
+          [
+            fresh.map((i) => ids[i]),
+            fresh.map((i) => items[i]!.route),
+            fresh.map((i) => items[i]!.group),
+            fresh.map((i) => sequences.get(i)),
+            fresh.map((i) => items[i]!.dedupId),
+            fresh.map((i) => items[i]!.replayOf ?? null),
+            now,
+          ],
+        );
+        const pkOf = new Map(inserted.map((row) => [row.id, row.pk]));
+        await q(
+          `INSERT INTO payloads (message_pk, headers, body)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])`,
+          [
+            fresh.map((i) => pkOf.get(ids[i]!)),
+            fresh.map((i) => JSON.stringify(items[i]!.headers)),
+            fresh.map((i) => asBuffer(items[i]!.body)),
+          ],
+        );
+        // A new message heads its group only when the group has nothing pending. An
+        // existing group row is locked (DO UPDATE ... WHERE false writes nothing but
+        // locks), so a concurrent head recomputation cannot drop the group meanwhile.
+        const firstOfGroup = new Map<string, number>();
+        for (const index of fresh) {
+          const key = JSON.stringify([items[index]!.route, items[index]!.group]);
+          if (!firstOfGroup.has(key)) firstOfGroup.set(key, index);
+        }
+        const heads = [...firstOfGroup.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([, i]) => i);
+        await q(
+          `INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+           SELECT route, group_id, head_pk, 'ready', $4 FROM unnest($1::text[], $2::text[], $3::bigint[])
+             AS t(route, group_id, head_pk)
+           ON CONFLICT (route, group_id) DO UPDATE SET head_pk = g.head_pk WHERE false`,
+          [
+            heads.map((i) => items[i]!.route),
+            heads.map((i) => items[i]!.group),
+            heads.map((i) => pkOf.get(ids[i]!)),
+            now,
+          ],
+        );
+        await this.notify(q, [...routes]);
+      }
+      return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
+        const original = duplicateOf(index);
+        return {
+          status: 'fulfilled',
+          value:
+            original === undefined
+              ? {
+                  messageId: ids[index]!,
+                  sequence: sequences.get(index)!,
+                  duplicate: false,
+                }
+              : { messageId: original, duplicate: true },
+        };
+      });
+    });
+    this.emitLocally([...routes]);
+    return results;
+  }
+
+  /** Record the attempt of a completed lease and move its group on. */
+  private async settle(
+    q: Query,
+    row: Pick<MessageRow, 'pk' | 'route' | 'group_id'> | undefined,
+    lease: LeaseRef,
+    attempt: AttemptRecord,
+  ): Promise<boolean> {
+    if (!row) return false; // the lease was lost: expired, and the message taken again
+    await q(
+      `INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        row.pk,
+        lease.lease,
+        attempt.startedAt,
+        Math.round(attempt.durationMs),
+        attempt.outcome,
+        attempt.status,
+        attempt.responseExcerpt,
+        attempt.error,
+      ],
+    );
+    await this.refreshGroup(q, row.route, row.group_id);
+    return true;
+  }
+
+  /**
+   * Recompute a group's head (the rule is the SQLite store's), holding the group's row
+   * lock first so that enqueues and other instances wait for the result.
+   */
+  private async refreshGroup(q: Query, route: string, group: string): Promise<void> {
+    const [current] = await q<{
+      head_pk: number;
+      status: string;
+      head_state: MessageState | null;
+    }>(
+      `SELECT g.head_pk, g.status, m.state AS head_state
+       FROM groups g LEFT JOIN messages m ON m.pk = g.head_pk
+       WHERE g.route = $1 AND g.group_id = $2 FOR UPDATE OF g`,
+      [route, group],
+    );
+    if (current?.status === 'inflight' && current.head_state === 'inflight') return;
+    const [first] = await q<HeadRow>(
+      this.orderingOf(route) === 'strict'
+        ? `SELECT pk, seq, state, available_at, finished_at FROM messages
+           WHERE route = $1 AND group_id = $2 AND state <> 'delivered' ORDER BY seq LIMIT 1`
+        : `SELECT pk, seq, state, available_at, finished_at FROM messages
+           WHERE route = $1 AND group_id = $2 AND state <> 'delivered' AND state = 'queued' ORDER BY seq LIMIT 1`,
+      [route, group],
+    );
+    if (!first) {
+      await q('DELETE FROM groups WHERE route = $1 AND group_id = $2', [route, group]);
+      return;
+    }
+    const [status, due] =
+      first.state === 'dead' ? ['blocked', first.finished_at] : ['ready', first.available_at];
+    await q(
+      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (route, group_id) DO UPDATE
+       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at`,
+      [route, group, first.pk, status, due],
+    );
+  }
+
+  private async notify(q: Query, routes: readonly string[]): Promise<void> {
+    if (routes.length === 0) return;
+    await q('SELECT pg_notify($1, route) FROM unnest($2::text[]) AS route', [this.channel, routes]);
+  }
+
+  /** Wake this process's dispatcher at once, without waiting for the notification. */
+  private emitLocally(routes: readonly string[]): void {
+    for (const route of routes) this.listener.emit(route);
+  }
+
+  private async count(route: string, state: MessageState): Promise<number> {
+    const [row] = await this.read<{ n: number }>(
+      'SELECT coalesce(sum(n), 0)::bigint AS n FROM route_counts WHERE route = $1 AND state = $2',
+      [route, state],
+    );
+    return row?.n ?? 0;
+  }
+
+  private orderingOf(route: string): Ordering {
+    return this.ordering[route] ?? 'strict';
+  }
+
+  // --- running statements ----------------------------------------------------------
+
+  /**
+   * Run `work` in one transaction. `full` commits with synchronous_commit on (durable
+   * before it resolves); `normal` with it off. Deadlocks and serialization failures
+   * are retried; a lost connection is discarded from the pool.
+   */
+  private async transaction<T>(
+    durability: 'full' | 'normal',
+    work: (q: Query) => Promise<T>,
+  ): Promise<T> {
+    if (this.closed) throw new StorageUnavailableError('the store is closed');
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (error) {
+        throw translatePgError(error, this.location);
+      }
+      const q: Query = async (text, params) => (await client.query(text, params)).rows;
+      try {
+        await client.query(
+          durability === 'full' ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off',
+        );
+        const result = await work(q);
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release(isConnectionLost(error) ? (error as Error) : undefined);
+        if (isRetryable(error) && attempt < TRANSACTION_TRIES) continue;
+        throw translatePgError(error, this.location);
+      }
+    }
+  }
+
+  private async read<R>(text: string, params: unknown[] = []): Promise<R[]> {
+    if (this.closed) throw new StorageUnavailableError('the store is closed');
+    try {
+      return (await this.pool.query(text, params)).rows as R[];
+    } catch (error) {
+      throw translatePgError(error, this.location);
+    }
+  }
+}
+
+function uniqueGroups(rows: Array<{ route: string; group_id: string }>): Array<[string, string]> {
+  const seen = new Map<string, [string, string]>();
+  for (const row of rows)
+    seen.set(JSON.stringify([row.route, row.group_id]), [row.route, row.group_id]);
+  return [...seen.values()];
+}

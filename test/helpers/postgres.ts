@@ -1,0 +1,29 @@
+import pg from 'pg';
+
+/** The PostgreSQL server tests use: $HOOKQ_TEST_PG_URL, or the local one. */
+export const PG_URL = process.env.HOOKQ_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Whether PostgreSQL answers. With CI set, an unreachable database is a failure, never
+ * a reason to skip: the suite must not pass without having run.
+ */
+export async function requirePostgres(): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: PG_URL,
+    connectionTimeoutMillis: 3_000,
+  });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch (error) {
+    if (process.env.CI) {
+      throw new Error(
+        `PostgreSQL at ${PG_URL} is unreachable and CI is set: ${(error as Error).message}`,
+      );
+    }
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
