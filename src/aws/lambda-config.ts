@@ -19,6 +19,7 @@
 import * as z from 'zod';
 import {
   field,
+  forwardHeadersField,
   httpUrl,
   Invalid,
   isStandardWebhooksSecret,
@@ -232,20 +233,6 @@ const timeoutField = field((value) =>
     ? parseTimeout(value)
     : new Invalid(`must be a duration with a unit, such as "10s" (got ${show(value)})`),
 );
-
-const forwardHeadersField = field((value): 'all' | string[] | Invalid => {
-  if (value === 'all') return 'all';
-  if (!Array.isArray(value)) {
-    return new Invalid(`must be "all", or a list of header names (got ${show(value)})`);
-  }
-  const names: string[] = [];
-  for (const [index, item] of value.entries()) {
-    const name = parseHeaderName(item);
-    if (name instanceof Invalid) return new Invalid(name.message, [index]);
-    if (!names.includes(name)) names.push(name);
-  }
-  return names;
-});
 
 const routesSchema = list(
   section({

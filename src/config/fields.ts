@@ -324,3 +324,18 @@ export function isStandardWebhooksSecret(value: string): boolean {
 
 export const STANDARD_WEBHOOKS_SECRET_FORM =
   'must be a Standard Webhooks secret: "whsec_" followed by base64';
+
+/** `forwardHeaders`: `all`, or a list of header names (lower-cased, each once). */
+export const forwardHeadersField = field((value): 'all' | string[] | Invalid => {
+  if (value === 'all') return 'all';
+  if (!Array.isArray(value)) {
+    return new Invalid(`must be all, or a list of header names (got ${show(value)})`);
+  }
+  const names: string[] = [];
+  for (const [index, item] of value.entries()) {
+    const name = parseHeaderName(item);
+    if (name instanceof Invalid) return new Invalid(name.message, [index]);
+    if (!names.includes(name)) names.push(name);
+  }
+  return names;
+});

@@ -10,6 +10,7 @@ import {
   decimal,
   duration,
   field,
+  forwardHeadersField,
   headerName,
   httpUrl,
   Invalid,
@@ -47,20 +48,6 @@ const dedupBy = field((value): DedupRule | Invalid => {
   return new Invalid(`must be content, none or header:<Name> (got ${show(value)})`);
 });
 
-const forwardHeaders = field((value): 'all' | string[] | Invalid => {
-  if (value === 'all') return 'all';
-  if (!Array.isArray(value)) {
-    return new Invalid(`must be all, or a list of header names (got ${show(value)})`);
-  }
-  const names: string[] = [];
-  for (const [index, item] of value.entries()) {
-    const name = parseHeaderName(item);
-    if (name instanceof Invalid) return new Invalid(name.message, [index]);
-    if (!names.includes(name)) names.push(name);
-  }
-  return names;
-});
-
 /** Zero is allowed here: a dedup window of 0 is fine with `by: none`, checked once merged. */
 const dedupWindow = duration({ positive: false });
 const positiveDuration = duration({ positive: true });
@@ -90,7 +77,7 @@ const settingsShape = {
     deadLetter: positiveDuration.optional(),
     delivered: positiveDuration.optional(),
   }),
-  forwardHeaders: forwardHeaders.optional(),
+  forwardHeaders: forwardHeadersField.optional(),
 };
 
 const defaultsSchema = optionalSection(settingsShape);

@@ -1,6 +1,6 @@
 import type { AfterFailure } from '../core/retry.js';
 import type {
-  AttemptOutcome,
+  Attempt,
   HeaderList,
   Message,
   MessageDetail,
@@ -165,15 +165,8 @@ export interface ExpiredLease extends LeaseRef {
   startedAt: number;
 }
 
-/** What an attempt did, as recorded in the message's history. */
-export interface AttemptRecord {
-  startedAt: number;
-  durationMs: number;
-  outcome: AttemptOutcome;
-  status: number | null;
-  responseExcerpt: string | null;
-  error: string | null;
-}
+/** What an attempt did, as recorded in the message's history (which numbers it). */
+export type AttemptRecord = Omit<Attempt, 'number'>;
 
 /** Which dead letters to redrive. Exactly one of `ids`, `route` (optionally with `group`) or `all`. */
 export type RedriveSelector =
