@@ -23,10 +23,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import pg from 'pg';
+import { openStore } from '../src/store/open-store.js';
 import type { NewMessage } from '../src/store/store.js';
 import { tempDir, writeConfig } from '../test/helpers/config.js';
 import { HookqServer } from '../test/helpers/hookq-process.js';
+import { PG_URL } from '../test/helpers/postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -129,8 +131,15 @@ async function startCountingTarget() {
   };
 }
 
-function hookqConfig(dir: string, target: string): string {
-  return writeConfig(dir, {
+/** Where a measured hookq keeps its data: a directory for its files, and its storage URL. */
+interface Place {
+  dir: string;
+  url: string;
+}
+
+function hookqConfig(place: Place, target: string): string {
+  return writeConfig(place.dir, {
+    storage: { url: place.url },
     routes: [
       {
         name: ROUTE,
@@ -143,8 +152,8 @@ function hookqConfig(dir: string, target: string): string {
   });
 }
 
-async function fill(dir: string, count: number, groups: number, paused: boolean): Promise<void> {
-  const store = SqliteStore.open(join(dir, 'hookq.db'));
+async function fill(place: Place, count: number, groups: number, paused: boolean): Promise<void> {
+  const store = await openStore(place.url);
   await store.setPaused(ROUTE, paused);
   const payload = Buffer.from(body(0));
   let done = 0;
@@ -170,8 +179,8 @@ async function fill(dir: string, count: number, groups: number, paused: boolean)
   await store.close();
 }
 
-async function setPaused(dir: string, paused: boolean): Promise<void> {
-  const store = SqliteStore.open(join(dir, 'hookq.db'));
+async function setPaused(place: Place, paused: boolean): Promise<void> {
+  const store = await openStore(place.url);
   await store.setPaused(ROUTE, paused);
   await store.close();
 }
@@ -183,9 +192,12 @@ function residentMiB(pid: number): number {
 }
 
 /** Ingress of hookq serve on `dir`, with deliveries paused so they do not compete. */
-async function hookqIngress(dir: string, target: string): Promise<LoadResult & { rssMiB: number }> {
-  await setPaused(dir, true);
-  const { server, ingressUrl } = await HookqServer.start(hookqConfig(dir, target), [], {}, true);
+async function hookqIngress(
+  place: Place,
+  target: string,
+): Promise<LoadResult & { rssMiB: number }> {
+  await setPaused(place, true);
+  const { server, ingressUrl } = await HookqServer.start(hookqConfig(place, target), [], {}, true);
   try {
     const result = await load(`${ingressUrl}${PATH}`);
     return { ...result, rssMiB: residentMiB(server.child.pid!) };
@@ -194,14 +206,14 @@ async function hookqIngress(dir: string, target: string): Promise<LoadResult & {
   }
 }
 
-/** Delivery rate of hookq serve over the first `count` queued messages of `dir`. */
+/** Delivery rate of hookq serve over the first `count` queued messages of `place`. */
 async function hookqDelivery(
-  dir: string,
+  place: Place,
   count: number,
 ): Promise<{ perSecond: number; rssMiB: number }> {
   const target = await startCountingTarget();
-  await setPaused(dir, false);
-  const { server } = await HookqServer.start(hookqConfig(dir, target.url), [], {}, true);
+  await setPaused(place, false);
+  const { server } = await HookqServer.start(hookqConfig(place, target.url), [], {}, true);
   try {
     await target.reached(count);
     return { perSecond: target.rate, rssMiB: residentMiB(server.child.pid!) };
@@ -217,15 +229,34 @@ const ratio = (n: number, base: number) => `${((100 * n) / base).toFixed(0)}%`;
 
 const phase = (name: string) => process.stderr.write(`[${new Date().toISOString()}] ${name}\n`);
 
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `hookq benchmark: ${CONNECTIONS} connections, 1 KiB bodies, ${SECONDS}s per load figure\n`,
   );
   const dirs: string[] = [];
-  const dir = () => {
-    const d = tempDir('hookq-bench-');
-    dirs.push(d);
-    return d;
+  const schemas: string[] = [];
+  const sqlite = (): Place => {
+    const dir = tempDir('hookq-bench-');
+    dirs.push(dir);
+    return { dir, url: `sqlite:${join(dir, 'hookq.db')}` };
+  };
+  const postgres = (): Place => {
+    const place = sqlite();
+    const schema = `hookq_bench_${schemas.length}_${process.pid}`;
+    schemas.push(schema);
+    return { dir: place.dir, url: `${PG_URL}?schema=${schema}` };
   };
   try {
     phase('raw node:http ingress');
@@ -234,14 +265,14 @@ async function main(): Promise<void> {
     raw.child.kill();
 
     phase('hookq ingress');
-    const emptyIngress = await hookqIngress(dir(), 'http://127.0.0.1:9/unused');
+    const emptyIngress = await hookqIngress(sqlite(), 'http://127.0.0.1:9/unused');
 
     phase('delivery, 1 group');
-    const single = dir();
+    const single = sqlite();
     await fill(single, 5_000, 1, true);
     const oneGroup = await hookqDelivery(single, 5_000);
     phase(`delivery, ${GROUPS} groups`);
-    const many = dir();
+    const many = sqlite();
     await fill(many, 30_000, GROUPS, true);
     const manyGroups = await hookqDelivery(many, 30_000);
 
@@ -257,11 +288,30 @@ async function main(): Promise<void> {
     console.log(`  1 group            ${fmt(oneGroup.perSecond)} msg/s`);
     console.log(`  ${GROUPS} groups         ${fmt(manyGroups.perSecond)} msg/s`);
 
+    if (await postgresReachable()) {
+      phase('postgres ingress');
+      const pgIngress = await hookqIngress(postgres(), 'http://127.0.0.1:9/unused');
+      phase(`postgres delivery, ${GROUPS} groups`);
+      const pgMany = postgres();
+      await fill(pgMany, 30_000, GROUPS, true);
+      const pgDelivery = await hookqDelivery(pgMany, 30_000);
+      console.log('\nstores side by side          sqlite     postgres   postgres/sqlite');
+      console.log(
+        `  ingress requests/s     ${fmt(emptyIngress.rps)}    ${fmt(pgIngress.rps)}   ${ratio(pgIngress.rps, emptyIngress.rps).padStart(6)}`,
+      );
+      console.log(`  ingress p99            ${ms(emptyIngress.p99)}    ${ms(pgIngress.p99)}`);
+      console.log(
+        `  delivery msg/s (${GROUPS}g)  ${fmt(manyGroups.perSecond)}    ${fmt(pgDelivery.perSecond)}   ${ratio(pgDelivery.perSecond, manyGroups.perSecond).padStart(6)}`,
+      );
+    } else {
+      console.log(`\npostgres: not reachable at ${PG_URL}; its figures are left out`);
+    }
+
     if (BACKLOG > 0) {
       console.log(
         `\nfilling a backlog of ${BACKLOG.toLocaleString('en')} queued messages (${GROUPS} groups)...`,
       );
-      const deep = dir();
+      const deep = sqlite();
       await fill(deep, BACKLOG, GROUPS, true);
       const deepIngress = await hookqIngress(deep, 'http://127.0.0.1:9/unused');
       const deepDelivery = await hookqDelivery(deep, 30_000);
@@ -281,6 +331,12 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    if (schemas.length > 0) {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
   }
 }
 
