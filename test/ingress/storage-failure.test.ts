@@ -86,12 +86,15 @@ describe('ingress when storage fails', () => {
         [true],
         storageErrors().join('; '),
       );
+      // Readiness tells a load balancer the same: reads still work, writes do not.
+      assert.equal((await fetch(`${hookq.adminUrl}/readyz`)).status, 503);
       holder.exec('ROLLBACK');
       holder.close();
       holder = undefined;
 
       // The same bytes are new to hookq: the refused send left no dedup entry behind.
       const id = accepted(await send(url, { body }));
+      assert.equal((await fetch(`${hookq.adminUrl}/readyz`)).status, 200);
       assert.deepEqual([...(await storedMessage(hookq, id)).body], [...body]);
       assert.equal((await storedMessages(hookq, 'orders')).length, 2);
       await target.waitFor((received) => received.length === 2);

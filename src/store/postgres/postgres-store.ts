@@ -98,6 +98,8 @@ export class PostgresStore implements Store {
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
   private readonly listener: WorkListener;
   private readonly channel: string;
+  /** Why the latest transaction failed for want of the database; cleared by the next success. */
+  private failingWrites: Error | undefined;
   private closed = false;
 
   private constructor(pool: pg.Pool, location: PgLocation, options: StoreOptions) {
@@ -292,8 +294,8 @@ export class PostgresStore implements Store {
     return row?.n ?? 0;
   }
 
-  discard(id: string): Promise<Message | null> {
-    return this.transaction('full', async (q) => {
+  async discard(id: string): Promise<Message | null> {
+    const discarded = await this.transaction('full', async (q) => {
       const [row] = await q<MessageRow>('SELECT * FROM messages WHERE id = $1 FOR UPDATE', [id]);
       if (!row) return null;
       if (row.state !== 'dead') {
@@ -303,8 +305,12 @@ export class PostgresStore implements Store {
       }
       await q('DELETE FROM messages WHERE pk = $1', [row.pk]);
       await this.refreshGroup(q, row.route, row.group_id);
+      // The message behind it may be the group's head now.
+      await this.notify(q, [row.route]);
       return toMessage(row);
     });
+    if (discarded) this.emitLocally([discarded.route]);
+    return discarded;
   }
 
   async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
@@ -518,8 +524,12 @@ export class PostgresStore implements Store {
     return row?.at ?? null;
   }
 
+  /** Ready when the database answers and the latest transaction was not refused by it. */
   async ping(): Promise<void> {
-    await this.read('SELECT 1');
+    await this.read('SELECT max(version) FROM hookq_migrations');
+    if (this.failingWrites) {
+      throw new StorageUnavailableError(`writes are failing: ${this.failingWrites.message}`);
+    }
   }
 
   onWork(listener: (route: string) => void): () => void {
@@ -811,12 +821,15 @@ export class PostgresStore implements Store {
         const result = await work(q);
         await client.query('COMMIT');
         client.release();
+        this.failingWrites = undefined;
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.release(isConnectionLost(error) ? (error as Error) : undefined);
         if (isRetryable(error) && attempt < TRANSACTION_TRIES) continue;
-        throw translatePgError(error, this.location);
+        const translated = translatePgError(error, this.location);
+        if (translated instanceof StorageUnavailableError) this.failingWrites = translated;
+        throw translated;
       }
     }
   }

@@ -87,6 +87,8 @@ export class SqliteStore implements Store {
   private readonly writes: CommitBatcher<Write, unknown>;
   private readonly checkpointer: Checkpointer;
   private synchronous: Durability | undefined;
+  /** Why the latest commit failed; cleared by the next one that succeeds. */
+  private failingWrites: Error | undefined;
   private closed = false;
 
   private constructor(db: Database.Database, location: string, options: StoreOptions) {
@@ -247,8 +249,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  discard(id: string): Promise<Message | null> {
-    return this.write('full', () => {
+  async discard(id: string): Promise<Message | null> {
+    const discarded = await this.write('full', () => {
       const row = this.sql.messageById.get(id) as MessageRow | undefined;
       if (!row) return null;
       if (row.state !== 'dead') {
@@ -260,6 +262,9 @@ export class SqliteStore implements Store {
       this.refreshGroup(row.route, row.group_id);
       return toMessage(row);
     });
+    // The message behind it may be the group's head now.
+    if (discarded) this.emitWork(discarded.route);
+    return discarded;
   }
 
   async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
@@ -437,9 +442,16 @@ export class SqliteStore implements Store {
     return this.read(() => (this.sql.nextLease.get(route) as { at: number | null }).at);
   }
 
+  /**
+   * Ready when the file can be read and the latest commit went through: a database that
+   * is locked by another process, or on a full disk, answers reads but takes no writes.
+   */
   ping(): Promise<void> {
     return this.read(() => {
       this.sql.ping.get();
+      if (this.failingWrites) {
+        throw new StorageUnavailableError(`writes are failing: ${this.failingWrites.message}`);
+      }
     });
   }
 
@@ -587,7 +599,7 @@ export class SqliteStore implements Store {
         this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
         this.synchronous = durability;
       }
-      return this.db
+      const results = this.db
         .transaction(() =>
           items.map((item): PromiseSettledResult<unknown> => {
             // Each item in a savepoint: only this item rolls back on error.
@@ -610,8 +622,14 @@ export class SqliteStore implements Store {
           }),
         )
         .immediate();
+      this.failingWrites = results.find(
+        (result): result is PromiseRejectedResult =>
+          result.status === 'rejected' && result.reason instanceof StorageUnavailableError,
+      )?.reason;
+      return results;
     } catch (error) {
-      throw translateSqliteError(error, this.capabilities.location);
+      this.failingWrites = translateSqliteError(error, this.capabilities.location);
+      throw this.failingWrites;
     }
   }
 

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 export function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
-    ping: p('SELECT 1'),
+    ping: p('SELECT max(version) FROM hookq_migrations'),
     savepoint: p('SAVEPOINT item'),
     release: p('RELEASE item'),
     rollbackItem: p('ROLLBACK TO item'),
