@@ -170,6 +170,13 @@ export const Replayed = z.object({ messageId: z.string(), sequence: z.string() }
 export const PauseState = z.object({ route: z.string(), paused: z.boolean() });
 export const ErrorBody = z.object({ error: z.string(), field: z.string().optional() });
 export const Health = z.object({ status: z.string(), error: z.string().optional() });
+export const OpenApi = z
+  .object({
+    openapi: z.string(),
+    info: z.object({ title: z.string(), version: z.string() }).loose(),
+    paths: z.record(z.string(), z.unknown()),
+  })
+  .loose();
 
 interface Operation {
   summary: string;
@@ -184,6 +191,9 @@ interface Operation {
 
 /** Every operation of the admin API: the server registers these, and the document lists them. */
 export const OPERATIONS: Record<string, Record<string, Operation>> = {
+  '/api/openapi.json': {
+    get: { summary: 'This document: the admin API in OpenAPI 3.1', responses: { 200: OpenApi } },
+  },
   '/api/routes': {
     get: { summary: 'Routes with their queue counts', responses: { 200: Routes } },
   },
@@ -288,7 +298,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
             }
           : {}),
         responses: Object.fromEntries(
-          Object.entries(operation.responses).map(([status, type]) => [
+          // Every guarded call can be refused for its token.
+          Object.entries({
+            ...operation.responses,
+            ...(operation.open ? {} : { 401: ErrorBody }),
+          }).map(([status, type]) => [
             status,
             {
               description: status.startsWith('2') ? 'OK' : 'Error',

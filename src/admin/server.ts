@@ -6,6 +6,7 @@ import type { RouteConfig } from '../config/types.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
 import type { RedriveSelector, Store } from '../store/store.js';
+import { webConsole } from './console/serve.js';
 import type { Metrics } from './metrics.js';
 import {
   BlockedGroupsQuery,
@@ -31,7 +32,8 @@ export interface AdminOptions {
 export const REDRIVE_PAGE = 1000;
 
 /**
- * The admin listener: the JSON API of SPEC §6, Prometheus metrics and health checks.
+ * The admin listener: the JSON API of SPEC §6, Prometheus metrics, health checks and
+ * the web console (at `/`).
  * Every /api call needs `Authorization: Bearer <token>` when a token is configured.
  */
 export function createAdmin(options: AdminOptions) {
@@ -47,9 +49,13 @@ export function createAdmin(options: AdminOptions) {
   if (options.token !== null) {
     const expected = digest(options.token);
     app.addHook('onRequest', (request, reply, done) => {
-      if (!request.url.startsWith('/api/')) return done();
+      // The matched route, not only the raw URL: `/%61pi/...` and absolute-form targets
+      // (`GET http://host/api/...`) reach the same handlers without starting with /api/.
+      const route = request.routeOptions.url ?? '';
+      if (!route.startsWith('/api/') && !request.url.startsWith('/api/')) return done();
       const header = request.headers.authorization ?? '';
-      const presented = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+      // RFC 7235: the scheme name is case-insensitive.
+      const presented = /^bearer /i.test(header) ? header.slice('Bearer '.length) : '';
       // Digests have equal length, so the comparison takes the same time however
       // much of the token is right.
       if (!timingSafeEqual(digest(presented), expected)) {
@@ -70,9 +76,13 @@ export function createAdmin(options: AdminOptions) {
         ? error.statusCode
         : httpStatusOf(error);
     if (status >= 500) request.log.error({ err: error, url: request.url }, 'admin request failed');
-    const field = error instanceof BadRequestError ? error.field : undefined;
+    // A body that is not JSON at all has no field to name but itself.
+    const unparsable =
+      error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
+    const field = error instanceof BadRequestError ? error.field : unparsable ? 'body' : undefined;
     reply.code(status).send({
-      error: status === 500 ? 'internal error' : error.message,
+      error: status === 500 ? 'internal error' : unparsable ? 'body: must be JSON' : error.message,
       ...(field ? { field } : {}),
     });
   });
@@ -201,6 +211,8 @@ export function createAdmin(options: AdminOptions) {
     }
   });
 
+  app.register(webConsole);
+
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     reply
       .code(404)
@@ -221,7 +233,8 @@ function parse<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const field = issue.path.join('.');
+  // A problem with no path is the whole input's (a JSON list, nothing selected).
+  const field = issue.path.join('.') || 'body';
   if (issue.code === 'unrecognized_keys')
     throw new BadRequestError(issue.keys[0]!, 'unknown field');
   throw new BadRequestError(field, issue.message);

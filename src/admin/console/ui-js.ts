@@ -1,0 +1,169 @@
+/** Browser module: building elements, formatting, notices and the confirmation dialog. */
+// biome-ignore lint/complexity/noUselessStringRaw: all console files are raw strings, so a backslash added later reaches the browser as written.
+export const uiJs = String.raw`
+/**
+ * Create an element. Text is always added as text nodes, never parsed as HTML: message
+ * bodies, headers and error texts come from the outside world.
+ * props: 'on<event>' adds a listener, 'class' sets the class, 'value' and 'checked' set
+ * the live properties, true sets an empty attribute, false/null/undefined skip it.
+ */
+export function h(tag, props, ...children) {
+  const element = document.createElement(tag);
+  const late = [];
+  for (const [name, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else if (name === 'class') element.className = value;
+    else if (name === 'value' || name === 'checked') late.push([name, value]);
+    else element.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(element, children);
+  // After the children: a select's value can only name one of its options.
+  for (const [name, value] of late) element[name] = value;
+  return element;
+}
+
+function append(parent, children) {
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    if (Array.isArray(child)) append(parent, child);
+    else parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export const count = (n) => Number(n).toLocaleString('en');
+
+export const plural = (n, one, many) => count(n) + ' ' + (n === 1 ? one : many || one + 's');
+
+/** A duration in seconds, to the two largest units: "3 min 20 s", "2 h 5 min". */
+export function duration(seconds) {
+  const s = Math.floor(seconds);
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + (s % 60) + ' s' : '');
+  if (s < 86400) {
+    const m = Math.floor((s % 3600) / 60);
+    return Math.floor(s / 3600) + ' h' + (m ? ' ' + m + ' min' : '');
+  }
+  const hours = Math.floor((s % 86400) / 3600);
+  return Math.floor(s / 86400) + ' d' + (hours ? ' ' + hours + ' h' : '');
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** A time in the operator's zone, to the second: "2024-05-01 14:03:07". */
+export function localTime(iso) {
+  const t = new Date(iso);
+  const date = [t.getFullYear(), pad(t.getMonth() + 1), pad(t.getDate())].join('-');
+  const clock = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => pad(n)).join(':');
+  return date + ' ' + clock;
+}
+
+/** A time element: local time shown, the exact UTC time in its datetime and title. */
+export function time(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  return h('time', { datetime: iso, title: iso }, localTime(iso));
+}
+
+/** A small coloured label; the text carries the meaning, the colour only repeats it. */
+export const badge = (text, kind) => h('span', { class: 'badge ' + (kind || '') }, text);
+
+export const stateBadge = (state) =>
+  badge(
+    state === 'inflight' ? 'in flight' : state,
+    { dead: 'bad', delivered: 'good', inflight: 'busy', queued: 'info' }[state],
+  );
+
+/** The message id as a link to its page. */
+export const messageLink = (id) =>
+  h('a', { href: '#/message/' + encodeURIComponent(id), class: 'mono' }, id);
+
+// --- Notices --------------------------------------------------------------------------
+
+let noticeTimer;
+
+/** Tell the operator what happened, in the page's live region. Errors stay until the next notice. */
+export function notify(text, kind) {
+  const region = document.getElementById('notice');
+  clearTimeout(noticeTimer);
+  region.replaceChildren();
+  if (!text) return;
+  region.append(
+    h(
+      'p',
+      { class: 'notice-' + (kind || 'info') },
+      text,
+      h(
+        'button',
+        { type: 'button', class: 'quiet', 'aria-label': 'Dismiss', onclick: () => notify('') },
+        '×',
+      ),
+    ),
+  );
+  if (kind !== 'error') noticeTimer = setTimeout(() => notify(''), 8000);
+}
+
+/** An error of an API call, unless it is a 401: the app is already asking for the token. */
+export function reportError(what, error) {
+  if (error?.status === 401) return;
+  notify(what + ': ' + (error?.message ? error.message : String(error)), 'error');
+}
+
+// --- Confirmation ---------------------------------------------------------------------
+
+let dialogs = 0;
+
+/**
+ * Ask before acting, in a modal dialog that says what will happen. Resolves true when
+ * confirmed; Escape or Cancel resolve false. Cancel has the focus, so a stray Enter
+ * does nothing harmful.
+ */
+export function confirmAction({ title, description, confirm, danger }) {
+  dialogs += 1;
+  const titleId = 'dialog-title-' + dialogs;
+  const descriptionId = 'dialog-description-' + dialogs;
+  return new Promise((resolve) => {
+    const dialog = h(
+      'dialog',
+      { class: 'confirm', 'aria-labelledby': titleId, 'aria-describedby': descriptionId },
+      h(
+        'form',
+        { method: 'dialog' },
+        h('h2', { id: titleId }, title),
+        h('div', { id: descriptionId }, description),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { value: 'cancel', autofocus: true }, 'Cancel'),
+          h('button', { value: 'confirm', class: danger ? 'danger' : 'primary' }, confirm),
+        ),
+      ),
+    );
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'confirm');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/**
+ * Mark a button busy while its action runs, so a double click cannot act twice. It stays
+ * enabled (aria-disabled), because disabling a focused button drops the keyboard focus.
+ */
+export async function busy(button, action) {
+  if (button.getAttribute('aria-busy') === 'true') return undefined;
+  const label = button.textContent;
+  button.setAttribute('aria-busy', 'true');
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    return await action((text) => {
+      button.textContent = text;
+    });
+  } finally {
+    button.removeAttribute('aria-busy');
+    button.removeAttribute('aria-disabled');
+    button.textContent = label;
+  }
+}
+`;

@@ -1,0 +1,369 @@
+/**
+ * The OpenAPI document at /api/openapi.json held against the server: it lists exactly
+ * the endpoints the admin listener serves, and every answer a real call gets (statuses,
+ * media types, bodies) is one the document describes.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import packageJson from '../../package.json' with { type: 'json' };
+import { Metrics } from '../../src/admin/metrics.js';
+import { createAdmin } from '../../src/admin/server.js';
+import { silentLogger } from '../../src/log.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { configFor, tempDir } from '../helpers/config.js';
+import {
+  type AdminApi,
+  type ApiAnswer,
+  eventually,
+  startAdmin,
+  TOKEN,
+  webhook,
+} from './support.js';
+
+interface MediaType {
+  schema: Record<string, unknown>;
+}
+interface Parameter {
+  name: string;
+  in: string;
+  required: boolean;
+  schema: Record<string, unknown>;
+}
+interface Operation {
+  summary: string;
+  security?: unknown[];
+  parameters?: Parameter[];
+  requestBody?: { required: boolean; content: Record<string, MediaType> };
+  responses: Record<string, { description: string; content: Record<string, MediaType> }>;
+}
+interface Document {
+  openapi: string;
+  info: { title: string; version: string };
+  components: { securitySchemes: Record<string, unknown> };
+  security: unknown[];
+  paths: Record<string, Record<string, Operation>>;
+}
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+const OPEN_PATHS = ['/healthz', '/metrics', '/readyz'];
+
+async function fetchDocument(api: AdminApi): Promise<Document> {
+  const answer = await api.get<Document>('/api/openapi.json');
+  assert.equal(answer.status, 200, answer.text);
+  return answer.json;
+}
+
+function operationsOf(document: Document) {
+  return Object.entries(document.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ path, method, operation })),
+  );
+}
+
+/** The served routes this document must list: the API and the health and metrics paths. */
+function documentable(path: string): boolean {
+  return path.startsWith('/api/') || OPEN_PATHS.includes(path);
+}
+
+/**
+ * Every METHOD path the Fastify instance serves, read from its route tree
+ * (`printRoutes`), with `:param` written as OpenAPI's `{param}`. HEAD is left out:
+ * Fastify adds it to every GET by itself.
+ */
+function servedRoutes(tree: string): string[] {
+  const served: string[] = [];
+  const prefixes: string[] = [];
+  for (const line of tree.split('\n')) {
+    if (line.trim() === '') continue;
+    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([^)]*)\))?$/.exec(line);
+    assert.ok(match, `unexpected printRoutes line: ${JSON.stringify(line)}`);
+    const depth = match[1]!.length / 4;
+    prefixes.length = depth;
+    const path = `${prefixes.join('')}${match[2]}`;
+    prefixes.push(match[2]!);
+    for (const method of (match[3] ?? '').split(', ').filter(Boolean)) {
+      if (method !== 'HEAD') {
+        served.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+      }
+    }
+  }
+  return served;
+}
+
+test('the document is OpenAPI 3.1 with schemas that compile', async (t) => {
+  const { api } = await startAdmin(t, { routes: [{ name: 'orders', path: '/orders' }] });
+  const document = await fetchDocument(api);
+  assert.match(document.openapi, /^3\.1\.\d+$/);
+  assert.equal(typeof document.info.title, 'string');
+  assert.equal(document.info.version, packageJson.version);
+  assert.deepEqual(document.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' });
+  assert.deepEqual(document.security, [{ bearer: [] }]);
+
+  const ajv = new Ajv2020({ strict: false });
+  const operations = operationsOf(document);
+  assert.ok(operations.length >= 13, `only ${operations.length} operations`);
+  for (const { path, method, operation } of operations) {
+    const what = `${method} ${path}`;
+    assert.ok(path.startsWith('/'), what);
+    assert.ok(METHODS.includes(method), what);
+    assert.equal(typeof operation.summary, 'string', what);
+
+    const templated = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+    const parameters = operation.parameters ?? [];
+    assert.deepEqual(
+      parameters
+        .filter((p) => p.in === 'path')
+        .map((p) => p.name)
+        .sort(),
+      templated,
+      `${what}: path parameters`,
+    );
+    for (const parameter of parameters) {
+      assert.ok(['path', 'query'].includes(parameter.in), `${what} ${parameter.name}`);
+      assert.equal(typeof parameter.required, 'boolean');
+      if (parameter.in === 'path') assert.equal(parameter.required, true);
+      ajv.compile(parameter.schema);
+    }
+    for (const media of Object.values(operation.requestBody?.content ?? {})) {
+      ajv.compile(media.schema);
+    }
+
+    const statuses = Object.keys(operation.responses);
+    assert.ok(
+      statuses.some((s) => s.startsWith('2')),
+      `${what} documents no success`,
+    );
+    for (const [status, response] of Object.entries(operation.responses)) {
+      assert.match(status, /^[1-5][0-9][0-9]$/, what);
+      assert.equal(typeof response.description, 'string', `${what} ${status}`);
+      const media = Object.entries(response.content);
+      assert.equal(media.length, 1, `${what} ${status}: one media type`);
+      ajv.compile(media[0]![1].schema);
+    }
+
+    // Health and metrics are open (Prometheus and probes carry no token); everything
+    // else carries the global bearer requirement and says it may answer 401.
+    const open = OPEN_PATHS.includes(path);
+    assert.equal(path.startsWith('/api/'), !open, what);
+    if (open) {
+      assert.deepEqual(operation.security, [], what);
+      assert.ok(!statuses.includes('401'), what);
+    } else {
+      assert.equal(operation.security, undefined, what);
+      assert.ok(statuses.includes('401'), `${what} does not document 401`);
+    }
+  }
+});
+
+test('the document lists exactly the endpoints the server serves', async (t) => {
+  const dir = tempDir('hookq-openapi-');
+  const config = configFor(dir, {
+    routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+  });
+  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  const app = createAdmin({
+    store,
+    routes: config.routes,
+    metrics: new Metrics(store, config.routes),
+    log: silentLogger(),
+    token: TOKEN,
+    version: packageJson.version,
+  });
+  t.after(async () => {
+    await app.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await app.ready();
+  const answer = await app.inject({
+    method: 'GET',
+    url: '/api/openapi.json',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.equal(answer.statusCode, 200, answer.body);
+  const document = answer.json() as Document;
+
+  const documented = operationsOf(document)
+    .map(({ path, method }) => `${method.toUpperCase()} ${path}`)
+    .sort();
+  const served = servedRoutes(app.printRoutes({ commonPrefix: false }));
+  assert.ok(served.includes('GET /api/messages/{id}'), `route tree not understood: ${served}`);
+  assert.deepEqual(
+    served.filter((route) => documentable(route.split(' ')[1]!)).sort(),
+    documented,
+    'served routes (actual) and documented operations (expected) differ',
+  );
+});
+
+test('every documented answer is what a real call gets, and every real answer is documented', async (t) => {
+  const started = await startAdmin(
+    t,
+    {
+      routes: [
+        {
+          name: 'orders',
+          path: '/orders',
+          group: { header: 'X-Group' },
+          retry: { maxAttempts: 1 },
+        },
+      ],
+    },
+    { behaviour: (r) => (r.body.includes('poison') ? { status: 500, body: 'refused' } : 200) },
+  );
+  const { hookq, api } = started;
+  const document = await fetchDocument(api);
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  const validators = new Map<object, ValidateFunction>();
+  const validate = (schema: object, value: unknown, what: string) => {
+    let check = validators.get(schema);
+    if (!check) {
+      check = ajv.compile(schema);
+      validators.set(schema, check);
+    }
+    assert.ok(check(value), `${what}: ${ajv.errorsText(check.errors)}\n${JSON.stringify(value)}`);
+  };
+
+  const stateOf = async (id: string) => (await hookq.store.getMessage(id))?.state;
+  const delivered = await webhook(hookq, '/orders', '{"fine":1}', { 'x-group': 'X' });
+  const binary = await webhook(hookq, '/orders', Buffer.from([0xff, 0x00, 0xfe]), {
+    'x-group': 'X',
+  });
+  const dead: Record<string, string> = {};
+  for (const group of ['A', 'B', 'C']) {
+    dead[group] = await webhook(hookq, '/orders', `{"poison":"${group}"}`, { 'x-group': group });
+    await webhook(hookq, '/orders', `{"after":"${group}"}`, { 'x-group': group });
+  }
+  await eventually('messages settled', async () => {
+    const states = await Promise.all(
+      [delivered, binary, ...Object.values(dead)].map((id) => stateOf(id)),
+    );
+    return states.join() === 'delivered,delivered,dead,dead,dead';
+  });
+
+  const seen = new Set<string>();
+  const queryUsed = new Map<string, Set<string>>();
+  /**
+   * One real call of a documented operation: its status must be documented for it, its
+   * media type the documented one, and its body valid against the documented schema.
+   */
+  async function check(
+    method: string,
+    template: string,
+    values: Record<string, string>,
+    options: {
+      query?: Record<string, string | number>;
+      body?: unknown;
+      authorization?: string | null;
+    } = {},
+  ): Promise<ApiAnswer> {
+    const operation = document.paths[template]?.[method];
+    assert.ok(operation, `${method} ${template} is not documented`);
+    let path = template.replace(/\{(\w+)\}/g, (_, name: string) =>
+      encodeURIComponent(values[name]!),
+    );
+    const query = options.query ?? {};
+    if (Object.keys(query).length) {
+      path += `?${new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]))}`;
+    }
+    if (options.body !== undefined) {
+      const media = operation.requestBody?.content['application/json'];
+      assert.ok(media, `${method} ${template} documents no JSON body`);
+      validate(media.schema, options.body, `${method} ${template} request body`);
+    }
+    const answer = await api.call(method.toUpperCase(), path, {
+      ...(options.body === undefined ? {} : { body: options.body }),
+      ...(options.authorization === undefined ? {} : { authorization: options.authorization }),
+    });
+    const what = `${method.toUpperCase()} ${path} → ${answer.status}`;
+    const response = operation.responses[String(answer.status)];
+    assert.ok(response, `${what} is not documented: ${answer.text}`);
+    const [mediaType, media] = Object.entries(response.content)[0]!;
+    const contentType = String(answer.headers.get('content-type')).split(';')[0]!.trim();
+    assert.equal(contentType, mediaType, what);
+    validate(media.schema, mediaType === 'application/json' ? answer.json : answer.text, what);
+    seen.add(`${method} ${template} ${answer.status}`);
+    if (answer.status < 300) {
+      const used = queryUsed.get(`${method} ${template}`) ?? new Set<string>();
+      for (const name of Object.keys(query)) used.add(name);
+      queryUsed.set(`${method} ${template}`, used);
+    }
+    return answer;
+  }
+
+  const none = {};
+  const id = (value: string) => ({ id: value });
+  const route = { name: 'orders' };
+  const missing = id('no-such-message');
+
+  await check('get', '/api/openapi.json', none);
+  await check('get', '/api/routes', none);
+  const first = await check('get', '/api/messages', none, {
+    query: { route: 'orders', state: 'dead', limit: 1 },
+  });
+  const cursor = (first.json as { nextCursor: string | null }).nextCursor;
+  assert.ok(cursor, 'three dead letters fill more than a page of one');
+  await check('get', '/api/messages', none, {
+    query: { route: 'orders', state: 'dead', limit: 1, cursor },
+  });
+  await check('get', '/api/messages', none, { query: { group: 'A' } });
+  await check('get', '/api/messages', none, { query: { state: 'nope' } });
+  await check('get', '/api/messages/{id}', id(delivered));
+  await check('get', '/api/messages/{id}', id(binary));
+  await check('get', '/api/messages/{id}', id(dead.A!));
+  await check('get', '/api/messages/{id}', missing);
+
+  const blocked = await check('get', '/api/groups/blocked', none, {
+    query: { route: 'orders', limit: 1 },
+  });
+  const blockedCursor = (blocked.json as { nextCursor: string | null }).nextCursor;
+  assert.ok(blockedCursor, 'three blocked groups fill more than a page of one');
+  await check('get', '/api/groups/blocked', none, {
+    query: { route: 'orders', limit: 1, cursor: blockedCursor },
+  });
+  await check('get', '/api/groups/blocked', none, { query: {} });
+
+  await check('delete', '/api/messages/{id}', id(delivered));
+  await check('delete', '/api/messages/{id}', missing);
+  await check('delete', '/api/messages/{id}', id(dead.C!));
+  await check('post', '/api/messages/{id}/replay', id(delivered));
+  await check('post', '/api/messages/{id}/replay', missing);
+  await check('post', '/api/messages/{id}/replay', id(dead.A!));
+  await check('post', '/api/redrive', none, { body: { ids: [dead.B!] } });
+  await check('post', '/api/redrive', none, { body: { route: 'orders', group: 'A', limit: 1 } });
+  await check('post', '/api/redrive', none, { body: { all: true } });
+  await check('post', '/api/redrive', none, { body: { group: 'A' } });
+  for (const action of ['pause', 'resume']) {
+    await check('post', `/api/routes/{name}/${action}`, route);
+    await check('post', `/api/routes/{name}/${action}`, { name: 'no-such-route' });
+  }
+  await check('get', '/healthz', none, { authorization: null });
+  await check('get', '/metrics', none, { authorization: null });
+  await check('get', '/readyz', none, { authorization: null });
+  for (const { path, method, operation } of operationsOf(document)) {
+    if (!operation.security) {
+      await check(method, path, { id: delivered, name: 'orders' }, { authorization: null });
+    }
+  }
+  // Last: storage taken away from the running listener.
+  await hookq.store.close();
+  await check('get', '/readyz', none, { authorization: null });
+
+  const documented = operationsOf(document).flatMap(({ path, method, operation }) =>
+    Object.keys(operation.responses).map((status) => `${method} ${path} ${status}`),
+  );
+  assert.deepEqual(
+    documented.filter((answer) => !seen.has(answer)),
+    [],
+    'documented answers no call produced',
+  );
+  for (const { path, method, operation } of operationsOf(document)) {
+    const names = (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+    assert.deepEqual(
+      [...(queryUsed.get(`${method} ${path}`) ?? [])].sort(),
+      names.sort(),
+      `${method} ${path}: documented query parameters not all accepted`,
+    );
+  }
+});

@@ -1,0 +1,419 @@
+/**
+ * The web console in a real, headless Chromium: an operator signs in, sees where the
+ * backlog is, opens a failed message, and redrives the dead letters by clicking, and
+ * the target then gets them in per-group order. Each page is saved as a screenshot
+ * under test-results/console/; with HOOKQ_UPDATE_SCREENSHOTS=1 also under docs/, where
+ * the README's pictures live (ids and times differ on every run, so they are not
+ * rewritten unless asked).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { after, before, type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { type RunningHookq, startHookq } from '../../src/app.js';
+import { configFor, tempDir } from '../helpers/config.js';
+import { TestTarget } from '../helpers/target.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = [
+  fileURLToPath(new URL('../../test-results/console/', import.meta.url)),
+  ...(process.env.HOOKQ_UPDATE_SCREENSHOTS
+    ? [fileURLToPath(new URL('../../docs/', import.meta.url))]
+    : []),
+];
+const TOKEN = 'console-test-token-7f3a9c';
+
+// Locally the browser tests are skipped without Chromium; in CI (which installs it) a
+// missing browser is a failure, never a silent skip.
+const skip =
+  !existsSync(CHROMIUM) && !process.env.CI
+    ? `needs Chromium at ${CHROMIUM} (apt-get install chromium; or set CHROMIUM_PATH)`
+    : false;
+
+let browser: Browser | undefined;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}; .ci/run installs it`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Poll until `predicate` holds; fail naming `what` after `timeoutMs`. */
+async function until(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
+    await delay(50);
+  }
+}
+
+/**
+ * Run `fn` when the test ends, last registered first: the browser closes before hookq,
+ * hookq before its target, and its directory goes last.
+ */
+function onEnd(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    const registered: Array<() => unknown> = [];
+    stack = registered;
+    cleanups.set(t, registered);
+    t.after(async () => {
+      for (const cleanup of registered.reverse()) await cleanup();
+    });
+  }
+  stack.push(fn);
+}
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+
+async function textOf(locator: Locator): Promise<string> {
+  return ((await locator.textContent()) ?? '').trim();
+}
+
+/** A page that fails its test on any script error or Content-Security-Policy violation. */
+async function openPage(t: TestContext): Promise<Page> {
+  assert.ok(browser);
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    colorScheme: 'light',
+    reducedMotion: 'reduce',
+  });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`script error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) {
+      problems.push(`CSP: ${message.text()}`);
+    }
+  });
+  onEnd(t, async () => {
+    await context.close();
+    assert.deepEqual(problems, []);
+  });
+  return page;
+}
+
+async function screenshot(page: Page, name: string, keepNotice = false): Promise<void> {
+  await calm(page, keepNotice);
+  for (const dir of SHOTS) {
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: `${dir}console-${name}.png`, fullPage: true });
+  }
+}
+
+// Browser-side code as strings: the tests are compiled without the DOM's types.
+const storedToken = (page: Page) =>
+  page.evaluate<string | null>('sessionStorage.getItem("hookq.adminToken")');
+
+/** No hover, no focus ring and no stale notice in a picture meant for the README. */
+async function calm(page: Page, keepNotice = false): Promise<void> {
+  const dismiss = page.getByRole('button', { name: 'Dismiss' });
+  if (!keepNotice && (await dismiss.count()) > 0) await dismiss.click();
+  await page.mouse.move(0, 0);
+  await page.evaluate('document.activeElement && document.activeElement.blur()');
+}
+
+/** The overview's row of a route: its cells by column. */
+function routeRow(page: Page, name: string) {
+  const row = page.locator('tbody tr', {
+    has: page.locator('th .route-name', { hasText: new RegExp(`^${name}$`) }),
+  });
+  const cell = (index: number) => row.locator('td').nth(index);
+  return {
+    row,
+    state: cell(0),
+    queued: cell(1),
+    inflight: cell(2),
+    dead: cell(3),
+    blocked: cell(4),
+    rate: cell(6),
+  };
+}
+
+test('the console is served with its content types and a strict Content-Security-Policy', async (t) => {
+  const dir = tempDir('hookq-console-assets-');
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  const hookq = await startHookq(
+    configFor(dir, {
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+    }),
+  );
+  onEnd(t, () => hookq.close(0));
+
+  const page = await fetch(`${hookq.adminUrl}/`);
+  assert.equal(page.status, 200, 'the console needs no token: it holds no data');
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const html = await page.text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+  assert.doesNotMatch(html, /\sstyle=|<style/, 'no inline style');
+
+  for (const [path, type] of [
+    ['/console/app.js', /^text\/javascript/],
+    ['/console/dead-letters.js', /^text\/javascript/],
+    ['/console/style.css', /^text\/css/],
+  ] as const) {
+    const asset = await fetch(hookq.adminUrl + path);
+    assert.equal(asset.status, 200, path);
+    assert.match(asset.headers.get('content-type') ?? '', type, path);
+    const again = await fetch(hookq.adminUrl + path, {
+      headers: { 'if-none-match': asset.headers.get('etag') ?? '' },
+    });
+    assert.equal(again.status, 304, `${path} is revalidated, not sent again`);
+  }
+  // The token still guards the API.
+  assert.equal((await fetch(`${hookq.adminUrl}/api/routes`)).status, 401);
+});
+
+test('an operator signs in, finds the dead letters and redrives them by clicking', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  let healthy = false;
+  /** Messages the target accepted, in arrival order: route, group and the sender's count. */
+  const delivered: Array<{ route: string; group: string; n: number }> = [];
+  const target = await TestTarget.start((received) => {
+    const route = String(received.headers['hookq-route']);
+    if (!healthy && route !== 'signups') return { status: 500, body: 'upstream unavailable' };
+    const body = JSON.parse(received.body.toString('utf8')) as { group: string; n: number };
+    delivered.push({ route, group: body.group, n: body.n });
+    return 200;
+  });
+  onEnd(t, () => target.close());
+  const dir = tempDir('hookq-console-');
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  const settings = {
+    target: target.url,
+    group: { header: 'X-Group' },
+    retry: { maxAttempts: 2, backoff: { initial: '50ms', max: '50ms' } },
+    delivery: { timeout: '2s' },
+  };
+  const hookq: RunningHookq = await startHookq(
+    configFor(dir, {
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+      routes: [
+        { name: 'orders', path: '/orders', ordering: 'strict', ...settings },
+        { name: 'invoices', path: '/invoices', ordering: 'fifo', ...settings },
+        { name: 'signups', path: '/signups', ordering: 'fifo', ...settings },
+      ],
+    }),
+    { pollMs: 200 },
+  );
+  onEnd(t, () => hookq.close(0));
+
+  async function send(route: string, group: string, n: number) {
+    const response = await fetch(`${hookq.ingressUrl}/${route}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-group': group },
+      body: JSON.stringify({ event: `${route}.created`, group, n, amount: { value: 4200 + n } }),
+    });
+    assert.equal(response.status, 200, await response.text());
+  }
+
+  // orders is strict: the first message of each group dies and holds the second.
+  // invoices is fifo: both messages of its group die, one after the other.
+  for (const group of ['acct-1', 'acct-2', 'acct-3']) {
+    await send('orders', group, 1);
+    await send('orders', group, 2);
+  }
+  await send('invoices', 'inv-7', 1);
+  await send('invoices', 'inv-7', 2);
+  await until('five dead letters', async () => {
+    const stats = await hookq.store.routeStats(['orders', 'invoices']);
+    return stats[0]!.dead === 3 && stats[1]!.dead === 2;
+  });
+  // signups delivers all along, so the overview has a delivery rate to show.
+  let sent = 0;
+  const traffic = setInterval(() => {
+    sent += 1;
+    send('signups', `user-${sent % 4}`, sent).catch(() => {});
+  }, 100);
+  onEnd(t, () => clearInterval(traffic));
+
+  const page = await openPage(t);
+  const urls: string[] = [];
+  page.on('request', (request) => urls.push(request.url()));
+  const main = page.locator('main');
+  const nav = page.getByRole('navigation', { name: 'Console' });
+
+  // --- Sign in: a wrong token is refused on the page; the right one opens the console.
+  await page.goto(`${hookq.adminUrl}/`);
+  const tokenField = page.getByLabel('Admin token');
+  await tokenField.waitFor();
+  await tokenField.fill('not-the-token');
+  await tokenField.press('Enter');
+  await page.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
+  assert.equal(await storedToken(page), null);
+
+  await tokenField.fill(TOKEN);
+  await tokenField.press('Enter');
+  await main.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  assert.equal(await storedToken(page), TOKEN);
+
+  // --- Overview: the counts, live, and pausing a route.
+  const orders = routeRow(page, 'orders');
+  await until('orders counts', async () => (await textOf(orders.dead)) === '3');
+  assert.equal(await textOf(orders.queued), '3');
+  assert.equal(await textOf(orders.blocked), '3');
+  const invoices = routeRow(page, 'invoices');
+  assert.equal(await textOf(invoices.dead), '2');
+  assert.equal(await textOf(invoices.blocked), 'n/a');
+  const signups = routeRow(page, 'signups');
+  await until('a delivery rate for signups', async () =>
+    /^[1-9][\d.]* \/s$/.test(await textOf(signups.rate)),
+  );
+
+  await page.getByRole('button', { name: 'Pause deliveries of invoices' }).click();
+  await page.getByRole('button', { name: 'Resume deliveries of invoices' }).waitFor();
+  assert.equal(await textOf(invoices.state), 'paused');
+  assert.equal((await hookq.store.routeStats(['invoices']))[0]!.paused, true);
+  await screenshot(page, 'overview', true);
+  await page.getByRole('button', { name: 'Resume deliveries of invoices' }).click();
+  await until('invoices running', async () => (await textOf(invoices.state)) === 'running');
+  clearInterval(traffic);
+
+  // --- Blocked groups: each held group with the message that holds it.
+  await nav.getByRole('link', { name: 'Blocked groups' }).click();
+  await main.getByRole('heading', { level: 1, name: 'Blocked groups' }).waitFor();
+  const blockedRows = main.locator('section tbody tr');
+  await until('three blocked groups', async () => (await blockedRows.count()) === 3);
+  assert.deepEqual(await blockedRows.locator('th').allTextContents(), [
+    'acct-1',
+    'acct-2',
+    'acct-3',
+  ]);
+  await screenshot(page, 'blocked');
+
+  // --- A message: why it failed, attempt by attempt, and its body.
+  const heldId = await textOf(blockedRows.first().getByRole('link'));
+  await blockedRows.first().getByRole('link').click();
+  await main.getByRole('heading', { level: 2, name: 'Attempts' }).waitFor();
+  const attempts = main.locator('.timeline > li');
+  assert.equal(await attempts.count(), 2);
+  assert.match(await textOf(attempts.nth(1)), /Attempt 2.*HTTP 500/s);
+  assert.match(await textOf(attempts.nth(1)), /upstream unavailable/);
+  const body = main.getByLabel('Message body');
+  assert.match(await textOf(body), /"group": "acct-1",\n {2}"n": 1/);
+  await main.getByLabel('Hex').check();
+  assert.match(await textOf(body), /^00000000 {2}7b 22/);
+  await main.getByLabel('JSON').check();
+  assert.ok((await main.getByRole('row', { name: /x-group acct-1/ }).count()) === 1);
+  await screenshot(page, 'message');
+
+  // --- Dead letters: select, filter, redrive with confirmation.
+  await nav.getByRole('link', { name: 'Dead letters' }).click();
+  await main.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+  const rows = main.locator('tbody tr', { has: page.getByRole('checkbox') });
+  await until('five dead letters listed', async () => (await rows.count()) === 5);
+  await main.getByLabel('Select all dead letters shown').check();
+  await page.getByText('5 selected').waitFor();
+  await screenshot(page, 'dead-letters');
+
+  // The error text is filtered in the page, so "all matching" goes by id.
+  await main.getByLabel('Route').selectOption('invoices');
+  await main.getByLabel('Error contains').fill('HTTP 500');
+  await main.getByLabel('Error contains').press('Enter');
+  await until('filtered to invoices', async () => (await rows.count()) === 2);
+  assert.match(page.url(), /#\/dead\?route=invoices&error=HTTP\+500$/);
+  healthy = true;
+  await main.getByRole('button', { name: 'Redrive all matching' }).click();
+  const all = page.getByRole('dialog', { name: 'Redrive all 2 matching dead letters?' });
+  await all.waitFor();
+  assert.match(await textOf(all), /route invoices, error containing "HTTP 500"/);
+  await all.getByRole('button', { name: 'Redrive 2 dead letters' }).click();
+  await page.getByText('Redrove 2 dead letters.').waitFor();
+  await main.getByText('No dead letter matches these filters.').waitFor();
+
+  await main.getByRole('button', { name: 'Clear' }).click();
+  await until('the three of orders left', async () => (await rows.count()) === 3);
+  await main.getByLabel('Select all dead letters shown').check();
+  const redriveSelected = main.getByRole('button', { name: 'Redrive selected' });
+  const dialog = page.getByRole('dialog', { name: 'Redrive 3 dead letters?' });
+  // Escape cancels, and nothing moves.
+  await redriveSelected.click();
+  await dialog.waitFor();
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal((await hookq.store.routeStats(['orders']))[0]!.dead, 3);
+  await redriveSelected.click();
+  await dialog.waitFor();
+  assert.match(await textOf(dialog), /Selected: 3 of orders\./);
+  await dialog.getByRole('button', { name: 'Redrive 3 dead letters' }).click();
+  await page.getByText('Redrove 3 dead letters.').waitFor();
+
+  // The target gets every message, each group in the order it was sent.
+  const ofGroup = (route: string, group: string) =>
+    delivered.filter((d) => d.route === route && d.group === group).map((d) => d.n);
+  await until(
+    'the redriven messages and those they held delivered',
+    () =>
+      ['acct-1', 'acct-2', 'acct-3'].every((g) => ofGroup('orders', g).length === 2) &&
+      ofGroup('invoices', 'inv-7').length === 2,
+  );
+  for (const group of ['acct-1', 'acct-2', 'acct-3']) {
+    assert.deepEqual(ofGroup('orders', group), [1, 2], `orders ${group}`);
+  }
+  assert.deepEqual(ofGroup('invoices', 'inv-7'), [1, 2]);
+  await main.getByText('No dead letters').waitFor();
+
+  // A delivered message can be replayed: a copy goes to the target again.
+  await page.goto(`${hookq.adminUrl}/#/message/${heldId}`);
+  await main.locator('dl').getByText('delivered', { exact: true }).waitFor();
+  await main.getByRole('button', { name: 'Replay' }).click();
+  await page.getByText('Replayed as a new message').waitFor();
+  await until('the replayed copy delivered', () => ofGroup('orders', 'acct-1').length === 3);
+  assert.deepEqual(ofGroup('orders', 'acct-1'), [1, 2, 1]);
+
+  // The token never left the Authorization header, and signing out forgets it.
+  assert.ok(!page.url().includes(TOKEN));
+  assert.deepEqual(
+    urls.filter((url) => url.includes(TOKEN)),
+    [],
+  );
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await tokenField.waitFor();
+  assert.equal(await storedToken(page), null);
+});
+
+test('without a token configured (loopback), the console opens without signing in', {
+  skip,
+  timeout: 30_000,
+}, async (t) => {
+  const dir = tempDir('hookq-console-open-');
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  const hookq = await startHookq(
+    configFor(dir, {
+      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+    }),
+  );
+  onEnd(t, () => hookq.close(0));
+  const page = await openPage(t);
+  await page.goto(`${hookq.adminUrl}/#/dead`);
+  await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+  await page.getByText('No dead letters').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
+});
