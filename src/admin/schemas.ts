@@ -201,7 +201,7 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: {
       summary: 'A page of messages; state=dead is the dead-letter queue',
       query: ListMessagesQuery,
-      responses: { 200: MessagePage, 400: ErrorBody },
+      responses: { 200: MessagePage, 400: ErrorBody, 404: ErrorBody },
     },
   },
   '/api/messages/{id}': {
@@ -227,14 +227,14 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
     post: {
       summary: 'Return dead letters to delivery, keeping their order',
       body: RedriveBody,
-      responses: { 200: RedriveResult, 400: ErrorBody },
+      responses: { 200: RedriveResult, 400: ErrorBody, 404: ErrorBody },
     },
   },
   '/api/groups/blocked': {
     get: {
       summary: 'Groups held by a dead letter, with that message',
       query: BlockedGroupsQuery,
-      responses: { 200: BlockedGroupPage, 400: ErrorBody },
+      responses: { 200: BlockedGroupPage, 400: ErrorBody, 404: ErrorBody },
     },
   },
   '/api/routes/{name}/pause': {

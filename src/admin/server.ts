@@ -114,6 +114,7 @@ export function createAdmin(options: AdminOptions) {
 
   app.get('/api/messages', async (request) => {
     const query = parse(ListMessagesQuery, request.query);
+    if (query.route !== undefined) knownRoute(query.route);
     const page = await options.store.listMessages(query);
     return { items: page.items.map(summary), nextCursor: page.nextCursor };
   });
@@ -154,7 +155,13 @@ export function createAdmin(options: AdminOptions) {
         : body.route !== undefined
           ? { route: body.route, group: body.group }
           : { all: true };
-    const wanted = body.limit ?? Number.POSITIVE_INFINITY;
+    if ('route' in selector) knownRoute(selector.route);
+    // Never more than were dead when the call came: messages redriven into a target that
+    // still fails die again, and would otherwise keep the loop going.
+    const wanted = Math.min(
+      body.limit ?? Number.POSITIVE_INFINITY,
+      'ids' in selector ? selector.ids.length : await options.store.countDead(selector),
+    );
     let moved = 0;
     // Page by page: each page is one short transaction, and deliveries go on meanwhile.
     while (moved < wanted) {
@@ -170,6 +177,7 @@ export function createAdmin(options: AdminOptions) {
 
   app.get('/api/groups/blocked', async (request) => {
     const query = parse(BlockedGroupsQuery, request.query);
+    knownRoute(query.route);
     const page = await options.store.blockedGroups(query.route, query.limit, query.cursor);
     return {
       items: page.items.map((item) => ({
@@ -218,6 +226,16 @@ export function createAdmin(options: AdminOptions) {
       .code(404)
       .send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` });
   });
+
+  /**
+   * A route named in a request must be configured: a typo would otherwise look like an
+   * empty queue. Messages of a route since removed stay reachable by id and unfiltered lists.
+   */
+  function knownRoute(name: string): void {
+    if (!routes.has(name)) {
+      throw new NotFoundError(`no route named ${name} (routes: ${[...routes.keys()].join(', ')})`);
+    }
+  }
 
   async function found(id: string): Promise<MessageDetail> {
     const message = await options.store.getMessage(id);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { HookqConfig } from '../config/types.js';
 import { formatDuration } from '../core/units.js';
 import { configPath, exitWith, readConfig } from './common.js';
 
@@ -7,10 +8,10 @@ export function registerCheckConfig(program: Command): void {
     .command('check-config')
     .description('validate the configuration file and print what it sets up')
     .option('-c, --config <file>', 'configuration file (default: $HOOKQ_CONFIG or ./hookq.yaml)')
-    .action((options: { config?: string }) => {
-      let config: ReturnType<typeof readConfig>;
+    .action(async (options: { config?: string }) => {
+      let config: HookqConfig;
       try {
-        config = readConfig(options.config);
+        config = await readConfig(options.config);
       } catch (error) {
         exitWith(error);
       }

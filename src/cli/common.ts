@@ -1,4 +1,3 @@
-import { loadConfig } from '../config/load-config.js';
 import type { HookqConfig } from '../config/types.js';
 import { ConfigError, HookqError } from '../core/errors.js';
 
@@ -21,7 +20,12 @@ export function configPath(option: string | undefined): string {
   return option ?? process.env.HOOKQ_CONFIG ?? 'hookq.yaml';
 }
 
-export function readConfig(option: string | undefined): HookqConfig {
+/**
+ * Modules a command needs are loaded when it runs, not when the CLI starts: a client
+ * command or --help should not pay for loading the server.
+ */
+export async function readConfig(option: string | undefined): Promise<HookqConfig> {
+  const { loadConfig } = await import('../config/load-config.js');
   return loadConfig(configPath(option));
 }
 

@@ -5,10 +5,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { request } from 'undici';
-import { stringify } from 'yaml';
-import { startHookq } from '../app.js';
-import { parseConfig } from '../config/load-config.js';
 import { EXIT, exitWith } from './common.js';
 
 interface DemoOptions {
@@ -58,6 +54,10 @@ function positive(value: string, flag: string): number {
 }
 
 async function runDemo(orders: number, events: number, releaseMs: number): Promise<number> {
+  const { request } = await import('undici');
+  const { stringify } = await import('yaml');
+  const { startHookq } = await import('../app.js');
+  const { parseConfig } = await import('../config/load-config.js');
   const dir = mkdtempSync(join(tmpdir(), 'hookq-demo-'));
   const started = Date.now();
   const at = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;

@@ -110,7 +110,19 @@ export function registerDlq(program: Command): void {
               ]),
             )}\n`,
           );
-          if (cursor) process.stdout.write(`more: hookq dlq list --cursor ${cursor}  (or --all)\n`);
+          if (cursor) {
+            // The hint must list the same messages, so it repeats the filters and page size.
+            const next = [
+              ...(options.route === undefined ? [] : ['--route', options.route]),
+              ...(options.group === undefined ? [] : ['--group', options.group]),
+              ...(options.limit === '50' ? [] : ['--limit', options.limit]),
+              '--cursor',
+              cursor,
+            ];
+            process.stdout.write(
+              `more: hookq dlq list ${next.map(shellWord).join(' ')}  (or --all)\n`,
+            );
+          }
         } catch (error) {
           exitWith(error);
         }
@@ -155,7 +167,8 @@ export function registerDlq(program: Command): void {
                   a.outcome,
                   a.status ?? '',
                   Math.round(a.durationMs),
-                  clip(a.error ?? a.responseExcerpt, 60),
+                  // An HTTP error's text only repeats STATUS; what the target answered says why.
+                  clip(a.responseExcerpt ?? a.error, 60),
                 ]),
               ),
         ];
@@ -194,10 +207,15 @@ export function registerDlq(program: Command): void {
           const client = new AdminClient(options.admin);
           if (ids.length > 0) {
             const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids });
+            // Some ids were not dead letters: a script must be able to tell.
+            if (moved < ids.length) {
+              process.exitCode = EXIT.conflict;
+              process.stderr.write(
+                `error: ${ids.length - moved} of ${ids.length} are not dead letters, or do not exist\n`,
+              );
+            }
             if (options.json) return printJson({ moved });
             process.stdout.write(`redriven ${moved} of ${ids.length}\n`);
-            if (moved < ids.length)
-              process.stdout.write('(the others are not dead letters, or do not exist)\n');
             return;
           }
           const selector = options.all
@@ -293,13 +311,16 @@ async function redriveWithProgress(
 ): Promise<number> {
   let moved = 0;
   let bar: SingleBar | undefined;
+  // What was dead when the redrive began. Messages that die again meanwhile (the target
+  // still fails) are not chased: that would never end.
+  let total: number | undefined;
   for (;;) {
     const result = await client.post<{ moved: number; remaining: number }>('/api/redrive', {
       ...selector,
-      limit: REDRIVE_STEP,
+      limit: Math.min(REDRIVE_STEP, total === undefined ? REDRIVE_STEP : total - moved),
     });
     moved += result.moved;
-    const total = moved + result.remaining;
+    total ??= moved + result.remaining;
     if (show && total > 0) {
       if (process.stderr.isTTY) {
         bar ??= new SingleBar({
@@ -313,7 +334,7 @@ async function redriveWithProgress(
         process.stderr.write(`redriven ${moved}/${total}\n`);
       }
     }
-    if (result.moved === 0 || result.remaining === 0) break;
+    if (result.moved === 0 || result.remaining === 0 || moved >= total) break;
   }
   bar?.stop();
   return moved;
@@ -339,6 +360,11 @@ function prettyBody(m: MessageView): string {
   } catch {
     return m.body;
   }
+}
+
+/** `text` as one word for a POSIX shell: quoted unless it is plainly safe. */
+function shellWord(text: string): string {
+  return /^[\w./:@%+=-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 function indent(text: string): string {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { request } from 'undici';
 import { EXIT, exitWith, localUrl, readConfig } from './common.js';
 
 interface SendOptions {
@@ -21,13 +20,14 @@ export function registerSend(program: Command): void {
     .option('--url <url>', 'ingress base URL (default: $HOOKQ_URL, else from the configuration)')
     .action(async (route: string, options: SendOptions) => {
       try {
-        const url = target(route, options);
+        const url = await target(route, options);
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         for (const line of options.header) {
           const colon = line.indexOf(':');
           if (colon <= 0) throw new Error(`--header must look like "Name: value", got "${line}"`);
           headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
         }
+        const { request } = await import('undici');
         const response = await request(url, { method: 'POST', headers, body: body(options.data) });
         const text = await response.body.text();
         process.stdout.write(`${response.statusCode} ${text}\n`);
@@ -42,10 +42,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function target(route: string, options: SendOptions): string {
+async function target(route: string, options: SendOptions): Promise<string> {
   const base = options.url ?? process.env.HOOKQ_URL;
   if (route.startsWith('/') && base) return new URL(route, base).toString();
-  const config = readConfig(options.config);
+  const config = await readConfig(options.config);
   const found = route.startsWith('/')
     ? config.routes.find((r) => r.path === route)
     : config.routes.find((r) => r.name === route);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { startHookq } from '../app.js';
-import { createLogger } from '../log.js';
+import type { HookqConfig } from '../config/types.js';
 import { configPath, exitWith, readConfig } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -16,9 +15,9 @@ export function registerServe(program: Command): void {
     )
     .action(async (options: { config?: string; logLevel: string; shutdownGrace: string }) => {
       // A bad configuration stops here, before any port is bound.
-      let config: ReturnType<typeof readConfig>;
+      let config: HookqConfig;
       try {
-        config = readConfig(options.config);
+        config = await readConfig(options.config);
       } catch (error) {
         exitWith(error);
       }
@@ -28,6 +27,8 @@ export function registerServe(program: Command): void {
           new Error(`--shutdown-grace must be a number of seconds, got "${options.shutdownGrace}"`),
         );
       }
+      const { startHookq } = await import('../app.js');
+      const { createLogger } = await import('../log.js');
       const log = createLogger(options.logLevel);
       let hookq: Awaited<ReturnType<typeof startHookq>>;
       try {

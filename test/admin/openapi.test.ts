@@ -309,6 +309,7 @@ test('every documented answer is what a real call gets, and every real answer is
   });
   await check('get', '/api/messages', none, { query: { group: 'A' } });
   await check('get', '/api/messages', none, { query: { state: 'nope' } });
+  await check('get', '/api/messages', none, { query: { route: 'no-such-route' } });
   await check('get', '/api/messages/{id}', id(delivered));
   await check('get', '/api/messages/{id}', id(binary));
   await check('get', '/api/messages/{id}', id(dead.A!));
@@ -323,6 +324,7 @@ test('every documented answer is what a real call gets, and every real answer is
     query: { route: 'orders', limit: 1, cursor: blockedCursor },
   });
   await check('get', '/api/groups/blocked', none, { query: {} });
+  await check('get', '/api/groups/blocked', none, { query: { route: 'no-such-route' } });
 
   await check('delete', '/api/messages/{id}', id(delivered));
   await check('delete', '/api/messages/{id}', missing);
@@ -334,6 +336,7 @@ test('every documented answer is what a real call gets, and every real answer is
   await check('post', '/api/redrive', none, { body: { route: 'orders', group: 'A', limit: 1 } });
   await check('post', '/api/redrive', none, { body: { all: true } });
   await check('post', '/api/redrive', none, { body: { group: 'A' } });
+  await check('post', '/api/redrive', none, { body: { route: 'no-such-route' } });
   for (const action of ['pause', 'resume']) {
     await check('post', `/api/routes/{name}/${action}`, route);
     await check('post', `/api/routes/{name}/${action}`, { name: 'no-such-route' });
