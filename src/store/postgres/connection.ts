@@ -82,6 +82,10 @@ export function clientConfig(location: PgLocation): pg.ClientConfig {
  */
 export async function migratePg(pool: pg.Pool, location: PgLocation): Promise<void> {
   const client = await pool.connect();
+  // A dropped connection is also an 'error' event on the checked-out client; the failed
+  // query reports it, so the event itself must not end the process.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     const current = await schemaVersion(client, location.schema);
     if (current > PG_LATEST_VERSION) {
@@ -120,6 +124,7 @@ export async function migratePg(pool: pg.Pool, location: PgLocation): Promise<vo
       }
     }
   } finally {
+    client.removeListener('error', ignore);
     client.release();
   }
 }

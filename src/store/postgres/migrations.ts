@@ -89,7 +89,9 @@ CREATE INDEX dedup_expiry ON dedup (route, expires_at);
 
 -- Message counts per route and state, in a few shards per key: every transaction
 -- adds its changes to the shard of its own backend, so concurrent instances do not
--- queue up behind one counter row. A count is the sum of its shards.
+-- queue up behind one counter row. A count is the sum of its shards. Inserts (enqueues)
+-- and changes (claims, outcomes) use separate shards: an enqueue counts before it locks
+-- group rows and a claim after, so sharing a counter row could deadlock them.
 CREATE TABLE route_counts (
   route text NOT NULL,
   state text NOT NULL,
@@ -108,11 +110,11 @@ BEGIN
     ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO route_counts AS c (route, state, shard, n)
-    SELECT route, state, pg_backend_pid() % 8, -count(*) FROM old_rows GROUP BY route, state
+    SELECT route, state, 8 + pg_backend_pid() % 8, -count(*) FROM old_rows GROUP BY route, state
     ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
   ELSE
     INSERT INTO route_counts AS c (route, state, shard, n)
-    SELECT route, state, pg_backend_pid() % 8, sum(delta) FROM (
+    SELECT route, state, 8 + pg_backend_pid() % 8, sum(delta) FROM (
       SELECT o.route, o.state, -1 AS delta FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
       UNION ALL
       SELECT n.route, n.state, 1 FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state

@@ -54,15 +54,6 @@ import {
 } from './connection.js';
 import { WorkListener } from './work-listener.js';
 
-/**
- * The update shared by every redrive, applied to the dead letters a statement picked.
- * Picking happens in a MATERIALIZED CTE: a LIMITed, locking subquery inside
- * `WHERE pk IN (...)` may be run more than once by the planner and take more rows.
- */
-const REDRIVE_PICKED = `UPDATE messages m SET state = 'queued', attempts = 0, available_at = $1, enqueued_at = $1,
-    finished_at = NULL, dead_reason = NULL, redrives = m.redrives + 1
-  FROM picked WHERE m.pk = picked.pk RETURNING m.route, m.group_id`;
-
 /** Most enqueues in one commit. */
 const MAX_BATCH = 500;
 /** Attempts at a transaction that lost a deadlock or serialization race. */
@@ -82,9 +73,11 @@ interface QueuedMessage extends NewMessage {
  *   with `synchronous_commit = off`: a database crash can only lose an outcome, and the
  *   message is then delivered again.
  * - Sequences are taken under the route's row lock, so they follow commit order.
- * - Every change to a group locks the group's row first: instances never disagree
- *   about a group's head, and claims skip locked groups (`SKIP LOCKED`). Claims of a
- *   route take an advisory lock, so `maxConcurrency` holds across instances.
+ * - Every transaction locks the rows of the groups it changes before it changes their
+ *   messages, always in the same order: instances never disagree about a group's head,
+ *   and locks are always taken groups first, counters after, so transactions cannot
+ *   deadlock. Claims skip locked groups (`SKIP LOCKED`) and take a per-route advisory
+ *   lock, so `maxConcurrency` holds across instances.
  * - Enqueues and redrives NOTIFY the other instances, which LISTEN; polling remains as
  *   the fallback while the notification connection is down.
  */
@@ -192,6 +185,7 @@ export class PostgresStore implements Store {
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
     return this.transaction('normal', async (q) => {
+      await this.lockGroupOf(q, lease.messageId);
       const [row] = await q<MessageRow>(
         `UPDATE messages SET state = 'delivered', finished_at = $1, lease_expires_at = NULL, last_error = NULL
          WHERE id = $2 AND state = 'inflight' AND total_attempts = $3 RETURNING pk, route, group_id`,
@@ -203,6 +197,7 @@ export class PostgresStore implements Store {
 
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean> {
     return this.transaction('normal', async (q) => {
+      await this.lockGroupOf(q, lease.messageId);
       const error = attemptError(attempt);
       const [row] =
         'retryAt' in next
@@ -240,34 +235,37 @@ export class PostgresStore implements Store {
   async redrive(selector: RedriveSelector, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
     const { moved, routes } = await this.transaction('full', async (q) => {
       const now = this.now();
-      let rows: Array<{ route: string; group_id: string }>;
+      let picked: Array<{ pk: number; route: string; group_id: string }>;
       if ('ids' in selector) {
-        rows = await q(
-          `WITH picked AS MATERIALIZED (
-             SELECT pk FROM messages WHERE id = ANY($2) AND state = 'dead' ORDER BY route, seq LIMIT $3 FOR UPDATE
-           )
-           ${REDRIVE_PICKED}`,
-          [now, [...selector.ids], limit],
+        picked = await q(
+          `SELECT pk, route, group_id FROM messages WHERE id = ANY($1) AND state = 'dead'
+           ORDER BY route, seq LIMIT $2`,
+          [[...selector.ids], limit],
         );
       } else {
         const where =
           'all' in selector
             ? ''
             : selector.group === undefined
-              ? 'AND route = $3'
-              : `AND route = $3 AND group_id = $4 AND state <> 'delivered'`;
-        const params: unknown[] = [now, limit];
+              ? 'AND route = $2'
+              : `AND route = $2 AND group_id = $3 AND state <> 'delivered'`;
+        const params: unknown[] = [limit];
         if ('route' in selector) params.push(selector.route);
         if ('route' in selector && selector.group !== undefined) params.push(selector.group);
-        rows = await q(
-          `WITH picked AS MATERIALIZED (
-             SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' ${where}
-             ORDER BY route, seq LIMIT $2 FOR UPDATE SKIP LOCKED
-           )
-           ${REDRIVE_PICKED}`,
+        picked = await q(
+          `SELECT pk, route, group_id FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' ${where}
+           ORDER BY route, seq LIMIT $1`,
           params,
         );
       }
+      await this.lockGroups(q, uniqueGroups(picked));
+      // Checked again under the locks: a concurrent redrive may have taken some already.
+      const rows = await q<{ route: string; group_id: string }>(
+        `UPDATE messages SET state = 'queued', attempts = 0, available_at = $1, enqueued_at = $1,
+           finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
+         WHERE pk = ANY($2) AND state = 'dead' RETURNING route, group_id`,
+        [now, picked.map((row) => row.pk)],
+      );
       const groups = uniqueGroups(rows);
       for (const [route, group] of groups) await this.refreshGroup(q, route, group);
       const routes = [...new Set(groups.map(([route]) => route))];
@@ -296,6 +294,7 @@ export class PostgresStore implements Store {
 
   async discard(id: string): Promise<Message | null> {
     const discarded = await this.transaction('full', async (q) => {
+      await this.lockGroupOf(q, id);
       const [row] = await q<MessageRow>('SELECT * FROM messages WHERE id = $1 FOR UPDATE', [id]);
       if (!row) return null;
       if (row.state !== 'dead') {
@@ -461,30 +460,28 @@ export class PostgresStore implements Store {
   sweep(route: string, retention: RetentionPolicy, limit: number): Promise<SweepResult> {
     return this.transaction('full', async (q) => {
       const now = this.now();
-      // SKIP LOCKED: a message some transaction is working on is left to the next sweep.
-      const expired = await q<MessageRow>(
-        `WITH picked AS MATERIALIZED (
-           SELECT pk FROM messages WHERE route = $3 AND state IN ('queued', 'inflight')
-           AND enqueued_at < $4 AND state = 'queued' ORDER BY enqueued_at LIMIT $5 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE messages m SET state = 'dead', finished_at = $1, dead_reason = $2
-         FROM picked WHERE m.pk = picked.pk RETURNING m.*`,
-        [
-          now,
-          expiryReason(retention.queuedMs, formatDuration),
-          route,
-          now - retention.queuedMs,
-          limit,
-        ],
+      const expiring = await q<{ pk: number; route: string; group_id: string }>(
+        `SELECT pk, route, group_id FROM messages WHERE route = $1 AND state IN ('queued', 'inflight')
+         AND enqueued_at < $2 AND state = 'queued' ORDER BY enqueued_at LIMIT $3`,
+        [route, now - retention.queuedMs, limit],
       );
-      const dead = await q<MessageRow>(
-        `WITH picked AS MATERIALIZED (
-           SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = $1
-           AND finished_at < $2 ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED
-         )
-         DELETE FROM messages m USING picked WHERE m.pk = picked.pk RETURNING m.*`,
+      const old = await q<{ pk: number; route: string; group_id: string }>(
+        `SELECT pk, route, group_id FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead'
+         AND route = $1 AND finished_at < $2 ORDER BY finished_at LIMIT $3`,
         [route, now - retention.deadLetterMs, limit],
       );
+      await this.lockGroups(q, uniqueGroups([...expiring, ...old]));
+      // States are checked again under the locks: a message may have moved meanwhile.
+      const expired = await q<MessageRow>(
+        `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2
+         WHERE pk = ANY($3) AND state = 'queued' RETURNING *`,
+        [now, expiryReason(retention.queuedMs, formatDuration), expiring.map((row) => row.pk)],
+      );
+      const dead = await q<MessageRow>(
+        `DELETE FROM messages WHERE pk = ANY($1) AND state = 'dead' RETURNING *`,
+        [old.map((row) => row.pk)],
+      );
+      // Delivered messages are no group's head: no group lock needed to delete them.
       const delivered = await q(
         `WITH picked AS MATERIALIZED (
            SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = $1
@@ -631,6 +628,10 @@ export class PostgresStore implements Store {
            RETURNING name, last_seq`,
           [names, names.map((name) => perRoute.get(name)!.length)],
         );
+        await this.lockGroups(
+          q,
+          uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
+        );
         for (const { name, last_seq } of taken) {
           const indexes = perRoute.get(name)!;
           for (const [position, index] of indexes.entries()) {
@@ -735,6 +736,30 @@ export class PostgresStore implements Store {
   }
 
   /**
+   * Lock the rows of these groups, in the database's order, before changing their
+   * messages. Every transaction locks groups first and counters after, in one order, so
+   * none can wait on another in a cycle.
+   */
+  private async lockGroups(q: Query, groups: ReadonlyArray<[string, string]>): Promise<void> {
+    if (groups.length === 0) return;
+    await q(
+      `SELECT 1 FROM groups g
+       JOIN unnest($1::text[], $2::text[]) AS k(route, group_id) ON g.route = k.route AND g.group_id = k.group_id
+       ORDER BY g.route, g.group_id FOR UPDATE OF g`,
+      [groups.map(([route]) => route), groups.map(([, group]) => group)],
+    );
+  }
+
+  /** Lock the row of the group a message belongs to (see lockGroups). */
+  private async lockGroupOf(q: Query, messageId: string): Promise<void> {
+    await q(
+      `SELECT 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+       WHERE m.id = $1 FOR UPDATE OF g`,
+      [messageId],
+    );
+  }
+
+  /**
    * Recompute a group's head (the rule is the SQLite store's), holding the group's row
    * lock first so that enqueues and other instances wait for the result.
    */
@@ -814,17 +839,24 @@ export class PostgresStore implements Store {
         throw translatePgError(error, this.location);
       }
       const q: Query = async (text, params) => (await client.query(text, params)).rows;
+      // The pool stops listening for a client's errors while it is checked out, and the
+      // driver reports a dropped connection (the server stopping) as an 'error' event as
+      // well as failing the query: unheard, that event ends the process. The query fails
+      // anyway, and the pool discards the broken client when it is released.
+      client.on('error', ignoreError);
       try {
         await client.query(
           durability === 'full' ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off',
         );
         const result = await work(q);
         await client.query('COMMIT');
+        client.removeListener('error', ignoreError);
         client.release();
         this.failingWrites = undefined;
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
+        client.removeListener('error', ignoreError);
         client.release(isConnectionLost(error) ? (error as Error) : undefined);
         if (isRetryable(error) && attempt < TRANSACTION_TRIES) continue;
         const translated = translatePgError(error, this.location);
@@ -849,4 +881,8 @@ function uniqueGroups(rows: Array<{ route: string; group_id: string }>): Array<[
   for (const row of rows)
     seen.set(JSON.stringify([row.route, row.group_id]), [row.route, row.group_id]);
   return [...seen.values()];
+}
+
+function ignoreError(): void {
+  // See transaction().
 }

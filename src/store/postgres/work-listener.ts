@@ -70,7 +70,8 @@ export class WorkListener {
       this.timer = undefined;
       if (this.stopped) return;
       this.connect().catch(() => {
-        this.retryMs = Math.min(this.retryMs * 2, 10_000);
+        // Short: until it is back, other instances' work waits for the polling fallback.
+        this.retryMs = Math.min(this.retryMs * 2, 2_000);
         this.reconnectLater();
       });
     }, this.retryMs);
