@@ -464,6 +464,23 @@ export function runStoreContract(
         assert.equal(next?.messageId, first.messageId);
       });
 
+      it('fifo ordering: a group with many dead letters goes on to its next message', async () => {
+        const store = await fresh({ r: 'fifo' });
+        for (let i = 0; i < 40; i++) {
+          await store.enqueue(message('r', 'g', `dies ${i}`));
+          const [m] = await store.claimDue(claim('r'));
+          assert.ok(await store.markFailed(m!, failed(clock.t), { deadLetter: 'test' }));
+        }
+        const survivor = await store.enqueue(message('r', 'g', 'lives'));
+        const [next] = await store.claimDue(claim('r'));
+        assert.equal(next?.messageId, survivor.messageId);
+        assert.equal(await store.countDead({ route: 'r', group: 'g' }), 40);
+        await store.markDelivered(next!, ok(clock.t));
+        assert.equal(await store.redrive({ route: 'r', group: 'g' }), 40);
+        const [first] = await store.claimDue(claim('r'));
+        assert.equal(first?.body.toString(), 'dies 0', 'redriven, the earliest goes first');
+      });
+
       it('a failure that was retried keeps its place at the head', async () => {
         const store = await fresh();
         await store.enqueue(message('r', 'g', 'a'));

@@ -36,13 +36,16 @@ CREATE TABLE messages (
   finished_at      bigint,
   last_error       text,
   dead_reason      text,
+  -- true for a dead letter of a strict route: it holds its group, so it counts as pending.
+  blocking         boolean NOT NULL DEFAULT false,
   redrives         integer NOT NULL DEFAULT 0,
   replay_of        text,
   UNIQUE (route, seq)
 );
 -- Partial indexes, keyed so that a claim or a retry changes none of them (see the
 -- SQLite schema, which has the same ones).
-CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE state <> 'delivered';
+CREATE INDEX messages_pending ON messages (route, group_id, seq)
+  WHERE state IN ('queued', 'inflight') OR blocking;
 CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE state IN ('queued', 'inflight');
 CREATE INDEX messages_ended ON messages (state, route, seq) WHERE state IN ('dead', 'delivered');
 CREATE INDEX messages_ended_at ON messages (state, route, finished_at) WHERE state IN ('dead', 'delivered');

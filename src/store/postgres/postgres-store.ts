@@ -211,6 +211,10 @@ export class PostgresStore implements Store {
                WHERE id = $4 AND state = 'inflight' AND total_attempts = $5 RETURNING pk, route, group_id`,
               [this.now(), next.deadLetter, error, lease.messageId, lease.lease],
             );
+      // A dead letter of a strict route holds its group: it stays among the pending.
+      if (row && 'deadLetter' in next && this.orderingOf(row.route) === 'strict') {
+        await q('UPDATE messages SET blocking = true WHERE pk = $1', [row.pk]);
+      }
       return this.settle(q, row, lease, attempt);
     });
   }
@@ -248,7 +252,7 @@ export class PostgresStore implements Store {
             ? ''
             : selector.group === undefined
               ? 'AND route = $2'
-              : `AND route = $2 AND group_id = $3 AND state <> 'delivered'`;
+              : 'AND route = $2 AND group_id = $3';
         const params: unknown[] = [limit];
         if ('route' in selector) params.push(selector.route);
         if ('route' in selector && selector.group !== undefined) params.push(selector.group);
@@ -262,7 +266,7 @@ export class PostgresStore implements Store {
       // Checked again under the locks: a concurrent redrive may have taken some already.
       const rows = await q<{ route: string; group_id: string }>(
         `UPDATE messages SET state = 'queued', attempts = 0, available_at = $1, enqueued_at = $1,
-           finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
+           finished_at = NULL, dead_reason = NULL, blocking = false, redrives = redrives + 1
          WHERE pk = ANY($2) AND state = 'dead' RETURNING route, group_id`,
         [now, picked.map((row) => row.pk)],
       );
@@ -286,7 +290,7 @@ export class PostgresStore implements Store {
     if (selector.group === undefined) return this.count(selector.route, 'dead');
     const [row] = await this.read<{ n: number }>(
       `SELECT count(*)::bigint AS n FROM messages
-       WHERE route = $1 AND group_id = $2 AND state <> 'delivered' AND state = 'dead'`,
+       WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = $1 AND group_id = $2`,
       [selector.route, selector.group],
     );
     return row?.n ?? 0;
@@ -473,9 +477,14 @@ export class PostgresStore implements Store {
       await this.lockGroups(q, uniqueGroups([...expiring, ...old]));
       // States are checked again under the locks: a message may have moved meanwhile.
       const expired = await q<MessageRow>(
-        `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2
+        `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, blocking = $4
          WHERE pk = ANY($3) AND state = 'queued' RETURNING *`,
-        [now, expiryReason(retention.queuedMs, formatDuration), expiring.map((row) => row.pk)],
+        [
+          now,
+          expiryReason(retention.queuedMs, formatDuration),
+          expiring.map((row) => row.pk),
+          this.orderingOf(route) === 'strict',
+        ],
       );
       const dead = await q<MessageRow>(
         `DELETE FROM messages WHERE pk = ANY($1) AND state = 'dead' RETURNING *`,
@@ -778,9 +787,11 @@ export class PostgresStore implements Store {
     const [first] = await q<HeadRow>(
       this.orderingOf(route) === 'strict'
         ? `SELECT pk, seq, state, available_at, finished_at FROM messages
-           WHERE route = $1 AND group_id = $2 AND state <> 'delivered' ORDER BY seq LIMIT 1`
+           WHERE route = $1 AND group_id = $2 AND (state IN ('queued', 'inflight') OR blocking)
+           ORDER BY seq LIMIT 1`
         : `SELECT pk, seq, state, available_at, finished_at FROM messages
-           WHERE route = $1 AND group_id = $2 AND state <> 'delivered' AND state = 'queued' ORDER BY seq LIMIT 1`,
+           WHERE route = $1 AND group_id = $2 AND (state IN ('queued', 'inflight') OR blocking)
+           AND state = 'queued' ORDER BY seq LIMIT 1`,
       [route, group],
     );
     if (!first) {

@@ -39,6 +39,8 @@ CREATE TABLE messages (
   finished_at      INTEGER,
   last_error       TEXT,
   dead_reason      TEXT,
+  -- 1 for a dead letter of a strict route: it holds its group, so it counts as pending.
+  blocking         INTEGER NOT NULL DEFAULT 0,
   redrives         INTEGER NOT NULL DEFAULT 0,
   replay_of        TEXT,
   UNIQUE (route, seq)
@@ -46,8 +48,11 @@ CREATE TABLE messages (
 -- Indexes are chosen so that a claim or a retry changes none of them: only arriving
 -- and ending (delivered, dead) write index entries. Each partial index names the
 -- states it holds.
--- Group heads: the undelivered messages of a group in sequence order.
-CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE state <> 'delivered';
+-- Group heads: the messages of a group that are waiting or hold it, in sequence order.
+-- Dead letters of fifo routes are left out, so a group that has many does not slow
+-- every head lookup down.
+CREATE INDEX messages_pending ON messages (route, group_id, seq)
+  WHERE state IN ('queued', 'inflight') OR blocking = 1;
 -- Queue retention and the age of the oldest waiting message.
 CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE state IN ('queued', 'inflight');
 -- Listing dead letters and delivered history in sequence order.

@@ -198,6 +198,11 @@ export class SqliteStore implements Store {
               lease.messageId,
               lease.lease,
             );
+      const dead = row as MessageRow | undefined;
+      // A dead letter of a strict route holds its group: it stays among the pending.
+      if (dead && 'deadLetter' in next && this.orderingOf(dead.route) === 'strict') {
+        this.sql.markBlocking.run(dead.pk);
+      }
       return this.settle(row, lease, attempt);
     });
   }
@@ -396,11 +401,12 @@ export class SqliteStore implements Store {
       const touched = new Set<string>();
 
       const reason = expiryReason(retention.queuedMs, formatDuration);
+      const blocking = this.orderingOf(route) === 'strict' ? 1 : 0;
       const old = this.sql.queuedOlderThan.all(route, now - retention.queuedMs, limit) as Array<{
         pk: number;
       }>;
       const expired = old.map(({ pk }) => {
-        const row = this.sql.expire.get(now, reason, pk) as MessageRow;
+        const row = this.sql.expire.get(now, reason, blocking, pk) as MessageRow;
         touched.add(row.group_id);
         return toMessage(row);
       });

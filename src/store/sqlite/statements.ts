@@ -66,11 +66,11 @@ export function prepareStatements(db: Database.Database) {
     groupDelete: p('DELETE FROM groups WHERE route = ? AND group_id = ?'),
     firstPending: p(
       `SELECT pk, seq, state, available_at, finished_at FROM messages
-       WHERE route = ? AND group_id = ? AND state <> 'delivered' ORDER BY seq LIMIT 1`,
+       WHERE route = ? AND group_id = ? AND (state IN ('queued', 'inflight') OR blocking = 1) ORDER BY seq LIMIT 1`,
     ),
     firstQueued: p(
       `SELECT pk, seq, state, available_at, finished_at FROM messages
-       WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'queued'
+       WHERE route = ? AND group_id = ? AND (state IN ('queued', 'inflight') OR blocking = 1) AND state = 'queued'
        ORDER BY seq LIMIT 1`,
     ),
 
@@ -97,6 +97,7 @@ export function prepareStatements(db: Database.Database) {
       `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
+    markBlocking: p('UPDATE messages SET blocking = 1 WHERE pk = ?'),
     insertAttempt: p(
       `INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -117,7 +118,7 @@ export function prepareStatements(db: Database.Database) {
        ORDER BY seq LIMIT ?`,
     ),
     deadOfGroup: p(
-      `SELECT pk FROM messages WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'dead'
+      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ? AND group_id = ?
        ORDER BY seq LIMIT ?`,
     ),
     deadAll: p(
@@ -126,11 +127,12 @@ export function prepareStatements(db: Database.Database) {
     ),
     redrive: p(
       `UPDATE messages SET state = 'queued', attempts = 0, available_at = ?, enqueued_at = ?,
-         finished_at = NULL, dead_reason = NULL, redrives = redrives + 1
+         finished_at = NULL, dead_reason = NULL, blocking = 0, redrives = redrives + 1
        WHERE pk = ? AND state = 'dead' RETURNING route, group_id`,
     ),
     deadCountOfGroup: p(
-      `SELECT count(*) AS n FROM messages WHERE route = ? AND group_id = ? AND state <> 'delivered' AND state = 'dead'`,
+      `SELECT count(*) AS n FROM messages
+       WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ? AND group_id = ?`,
     ),
     deadCountAll: p(`SELECT coalesce(sum(n), 0) AS n FROM route_counts WHERE state = 'dead'`),
     blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
@@ -148,7 +150,7 @@ export function prepareStatements(db: Database.Database) {
        AND state = 'queued' ORDER BY enqueued_at LIMIT ?`,
     ),
     expire: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ? WHERE pk = ? RETURNING *`,
+      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, blocking = ? WHERE pk = ? RETURNING *`,
     ),
     deadOlderThan: p(
       `SELECT * FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ?
