@@ -225,11 +225,14 @@ class RouteWorker {
       next === undefined
         ? this.options.store.markDelivered(message, record)
         : this.options.store.markFailed(message, record, next);
-    // Free the slot before the outcome commits: the claim this triggers is queued behind
-    // the outcome (in the same commit, or a later one), so it sees the group's next
-    // message, and one commit both settles this attempt and leases that message.
+    // Free the slot before the outcome commits: where writes take effect in call order,
+    // the claim this triggers is queued behind the outcome (in the same commit, or a
+    // later one), so it sees the group's next message, and one commit both settles this
+    // attempt and leases that message.
     this.freeSlot(message);
     const kept = await recorded;
+    // Elsewhere the claim may have run first and found the group still in flight.
+    if (!this.options.store.capabilities.writesInCallOrder) this.kick();
     if (next === undefined) {
       this.log.debug({ ...context, kept }, 'delivered');
     } else if ('deadLetter' in next) {

@@ -103,6 +103,11 @@ export interface StoreCapabilities {
   kind: string;
   /** Whether `onWork` also reports work enqueued by other processes. */
   crossProcessWakeups: boolean;
+  /**
+   * Whether writes take effect in the order they were called, so that a claim called
+   * after an outcome sees that outcome. Otherwise callers look again once it committed.
+   */
+  writesInCallOrder: boolean;
   /** Where the data lives, for messages (never contains a password). */
   location: string;
 }

@@ -9,12 +9,14 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'messages, payloads, attempts, groups, dedup, routes, counts',
     sql: `
--- One row per route: its sequence counter and whether deliveries are paused. Enqueues
+-- One row per route: its sequence counter, whether deliveries are paused, and its
+-- ordering (written by each instance from its configuration at start-up). Enqueues
 -- lock this row to take sequence numbers, so sequences follow commit order.
 CREATE TABLE routes (
   name     text PRIMARY KEY,
   last_seq bigint NOT NULL DEFAULT 0,
-  paused   boolean NOT NULL DEFAULT false
+  paused   boolean NOT NULL DEFAULT false,
+  ordering text NOT NULL DEFAULT 'strict' CHECK (ordering IN ('strict', 'fifo'))
 );
 
 -- The payload lives apart so that state changes write a small new row version, not the body.
@@ -136,6 +138,129 @@ CREATE TRIGGER messages_counted_update AFTER UPDATE ON messages
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_message_changes();
 CREATE TRIGGER messages_counted_delete AFTER DELETE ON messages
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_message_changes();
+
+-- The state changes of delivery run as functions: one round trip each instead of one
+-- per statement, with their plans kept by the session.
+
+-- Whether a route's dead letters hold their groups.
+CREATE FUNCTION hookq_strict(p_route text) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT ordering = 'strict' FROM routes WHERE name = p_route), true)
+$$;
+
+-- Recompute a group's head (the rule of the SQLite store): while a message of the group
+-- is in flight it stays the head; otherwise the first waiting message in sequence order,
+-- or in strict ordering a dead letter that holds the group. Locks the group's row first.
+CREATE FUNCTION hookq_refresh_group(p_route text, p_group text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  current_status text;
+  head_state text;
+  head record;
+BEGIN
+  SELECT g.status, m.state INTO current_status, head_state
+  FROM groups g LEFT JOIN messages m ON m.pk = g.head_pk
+  WHERE g.route = p_route AND g.group_id = p_group FOR UPDATE OF g;
+  IF current_status = 'inflight' AND head_state = 'inflight' THEN
+    RETURN;
+  END IF;
+  IF hookq_strict(p_route) THEN
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (state IN ('queued', 'inflight') OR blocking)
+    ORDER BY seq LIMIT 1;
+  ELSE
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (state IN ('queued', 'inflight') OR blocking)
+      AND state = 'queued'
+    ORDER BY seq LIMIT 1;
+  END IF;
+  IF head.pk IS NULL THEN
+    DELETE FROM groups WHERE route = p_route AND group_id = p_group;
+    RETURN;
+  END IF;
+  INSERT INTO groups (route, group_id, head_pk, status, due_at)
+  VALUES (p_route, p_group, head.pk,
+          CASE WHEN head.state = 'dead' THEN 'blocked' ELSE 'ready' END,
+          CASE WHEN head.state = 'dead' THEN head.finished_at ELSE head.available_at END)
+  ON CONFLICT (route, group_id) DO UPDATE
+  SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at;
+END $$;
+
+-- Record the outcome of a lease: delivered, retry at p_retry_at, or dead letter
+-- (p_dead_reason). False when the lease was lost (expired and taken over). Commits
+-- without waiting for the disk: a lost outcome only means a repeat delivery.
+CREATE FUNCTION hookq_settle(
+  p_id text, p_lease integer, p_now bigint,
+  p_started_at bigint, p_duration_ms integer, p_outcome text, p_status integer,
+  p_excerpt text, p_error text, p_last_error text,
+  p_retry_at bigint, p_dead_reason text
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  settled record;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  -- The group's row first, as every transaction does: no lock cycles.
+  PERFORM 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+  WHERE m.id = p_id FOR UPDATE OF g;
+  IF p_outcome = 'delivered' THEN
+    UPDATE messages SET state = 'delivered', finished_at = p_now, lease_expires_at = NULL, last_error = NULL
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  ELSIF p_retry_at IS NOT NULL THEN
+    UPDATE messages SET state = 'queued', available_at = p_retry_at, lease_expires_at = NULL, last_error = p_last_error
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  ELSE
+    UPDATE messages SET state = 'dead', finished_at = p_now, dead_reason = p_dead_reason,
+      last_error = p_last_error, lease_expires_at = NULL, blocking = hookq_strict(route)
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  END IF;
+  IF settled.pk IS NULL THEN
+    RETURN false;
+  END IF;
+  INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+  VALUES (settled.pk, p_lease, p_started_at, p_duration_ms, p_outcome, p_status, p_excerpt, p_error);
+  PERFORM hookq_refresh_group(settled.route, settled.group_id);
+  RETURN true;
+END $$;
+
+-- Lease the due heads of a route: never more than p_max in flight for the route on all
+-- instances (an advisory lock serialises claims of a route), skipping groups another
+-- transaction holds.
+CREATE FUNCTION hookq_claim(p_route text, p_limit integer, p_max integer, p_now bigint, p_expires bigint)
+RETURNS TABLE (id text, group_id text, seq bigint, attempts integer, total_attempts integer,
+               received_at bigint, headers text, body bytea)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  room integer;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM pg_advisory_xact_lock(hashtext('hookq-claim:' || current_schema() || ':' || p_route));
+  IF coalesce((SELECT paused FROM routes WHERE name = p_route), false) THEN
+    RETURN;
+  END IF;
+  room := least(p_limit, p_max - (SELECT count(*) FROM groups WHERE route = p_route AND status = 'inflight'));
+  IF room <= 0 THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+  WITH heads AS (
+    SELECT g.group_id, g.head_pk FROM groups g
+    WHERE g.route = p_route AND g.status = 'ready' AND g.due_at <= p_now
+    ORDER BY g.due_at LIMIT room FOR UPDATE SKIP LOCKED
+  ), leased AS (
+    UPDATE messages m SET state = 'inflight', attempts = m.attempts + 1, total_attempts = m.total_attempts + 1,
+      leased_at = p_now, lease_expires_at = p_expires
+    FROM heads h WHERE m.pk = h.head_pk AND m.state = 'queued'
+    RETURNING m.pk, m.id, m.group_id, m.seq, m.attempts, m.total_attempts, m.received_at
+  ), marked AS (
+    UPDATE groups g SET status = 'inflight', due_at = p_expires
+    FROM leased l WHERE g.route = p_route AND g.group_id = l.group_id
+  )
+  SELECT l.id, l.group_id, l.seq, l.attempts, l.total_attempts, l.received_at, p.headers, p.body
+  FROM leased l JOIN payloads p ON p.message_pk = l.pk
+  ORDER BY l.seq;
+END $$;
 `,
   },
 ];

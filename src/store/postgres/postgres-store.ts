@@ -18,7 +18,6 @@ import {
   asBuffer,
   attemptError,
   expiryReason,
-  type HeadRow,
   type MessageRow,
   type PayloadRow,
   toAttempt,
@@ -87,7 +86,6 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly location: PgLocation;
   private readonly now: () => number;
-  private readonly ordering: Record<string, Ordering>;
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
   private readonly listener: WorkListener;
   private readonly channel: string;
@@ -99,11 +97,12 @@ export class PostgresStore implements Store {
     this.pool = pool;
     this.location = location;
     this.now = options.now ?? Date.now;
-    this.ordering = options.ordering ?? {};
     this.channel = `hookq_work_${location.schema}`;
+    // Writes run concurrently on pooled connections.
     this.capabilities = {
       kind: 'postgres',
       crossProcessWakeups: true,
+      writesInCallOrder: false,
       location: location.display,
     };
     this.enqueues = new CommitBatcher((items) => this.commitEnqueues(items), MAX_BATCH);
@@ -127,8 +126,23 @@ export class PostgresStore implements Store {
       throw translatePgError(error, location);
     }
     const store = new PostgresStore(pool, location, options);
+    await store.recordOrdering(options.ordering ?? {});
     await store.listener.start();
     return store;
+  }
+
+  /**
+   * The database's functions apply each route's ordering, so it is kept there; every
+   * instance writes it from its configuration (instances must share one).
+   */
+  private async recordOrdering(ordering: Record<string, Ordering>): Promise<void> {
+    const names = Object.keys(ordering);
+    if (names.length === 0) return;
+    await this.call(
+      `INSERT INTO routes AS r (name, ordering) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (name) DO UPDATE SET ordering = excluded.ordering`,
+      [names, names.map((name) => ordering[name])],
+    );
   }
 
   enqueue(message: NewMessage): Promise<EnqueueResult> {
@@ -137,86 +151,30 @@ export class PostgresStore implements Store {
   }
 
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
-    return this.transaction('normal', async (q) => {
-      await q('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `hookq-claim:${this.location.schema}:${request.route}`,
-      ]);
-      const [state] = await q<{ paused: boolean | null; inflight: number }>(
-        `SELECT (SELECT paused FROM routes WHERE name = $1) AS paused,
-                (SELECT count(*)::int FROM groups WHERE route = $1 AND status = 'inflight') AS inflight`,
-        [request.route],
-      );
-      if (state?.paused) return [];
-      const room = Math.min(request.limit, request.maxConcurrency - (state?.inflight ?? 0));
-      if (room <= 0) return [];
-      const now = this.now();
-      const expires = now + request.leaseMs;
-      const rows = await q<MessageRow & PayloadRow>(
-        `WITH heads AS (
-           SELECT group_id, head_pk FROM groups
-           WHERE route = $1 AND status = 'ready' AND due_at <= $2
-           ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED
-         ), leased AS (
-           UPDATE messages m SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1,
-             leased_at = $2, lease_expires_at = $4
-           FROM heads h WHERE m.pk = h.head_pk AND m.state = 'queued'
-           RETURNING m.*
-         ), marked AS (
-           UPDATE groups g SET status = 'inflight', due_at = $4
-           FROM leased l WHERE g.route = $1 AND g.group_id = l.group_id
-         )
-         SELECT l.*, p.headers, p.body FROM leased l JOIN payloads p ON p.message_pk = l.pk
-         ORDER BY l.seq`,
-        [request.route, now, room, expires],
-      );
-      return rows.map((row) => ({
-        messageId: row.id,
-        lease: row.total_attempts,
-        route: row.route,
-        group: row.group_id,
-        sequence: row.seq,
-        attempt: row.attempts,
-        receivedAt: row.received_at,
-        headers: JSON.parse(row.headers) as HeaderList,
-        body: row.body,
-      }));
-    });
+    const now = this.now();
+    const rows = await this.call<MessageRow & PayloadRow>(
+      'SELECT * FROM hookq_claim($1, $2, $3, $4, $5)',
+      [request.route, request.limit, request.maxConcurrency, now, now + request.leaseMs],
+    );
+    return rows.map((row) => ({
+      messageId: row.id,
+      lease: row.total_attempts,
+      route: request.route,
+      group: row.group_id,
+      sequence: row.seq,
+      attempt: row.attempts,
+      receivedAt: row.received_at,
+      headers: JSON.parse(row.headers) as HeaderList,
+      body: row.body,
+    }));
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
-    return this.transaction('normal', async (q) => {
-      await this.lockGroupOf(q, lease.messageId);
-      const [row] = await q<MessageRow>(
-        `UPDATE messages SET state = 'delivered', finished_at = $1, lease_expires_at = NULL, last_error = NULL
-         WHERE id = $2 AND state = 'inflight' AND total_attempts = $3 RETURNING pk, route, group_id`,
-        [this.now(), lease.messageId, lease.lease],
-      );
-      return this.settle(q, row, lease, attempt);
-    });
+    return this.settle(lease, attempt, undefined);
   }
 
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean> {
-    return this.transaction('normal', async (q) => {
-      await this.lockGroupOf(q, lease.messageId);
-      const error = attemptError(attempt);
-      const [row] =
-        'retryAt' in next
-          ? await q<MessageRow>(
-              `UPDATE messages SET state = 'queued', available_at = $1, lease_expires_at = NULL, last_error = $2
-               WHERE id = $3 AND state = 'inflight' AND total_attempts = $4 RETURNING pk, route, group_id`,
-              [next.retryAt, error, lease.messageId, lease.lease],
-            )
-          : await q<MessageRow>(
-              `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, last_error = $3, lease_expires_at = NULL
-               WHERE id = $4 AND state = 'inflight' AND total_attempts = $5 RETURNING pk, route, group_id`,
-              [this.now(), next.deadLetter, error, lease.messageId, lease.lease],
-            );
-      // A dead letter of a strict route holds its group: it stays among the pending.
-      if (row && 'deadLetter' in next && this.orderingOf(row.route) === 'strict') {
-        await q('UPDATE messages SET blocking = true WHERE pk = $1', [row.pk]);
-      }
-      return this.settle(q, row, lease, attempt);
-    });
+    return this.settle(lease, attempt, next);
   }
 
   async expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
@@ -477,14 +435,9 @@ export class PostgresStore implements Store {
       await this.lockGroups(q, uniqueGroups([...expiring, ...old]));
       // States are checked again under the locks: a message may have moved meanwhile.
       const expired = await q<MessageRow>(
-        `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, blocking = $4
+        `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, blocking = hookq_strict(route)
          WHERE pk = ANY($3) AND state = 'queued' RETURNING *`,
-        [
-          now,
-          expiryReason(retention.queuedMs, formatDuration),
-          expiring.map((row) => row.pk),
-          this.orderingOf(route) === 'strict',
-        ],
+        [now, expiryReason(retention.queuedMs, formatDuration), expiring.map((row) => row.pk)],
       );
       const dead = await q<MessageRow>(
         `DELETE FROM messages WHERE pk = ANY($1) AND state = 'dead' RETURNING *`,
@@ -718,30 +671,30 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** Record the attempt of a completed lease and move its group on. */
+  /** Record the attempt of a completed lease and move its group on, in one round trip. */
   private async settle(
-    q: Query,
-    row: Pick<MessageRow, 'pk' | 'route' | 'group_id'> | undefined,
     lease: LeaseRef,
     attempt: AttemptRecord,
+    next: AfterFailure | undefined,
   ): Promise<boolean> {
-    if (!row) return false; // the lease was lost: expired, and the message taken again
-    await q(
-      `INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    const [row] = await this.call<{ kept: boolean }>(
+      'SELECT hookq_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS kept',
       [
-        row.pk,
+        lease.messageId,
         lease.lease,
+        this.now(),
         attempt.startedAt,
         Math.round(attempt.durationMs),
         attempt.outcome,
         attempt.status,
         attempt.responseExcerpt,
         attempt.error,
+        next === undefined ? null : attemptError(attempt),
+        next !== undefined && 'retryAt' in next ? next.retryAt : null,
+        next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
       ],
     );
-    await this.refreshGroup(q, row.route, row.group_id);
-    return true;
+    return row?.kept === true;
   }
 
   /**
@@ -768,44 +721,9 @@ export class PostgresStore implements Store {
     );
   }
 
-  /**
-   * Recompute a group's head (the rule is the SQLite store's), holding the group's row
-   * lock first so that enqueues and other instances wait for the result.
-   */
+  /** Recompute a group's head (see hookq_refresh_group in the schema). */
   private async refreshGroup(q: Query, route: string, group: string): Promise<void> {
-    const [current] = await q<{
-      head_pk: number;
-      status: string;
-      head_state: MessageState | null;
-    }>(
-      `SELECT g.head_pk, g.status, m.state AS head_state
-       FROM groups g LEFT JOIN messages m ON m.pk = g.head_pk
-       WHERE g.route = $1 AND g.group_id = $2 FOR UPDATE OF g`,
-      [route, group],
-    );
-    if (current?.status === 'inflight' && current.head_state === 'inflight') return;
-    const [first] = await q<HeadRow>(
-      this.orderingOf(route) === 'strict'
-        ? `SELECT pk, seq, state, available_at, finished_at FROM messages
-           WHERE route = $1 AND group_id = $2 AND (state IN ('queued', 'inflight') OR blocking)
-           ORDER BY seq LIMIT 1`
-        : `SELECT pk, seq, state, available_at, finished_at FROM messages
-           WHERE route = $1 AND group_id = $2 AND (state IN ('queued', 'inflight') OR blocking)
-           AND state = 'queued' ORDER BY seq LIMIT 1`,
-      [route, group],
-    );
-    if (!first) {
-      await q('DELETE FROM groups WHERE route = $1 AND group_id = $2', [route, group]);
-      return;
-    }
-    const [status, due] =
-      first.state === 'dead' ? ['blocked', first.finished_at] : ['ready', first.available_at];
-    await q(
-      `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (route, group_id) DO UPDATE
-       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at`,
-      [route, group, first.pk, status, due],
-    );
+    await q('SELECT hookq_refresh_group($1, $2)', [route, group]);
   }
 
   private async notify(q: Query, routes: readonly string[]): Promise<void> {
@@ -824,10 +742,6 @@ export class PostgresStore implements Store {
       [route, state],
     );
     return row?.n ?? 0;
-  }
-
-  private orderingOf(route: string): Ordering {
-    return this.ordering[route] ?? 'strict';
   }
 
   // --- running statements ----------------------------------------------------------
@@ -869,6 +783,23 @@ export class PostgresStore implements Store {
         await client.query('ROLLBACK').catch(() => undefined);
         client.removeListener('error', ignoreError);
         client.release(isConnectionLost(error) ? (error as Error) : undefined);
+        if (isRetryable(error) && attempt < TRANSACTION_TRIES) continue;
+        const translated = translatePgError(error, this.location);
+        if (translated instanceof StorageUnavailableError) this.failingWrites = translated;
+        throw translated;
+      }
+    }
+  }
+
+  /** One statement on its own (autocommit), retried after a deadlock or serialization failure. */
+  private async call<R>(text: string, params: unknown[] = []): Promise<R[]> {
+    if (this.closed) throw new StorageUnavailableError('the store is closed');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = (await this.pool.query(text, params)).rows as R[];
+        this.failingWrites = undefined;
+        return rows;
+      } catch (error) {
         if (isRetryable(error) && attempt < TRANSACTION_TRIES) continue;
         const translated = translatePgError(error, this.location);
         if (translated instanceof StorageUnavailableError) this.failingWrites = translated;

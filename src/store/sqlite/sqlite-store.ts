@@ -96,9 +96,11 @@ export class SqliteStore implements Store {
     this.sql = prepareStatements(db);
     this.now = options.now ?? Date.now;
     this.ordering = options.ordering ?? {};
+    // One queue of writes, committed in the order they were called.
     this.capabilities = {
       kind: 'sqlite',
       crossProcessWakeups: false,
+      writesInCallOrder: true,
       location,
     };
     this.writes = new CommitBatcher((items) => this.commitWrites(items), MAX_BATCH);

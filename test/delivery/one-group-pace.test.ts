@@ -1,0 +1,77 @@
+/**
+ * A group's next message goes as soon as the previous one is settled, on every backend:
+ * no delivery may wait for the dispatcher's polling fallback. Many groups hide a missed
+ * wake-up (other groups' completions wake the route); one group does not.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { startHookq } from '../../src/app.js';
+import { configFor, tempDir } from '../helpers/config.js';
+import { PG_URL, requirePostgres } from '../helpers/postgres.js';
+import { TestTarget } from '../helpers/target.js';
+
+const postgres = await requirePostgres();
+const schemas: string[] = [];
+
+after(async () => {
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await client.end();
+});
+
+const backends: Array<{ name: string; url: () => string; skip: string | false }> = [
+  { name: 'sqlite', url: () => `sqlite:${tempDir()}/hookq.db`, skip: false },
+  {
+    name: 'postgres',
+    url: () => {
+      const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
+      schemas.push(schema);
+      return `${PG_URL}?schema=${schema}`;
+    },
+    skip: postgres ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+  },
+];
+
+for (const backend of backends) {
+  describe(`one group's messages follow each other at once: ${backend.name}`, {
+    skip: backend.skip,
+  }, () => {
+    test('30 messages of one group arrive without waiting for the polling fallback', async () => {
+      const target = await TestTarget.start();
+      const hookq = await startHookq(
+        configFor(tempDir(), {
+          storage: { url: backend.url() },
+          routes: [{ name: 'one', path: '/one', target: target.url, group: 'the-only-group' }],
+        }),
+        // A poll so slow that a single missed wake-up shows.
+        { pollMs: 60_000 },
+      );
+      try {
+        // All 30 wait before delivery starts, so no enqueue can wake the route meanwhile.
+        const pause = await fetch(`${hookq.adminUrl}/api/routes/one/pause`, { method: 'POST' });
+        assert.equal(pause.status, 200);
+        for (let i = 0; i < 30; i++) {
+          const response = await fetch(`${hookq.ingressUrl}/one`, {
+            method: 'POST',
+            body: `message ${i}`,
+          });
+          assert.equal(response.status, 200);
+        }
+        const resume = await fetch(`${hookq.adminUrl}/api/routes/one/resume`, { method: 'POST' });
+        assert.equal(resume.status, 200);
+        await target.waitFor((received) => received.length >= 30, 20_000);
+        assert.deepEqual(
+          target.received.map((r) => r.body.toString()),
+          Array.from({ length: 30 }, (_, i) => `message ${i}`),
+        );
+      } finally {
+        await hookq.close();
+        await target.close();
+      }
+    });
+  });
+}
