@@ -180,7 +180,6 @@ function checkUnique(routes: ConfigFile['routes'], index: number): Problem[] {
 
 function storageUrl(location: StorageLocation, baseDir: string): string {
   if (location.kind === 'postgres') return location.url;
-  if (location.path === ':memory:') return 'sqlite::memory:';
   return `sqlite:${resolve(baseDir, location.path)}`;
 }
 

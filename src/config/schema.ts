@@ -267,6 +267,11 @@ const storageUrl = field((value): StorageLocation | Invalid => {
     }
     if (path === '')
       return new Invalid('sqlite: needs a file path, such as sqlite:./data/hookq.db');
+    if (path === ':memory:') {
+      return new Invalid(
+        'sqlite::memory: would keep nothing across a restart, and hookq acknowledges a webhook only once it is on disk; give a file path',
+      );
+    }
     if (path === '~' || path.startsWith('~/')) {
       return new Invalid(
         'sqlite: paths do not expand "~"; give an absolute path or one relative to this file',

@@ -504,6 +504,12 @@ const cases: Case[] = [
     says: /"~"/,
   },
   {
+    what: 'an in-memory sqlite database',
+    document: withRoute({}, { storage: { url: 'sqlite::memory:' } }),
+    key: 'storage.url',
+    says: /keep nothing across a restart/,
+  },
+  {
     what: 'an admin token that is a number',
     document: withRoute({}, { admin: { token: 12345 } }),
     key: 'admin.token',

@@ -81,7 +81,8 @@ export function send(
 
 /**
  * Exactly these bytes on a fresh connection, for requests node:http would not send as
- * written (no Content-Length, no Content-Type, no body at all).
+ * written (no Content-Length, no Content-Type, no body at all). They must carry
+ * `Connection: close`.
  */
 export async function sendRaw(url: string, bytes: string | Buffer): Promise<Answer> {
   const { hostname, port } = new URL(url);
@@ -89,7 +90,9 @@ export async function sendRaw(url: string, bytes: string | Buffer): Promise<Answ
   await once(socket, 'connect');
   const received: Buffer[] = [];
   socket.on('data', (part: Buffer) => received.push(part));
-  socket.end(bytes);
+  // Written, not ended: a client that half-closes may see its connection closed before
+  // the answer. The requests say `Connection: close`, so the server ends it after answering.
+  socket.write(bytes);
   await once(socket, 'end');
   socket.destroy();
   const response = Buffer.concat(received);
