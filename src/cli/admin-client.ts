@@ -1,5 +1,8 @@
+import type { Command } from 'commander';
 import { request } from 'undici';
-import { EXIT } from './common.js';
+import { EXIT, localUrl } from './common.js';
+
+const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 
 /** A failed admin call, with the exit code a script can rely on. */
 export class AdminCallError extends Error {
@@ -11,17 +14,54 @@ export class AdminCallError extends Error {
   }
 }
 
+/** How a client command finds the admin API: its --admin and --config options. */
+export interface AdminOptions {
+  admin?: string;
+  config?: string;
+}
+
+/** Adds --admin and --config to a client command. */
+export function withAdminOptions(command: Command): Command {
+  return command
+    .option(
+      '--admin <url>',
+      'admin API URL (default: $HOOKQ_ADMIN_URL, else admin.listen of --config, else http://127.0.0.1:8081)',
+    )
+    .option(
+      '-c, --config <file>',
+      "read the admin API's address and token from this configuration (default: $HOOKQ_CONFIG)",
+    );
+}
+
 /**
  * The client side of the admin API, for the CLI. The API is found at --admin,
- * $HOOKQ_ADMIN_URL or http://127.0.0.1:8081; the token is $HOOKQ_ADMIN_TOKEN.
+ * $HOOKQ_ADMIN_URL, the admin listener of the configuration file (--config or
+ * $HOOKQ_CONFIG) or http://127.0.0.1:8081; the token is $HOOKQ_ADMIN_TOKEN, else the
+ * configuration's admin.token.
  */
 export class AdminClient {
   readonly baseUrl: string;
   private readonly token: string | undefined;
 
-  constructor(admin: string | undefined, env: NodeJS.ProcessEnv = process.env) {
-    this.baseUrl = (admin ?? env.HOOKQ_ADMIN_URL ?? 'http://127.0.0.1:8081').replace(/\/+$/, '');
-    this.token = env.HOOKQ_ADMIN_TOKEN || undefined;
+  constructor(admin: string | undefined, env: NodeJS.ProcessEnv = process.env, token?: string) {
+    this.baseUrl = (admin ?? env.HOOKQ_ADMIN_URL ?? DEFAULT_ADMIN_URL).replace(/\/+$/, '');
+    this.token = env.HOOKQ_ADMIN_TOKEN || token;
+  }
+
+  /** The client a command's options and the environment point at. */
+  static async connect(
+    options: AdminOptions,
+    env: NodeJS.ProcessEnv = process.env,
+  ): Promise<AdminClient> {
+    const file = options.config ?? env.HOOKQ_CONFIG;
+    if (file === undefined) return new AdminClient(options.admin, env);
+    const { loadConfig } = await import('../config/load-config.js');
+    const { admin } = loadConfig(file, env);
+    return new AdminClient(
+      options.admin ?? env.HOOKQ_ADMIN_URL ?? localUrl(admin.host, admin.port),
+      env,
+      admin.token ?? undefined,
+    );
   }
 
   get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
@@ -60,7 +100,7 @@ export class AdminClient {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new AdminCallError(
-        `cannot reach the admin API at ${this.baseUrl} (${reason}); is hookq serve running? Set --admin or HOOKQ_ADMIN_URL`,
+        `cannot reach the admin API at ${this.baseUrl} (${reason}); is hookq serve running? Set --admin, HOOKQ_ADMIN_URL or --config`,
         EXIT.unreachable,
       );
     }
@@ -76,7 +116,7 @@ export class AdminClient {
     const message = (json as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
     if (status === 401) {
       throw new AdminCallError(
-        `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}`,
+        `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}, or pass --config`,
         EXIT.unreachable,
       );
     }

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
 import { EXIT, exitWith } from './common.js';
 import { clip, printJson, since, table } from './format.js';
 
@@ -37,8 +37,7 @@ interface MessageView extends MessageSummary {
   }>;
 }
 
-interface Common {
-  admin?: string;
+interface Common extends AdminOptions {
   json?: boolean;
 }
 
@@ -47,20 +46,15 @@ const REDRIVE_STEP = 1000;
 
 export function registerDlq(program: Command): void {
   const dlq = program.command('dlq').description('inspect and fix the dead-letter queue');
-  const adminOption = [
-    '--admin <url>',
-    'admin API URL (default: $HOOKQ_ADMIN_URL or http://127.0.0.1:8081)',
-  ] as const;
+  const command = (name: string) => withAdminOptions(dlq.command(name));
 
-  dlq
-    .command('list')
+  command('list')
     .description('list dead letters')
     .option('-r, --route <route>', 'only this route')
     .option('-g, --group <group>', 'only this group (with --route)')
     .option('-n, --limit <n>', 'at most this many per page (1-1000)', '50')
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .option('--all', 'every page')
-    .option(...adminOption)
     .option('--json', 'print JSON for scripts')
     .action(
       async (
@@ -73,7 +67,7 @@ export function registerDlq(program: Command): void {
         },
       ) => {
         try {
-          const client = new AdminClient(options.admin);
+          const client = await AdminClient.connect(options);
           const items: MessageSummary[] = [];
           let cursor = options.cursor;
           do {
@@ -129,15 +123,13 @@ export function registerDlq(program: Command): void {
       },
     );
 
-  dlq
-    .command('show')
+  command('show')
     .description('one message: headers, body and every attempt')
     .argument('<id>', 'message id')
-    .option(...adminOption)
     .option('--json', 'print JSON for scripts')
     .action(async (id: string, options: Common) => {
       try {
-        const m = await new AdminClient(options.admin).get<MessageView>(
+        const m = await (await AdminClient.connect(options)).get<MessageView>(
           `/api/messages/${encodeURIComponent(id)}`,
         );
         if (options.json) return printJson(m);
@@ -178,14 +170,12 @@ export function registerDlq(program: Command): void {
       }
     });
 
-  dlq
-    .command('redrive')
+  command('redrive')
     .description('return dead letters to delivery, in their original order')
     .argument('[ids...]', 'message ids')
     .option('-r, --route <route>', 'every dead letter of this route')
     .option('-g, --group <group>', 'every dead letter of this group (with --route)')
     .option('--all', 'every dead letter of every route')
-    .option(...adminOption)
     .option('--json', 'print JSON for scripts')
     .action(
       async (
@@ -204,7 +194,7 @@ export function registerDlq(program: Command): void {
               },
             );
           }
-          const client = new AdminClient(options.admin);
+          const client = await AdminClient.connect(options);
           if (ids.length > 0) {
             const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids });
             // Some ids were not dead letters: a script must be able to tell.
@@ -230,17 +220,15 @@ export function registerDlq(program: Command): void {
       },
     );
 
-  dlq
-    .command('discard')
+  command('discard')
     .description('delete dead letters for good (logged)')
     .argument('<ids...>', 'message ids')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option(...adminOption)
     .option('--json', 'print JSON for scripts')
     .action(async (ids: string[], options: Common & { yes?: boolean }) => {
       try {
         if (!options.yes) await confirm(`discard ${ids.length} dead letter(s) for good?`);
-        const client = new AdminClient(options.admin);
+        const client = await AdminClient.connect(options);
         const discarded: string[] = [];
         for (const id of ids) {
           await client.delete(`/api/messages/${encodeURIComponent(id)}`);
@@ -253,15 +241,13 @@ export function registerDlq(program: Command): void {
       }
     });
 
-  dlq
-    .command('blocked')
+  command('blocked')
     .description('groups held by a dead letter (strict ordering), with that message')
     .requiredOption('-r, --route <route>', 'route name')
-    .option(...adminOption)
     .option('--json', 'print JSON for scripts')
     .action(async (options: Common & { route: string }) => {
       try {
-        const client = new AdminClient(options.admin);
+        const client = await AdminClient.connect(options);
         const items: Array<{ group: string; heldBy: MessageSummary }> = [];
         let cursor: string | undefined;
         do {

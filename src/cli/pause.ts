@@ -1,24 +1,25 @@
 import type { Command } from 'commander';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
 import { exitWith } from './common.js';
 import { printJson } from './format.js';
 
 export function registerPause(program: Command): void {
   for (const paused of [true, false]) {
     const verb = paused ? 'pause' : 'resume';
-    program
-      .command(verb)
-      .description(
-        paused
-          ? "stop a route's deliveries; webhooks are still accepted and queued"
-          : "restart a route's deliveries",
-      )
-      .argument('<route>', 'route name')
-      .option('--admin <url>', 'admin API URL (default: $HOOKQ_ADMIN_URL or http://127.0.0.1:8081)')
+    withAdminOptions(
+      program
+        .command(verb)
+        .description(
+          paused
+            ? "stop a route's deliveries; webhooks are still accepted and queued"
+            : "restart a route's deliveries",
+        )
+        .argument('<route>', 'route name'),
+    )
       .option('--json', 'print JSON for scripts')
-      .action(async (route: string, options: { admin?: string; json?: boolean }) => {
+      .action(async (route: string, options: AdminOptions & { json?: boolean }) => {
         try {
-          const result = await new AdminClient(options.admin).post<{
+          const result = await (await AdminClient.connect(options)).post<{
             route: string;
             paused: boolean;
           }>(`/api/routes/${encodeURIComponent(route)}/${verb}`);

@@ -1,18 +1,19 @@
 import type { Command } from 'commander';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
 import { exitWith } from './common.js';
 import { printJson } from './format.js';
 
 export function registerReplay(program: Command): void {
-  program
-    .command('replay')
-    .description('enqueue a copy of a delivered message as a new message')
-    .argument('<id>', 'message id')
-    .option('--admin <url>', 'admin API URL (default: $HOOKQ_ADMIN_URL or http://127.0.0.1:8081)')
+  withAdminOptions(
+    program
+      .command('replay')
+      .description('enqueue a copy of a delivered message as a new message')
+      .argument('<id>', 'message id'),
+  )
     .option('--json', 'print JSON for scripts')
-    .action(async (id: string, options: { admin?: string; json?: boolean }) => {
+    .action(async (id: string, options: AdminOptions & { json?: boolean }) => {
       try {
-        const result = await new AdminClient(options.admin).post<{
+        const result = await (await AdminClient.connect(options)).post<{
           messageId: string;
           sequence: string;
         }>(`/api/messages/${encodeURIComponent(id)}/replay`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
 import { exitWith } from './common.js';
 import { age, printJson, table } from './format.js';
 
@@ -16,14 +16,15 @@ interface RouteView {
 }
 
 export function registerStatus(program: Command): void {
-  program
-    .command('status')
-    .description('each route: queued, in flight, dead letters, blocked groups, oldest message')
-    .option('--admin <url>', 'admin API URL (default: $HOOKQ_ADMIN_URL or http://127.0.0.1:8081)')
+  withAdminOptions(
+    program
+      .command('status')
+      .description('each route: queued, in flight, dead letters, blocked groups, oldest message'),
+  )
     .option('--json', 'print JSON for scripts')
-    .action(async (options: { admin?: string; json?: boolean }) => {
+    .action(async (options: AdminOptions & { json?: boolean }) => {
       try {
-        const { routes } = await new AdminClient(options.admin).get<{ routes: RouteView[] }>(
+        const { routes } = await (await AdminClient.connect(options)).get<{ routes: RouteView[] }>(
           '/api/routes',
         );
         if (options.json) return printJson({ routes });

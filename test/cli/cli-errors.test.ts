@@ -1,7 +1,7 @@
 /**
  * Exit codes scripts can rely on (0 ok · 2 usage · 3 not found · 4 wrong state ·
  * 5 unreachable or refused), each with a message that says what to do, and the admin
- * API found from --admin or HOOKQ_ADMIN_URL.
+ * API found from --admin, HOOKQ_ADMIN_URL or the configuration file.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -159,4 +159,39 @@ test('exit codes for refused access, unknown things, wrong states and bad usage'
     [[dead.id, 1]],
   );
   assert.equal(target.received.length, 1, 'something was delivered again');
+});
+
+test("--config (or HOOKQ_CONFIG) gives the admin API's address and token", async (t) => {
+  const target = await TestTarget.start();
+  onEnd(t, () => target.close());
+  const dir = removeAfter(t, tempDir('hookq-cli-config-'));
+  const port = await closedPort();
+  const config = writeConfig(dir, {
+    // A wildcard address: the client connects to it over loopback.
+    admin: { listen: `0.0.0.0:${port}`, token: TOKEN },
+    routes: [{ name: 'orders', path: '/orders', target: target.url }],
+  });
+  const { operator } = await serveWithAdmin(t, config, TOKEN);
+  const nothingSet = { HOOKQ_ADMIN_URL: undefined, HOOKQ_ADMIN_TOKEN: undefined };
+
+  const [fromFlag, fromEnv] = await Promise.all([
+    operator.ok(['status', '--config', config], nothingSet),
+    operator.ok(['dlq', 'list', '--json'], { ...nothingSet, HOOKQ_CONFIG: config }),
+  ]);
+  assert.deepEqual(
+    parseTable(fromFlag.stdout, 'ROUTE').map((row) => row.ROUTE),
+    ['orders'],
+  );
+  assert.deepEqual(JSON.parse(fromEnv.stdout), { items: [], nextCursor: null });
+
+  // What is set explicitly wins over the file: another URL, another token.
+  const elsewhere = `http://127.0.0.1:${await closedPort()}`;
+  const [otherUrl, otherToken, missing] = await Promise.all([
+    operator.fails(5, ['status', '-c', config], { ...nothingSet, HOOKQ_ADMIN_URL: elsewhere }),
+    operator.fails(5, ['status', '-c', config], { ...nothingSet, HOOKQ_ADMIN_TOKEN: 'wrong' }),
+    operator.fails(2, ['status', '--config', `${dir}/missing.yaml`], nothingSet),
+  ]);
+  assert.ok(otherUrl.stderr.includes(elsewhere), otherUrl.stderr);
+  assert.match(otherToken.stderr, /HOOKQ_ADMIN_TOKEN/);
+  assert.match(missing.stderr, /missing\.yaml/);
 });
