@@ -39,13 +39,7 @@ export class WalSync {
    */
   static forDatabase(path: string): WalSync {
     const fd = openSync(`${path}-wal`, 'r');
-    // The WAL's directory entry must be on disk too, or a power cut could lose the file.
-    const dir = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    syncDirectory(dirname(path));
     return new WalSync(
       (callback) => fdatasync(fd, callback),
       () => closeSync(fd),
@@ -97,5 +91,26 @@ export class WalSync {
       }
       this.start();
     });
+  }
+}
+
+/**
+ * The WAL's directory entry must be on disk too, or a power cut could lose the file.
+ * Like SQLite, do it where the platform allows and go on where it does not (Windows
+ * cannot open a directory; some network file systems refuse to sync one).
+ */
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // as above
+  } finally {
+    closeSync(fd);
   }
 }
