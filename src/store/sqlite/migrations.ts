@@ -45,9 +45,10 @@ CREATE TABLE messages (
   replay_of        TEXT,
   UNIQUE (route, seq)
 );
--- Indexes are chosen so that a claim or a retry changes none of them: only arriving
--- and ending (delivered, dead) write index entries. Each partial index names the
--- states it holds.
+-- Indexes are chosen so that a claim or a retry leaves every entry where it is: only
+-- arriving and ending (delivered, dead) add or remove entries. (SQLite still rewrites,
+-- in place, the entries of a partial index whose condition names a changed column.)
+-- Each partial index names the states it holds.
 -- Group heads: the messages of a group that are waiting or hold it, in sequence order.
 -- Dead letters of fifo routes are left out, so a group that has many does not slow
 -- every head lookup down.
