@@ -6,7 +6,8 @@
  *    durable commit) and of a bare node:http server, same load (64 connections, unique
  *    1 KiB JSON bodies); their ratio.
  *  - delivery: messages/s from a queue to a local target, 1 group and 100 groups.
- *  - backlog: the same with 1,000,000 messages already queued, and hookq's resident memory.
+ *  - backlog: the same with 1,000,000 messages already queued (the one-group figure on a
+ *    second route, beside the paused backlog), and hookq's resident memory.
  *
  * hookq runs from dist/, as users run it; `npm run bench` builds it first.
  *
@@ -42,7 +43,11 @@ const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const ROUTE = 'bench';
 const PATH = '/webhooks/bench';
+/** A second route, for one group's delivery beside the backlog of the first. */
+const SOLO = 'bench-solo';
 const GROUPS = 100;
+/** Messages delivered for the one-group figures: enough for several seconds. */
+const ONE_GROUP = 10_000;
 
 /** A unique 1 KiB JSON body per request, so content deduplication drops none of them. */
 function body(n: number): string {
@@ -140,21 +145,25 @@ interface Place {
 function hookqConfig(place: Place, target: string): string {
   return writeConfig(place.dir, {
     storage: { url: place.url },
-    routes: [
-      {
-        name: ROUTE,
-        path: PATH,
-        target,
-        group: { json: '/group' },
-        delivery: { timeout: '5s', maxConcurrency: 128 },
-      },
-    ],
+    routes: [ROUTE, SOLO].map((name) => ({
+      name,
+      path: name === ROUTE ? PATH : `/webhooks/${name}`,
+      target,
+      group: { json: '/group' },
+      delivery: { timeout: '5s', maxConcurrency: 128 },
+    })),
   });
 }
 
-async function fill(place: Place, count: number, groups: number, paused: boolean): Promise<void> {
+async function fill(
+  place: Place,
+  count: number,
+  groups: number,
+  paused: boolean,
+  route = ROUTE,
+): Promise<void> {
   const store = await openStore(place.url);
-  await store.setPaused(ROUTE, paused);
+  await store.setPaused(route, paused);
   const payload = Buffer.from(body(0));
   let done = 0;
   while (done < count) {
@@ -162,7 +171,7 @@ async function fill(place: Place, count: number, groups: number, paused: boolean
     await Promise.all(
       Array.from({ length: batch }, (_, i): Promise<unknown> => {
         const message: NewMessage = {
-          route: ROUTE,
+          route,
           group: `g${(done + i) % groups}`,
           dedupId: null,
           dedupWindowMs: 0,
@@ -179,9 +188,9 @@ async function fill(place: Place, count: number, groups: number, paused: boolean
   await store.close();
 }
 
-async function setPaused(place: Place, paused: boolean): Promise<void> {
+async function setPaused(place: Place, paused: boolean, route = ROUTE): Promise<void> {
   const store = await openStore(place.url);
-  await store.setPaused(ROUTE, paused);
+  await store.setPaused(route, paused);
   await store.close();
 }
 
@@ -206,13 +215,14 @@ async function hookqIngress(
   }
 }
 
-/** Delivery rate of hookq serve over the first `count` queued messages of `place`. */
+/** Delivery rate of hookq serve over the first `count` queued messages of `route`. */
 async function hookqDelivery(
   place: Place,
   count: number,
+  route = ROUTE,
 ): Promise<{ perSecond: number; rssMiB: number }> {
   const target = await startCountingTarget();
-  await setPaused(place, false);
+  await setPaused(place, false, route);
   const { server } = await HookqServer.start(hookqConfig(place, target.url), [], {}, true);
   try {
     await target.reached(count);
@@ -269,8 +279,8 @@ async function main(): Promise<void> {
 
     phase('delivery, 1 group');
     const single = sqlite();
-    await fill(single, 5_000, 1, true);
-    const oneGroup = await hookqDelivery(single, 5_000);
+    await fill(single, ONE_GROUP, 1, true, SOLO);
+    const oneGroup = await hookqDelivery(single, ONE_GROUP, SOLO);
     phase(`delivery, ${GROUPS} groups`);
     const many = sqlite();
     await fill(many, 30_000, GROUPS, true);
@@ -314,6 +324,9 @@ async function main(): Promise<void> {
       const deep = sqlite();
       await fill(deep, BACKLOG, GROUPS, true);
       const deepIngress = await hookqIngress(deep, 'http://127.0.0.1:9/unused');
+      // One group of another route, while the backlog waits (paused) in the same file.
+      await fill(deep, ONE_GROUP, 1, true, SOLO);
+      const deepOneGroup = await hookqDelivery(deep, ONE_GROUP, SOLO);
       const deepDelivery = await hookqDelivery(deep, 30_000);
       console.log(
         `\nwith ${BACKLOG.toLocaleString('en')} queued             empty      backlog   backlog/empty`,
@@ -323,10 +336,13 @@ async function main(): Promise<void> {
       );
       console.log(`  ingress p99            ${ms(emptyIngress.p99)}    ${ms(deepIngress.p99)}`);
       console.log(
+        `  delivery msg/s (1g)    ${fmt(oneGroup.perSecond)}    ${fmt(deepOneGroup.perSecond)}   ${ratio(deepOneGroup.perSecond, oneGroup.perSecond).padStart(6)}`,
+      );
+      console.log(
         `  delivery msg/s (${GROUPS}g)  ${fmt(manyGroups.perSecond)}    ${fmt(deepDelivery.perSecond)}   ${ratio(deepDelivery.perSecond, manyGroups.perSecond).padStart(6)}`,
       );
       console.log(
-        `  resident memory        ${fmt(Math.max(emptyIngress.rssMiB, manyGroups.rssMiB), 6)} MiB  ${fmt(Math.max(deepIngress.rssMiB, deepDelivery.rssMiB), 6)} MiB`,
+        `  resident memory        ${fmt(Math.max(emptyIngress.rssMiB, manyGroups.rssMiB), 6)} MiB  ${fmt(Math.max(deepIngress.rssMiB, deepOneGroup.rssMiB, deepDelivery.rssMiB), 6)} MiB`,
       );
     }
   } finally {
