@@ -81,14 +81,23 @@ test('queued messages expire into the DLQ; old dead letters and delivered histor
   // It was being retried all along: the attempts stay in its history.
   assert.ok(expired.history.length > 0);
   assert.ok(expired.history.every((attempt) => attempt.outcome === 'network_error'));
-  assert.ok(said('message expired into the dead-letter queue', waiting.id));
+  // Logged once the change is on disk, which may be a moment after readers see it.
+  await waitUntil(
+    'the expiry logged',
+    () => said('message expired into the dead-letter queue', waiting.id),
+    5_000,
+  );
 
   await waitUntil(
     'the expired dead letter deleted',
     async () => (await hookq.store.getMessage(waiting.id)) === null,
     5_000,
   );
-  assert.ok(said('dead letter deleted: older than retention.deadLetter', waiting.id));
+  await waitUntil(
+    'the deletion logged',
+    () => said('dead letter deleted: older than retention.deadLetter', waiting.id),
+    5_000,
+  );
 
   assert.equal(healthy.received.length, 1);
   await waitUntil(
@@ -96,8 +105,13 @@ test('queued messages expire into the DLQ; old dead letters and delivered histor
     async () => (await hookq.store.getMessage(done.id)) === null,
     5_000,
   );
-  assert.ok(
-    logs.some((entry) => entry.msg === 'delivered history deleted: older than retention.delivered'),
+  await waitUntil(
+    'the deletion of delivered history logged',
+    () =>
+      logs.some(
+        (entry) => entry.msg === 'delivered history deleted: older than retention.delivered',
+      ),
+    5_000,
   );
 });
 

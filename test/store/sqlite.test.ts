@@ -2,18 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import fs, { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, describe, it, type TestContext } from 'node:test';
+import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import {
-  CorruptDatabaseError,
-  SchemaVersionError,
-  StorageUnavailableError,
-} from '../../src/core/errors.js';
+import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { fixture } from '../helpers/paths.js';
 import { message, runStoreContract } from './contract.js';
@@ -81,86 +76,6 @@ describe('sqlite: durability', () => {
       }
       assert.equal(bodies.size, acknowledged.size);
     } finally {
-      await store.close();
-    }
-  });
-});
-
-describe('sqlite: an enqueue waits for the disk', () => {
-  /** Replaces fs.fdatasync (as hookq's modules see it) until the test ends. */
-  function holdFlushes(t: TestContext) {
-    const held: Array<() => void> = [];
-    let failWith: Error | null = null;
-    const real = fs.fdatasync;
-    t.after(() => {
-      fs.fdatasync = real;
-      syncBuiltinESMExports();
-    });
-    fs.fdatasync = ((fd: number, callback: (error: Error | null) => void) => {
-      held.push(() => {
-        const error = failWith;
-        if (error) callback(error);
-        else real(fd, callback);
-      });
-    }) as typeof fs.fdatasync;
-    syncBuiltinESMExports();
-    return {
-      held,
-      failNext(error: Error | null) {
-        failWith = error;
-      },
-    };
-  }
-
-  const settled = async (promise: Promise<unknown>) => {
-    let done = false;
-    promise.then(
-      () => (done = true),
-      () => (done = true),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    return done;
-  };
-
-  it('resolves only once the WAL holding it is flushed', async (t) => {
-    const disk = holdFlushes(t);
-    const store = SqliteStore.open(join(dir, 'flush.db'));
-    try {
-      const enqueued = store.enqueue(message('flush', 'g', 'one'));
-      assert.equal(await settled(enqueued), false, 'acknowledged before the flush');
-      assert.equal(disk.held.length, 1);
-      disk.held.shift()!();
-      const { duplicate } = await enqueued;
-      assert.equal(duplicate, false);
-    } finally {
-      for (const release of disk.held.splice(0)) release();
-      await store.close();
-    }
-  });
-
-  it('a failed flush fails the enqueue and readiness, until a flush succeeds', async (t) => {
-    const disk = holdFlushes(t);
-    const store = SqliteStore.open(join(dir, 'flush-fails.db'));
-    try {
-      disk.failNext(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
-      const lost = store.enqueue(message('flush', 'g', 'one'));
-      await settled(lost);
-      disk.held.shift()!();
-      await assert.rejects(lost, (error: Error) => {
-        assert.ok(error instanceof StorageUnavailableError);
-        assert.match(error.message, /flush-fails\.db: flushing the WAL to disk failed: EIO/);
-        return true;
-      });
-      await assert.rejects(store.ping(), /writes are failing/);
-
-      disk.failNext(null);
-      const kept = store.enqueue(message('flush', 'g', 'two'));
-      await settled(kept);
-      disk.held.shift()!();
-      await kept;
-      await store.ping();
-    } finally {
-      for (const release of disk.held.splice(0)) release();
       await store.close();
     }
   });

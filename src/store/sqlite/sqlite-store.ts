@@ -48,12 +48,11 @@ import type {
 import { Checkpointer } from './checkpointer.js';
 import { checkBeforeWriting, describe, migrate, translateSqliteError } from './migrate.js';
 import { prepareStatements, type Statements } from './statements.js';
-import { WalSync } from './wal-sync.js';
 
 /** Most writes in one commit. */
 const MAX_BATCH = 1000;
 
-/** `full`: on disk before it resolves (acknowledged data). `normal`: survives a process crash. */
+/** `full`: fsynced before it resolves (acknowledged data). `normal`: survives a process crash. */
 type Durability = 'full' | 'normal';
 
 interface Write {
@@ -70,11 +69,12 @@ interface QueuedMessage extends NewMessage {
  *
  * Every write goes through one group-commit queue: writes that arrive together share a
  * transaction, each in its own savepoint so that one failing write does not undo the
- * others. Every commit survives a process crash at once; a batch holding an enqueue (or
- * an operator's action) also waits for the WAL to be flushed to disk (WalSync) before
- * any of its writes resolves. Delivery bookkeeping (claims, outcomes) does not wait: a
- * power cut can only lose an outcome, which makes the message be delivered again
- * (at-least-once), never lost. A later flush makes the earlier commits durable too.
+ * others. A batch holding an enqueue (or an operator's action) commits with
+ * `synchronous=FULL`, so the WAL is fsynced before any of them resolves. A batch of
+ * delivery bookkeeping only (claims, outcomes) commits with `NORMAL`: a process crash
+ * loses none of it, and a power cut can only lose an outcome, which makes the message
+ * be delivered again (at-least-once), never lost. Any later FULL commit makes the
+ * earlier ones durable too.
  */
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities;
@@ -86,11 +86,9 @@ export class SqliteStore implements Store {
   private readonly listeners = new Set<(route: string) => void>();
   private readonly writes: CommitBatcher<Write, unknown>;
   private readonly checkpointer: Checkpointer;
-  private readonly walSync: WalSync;
+  private synchronous: Durability | undefined;
   /** Why the latest commit failed; cleared by the next one that succeeds. */
   private failingWrites: Error | undefined;
-  /** Why the latest flush of the WAL failed; cleared by the next one that succeeds. */
-  private failingFlush: Error | undefined;
   private closed = false;
 
   private constructor(db: Database.Database, location: string, options: StoreOptions) {
@@ -106,7 +104,6 @@ export class SqliteStore implements Store {
       location,
     };
     this.writes = new CommitBatcher((items) => this.commitWrites(items), MAX_BATCH);
-    this.walSync = WalSync.forDatabase(location);
     this.checkpointer = new Checkpointer(location);
   }
 
@@ -127,7 +124,6 @@ export class SqliteStore implements Store {
       // a newer hookq, must be refused untouched.
       checkBeforeWriting(db, location);
       db.pragma('journal_mode = WAL');
-      // Migrations commit with a flush of their own; after them, WalSync flushes.
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
       db.pragma('cache_size = -32000');
@@ -138,19 +134,11 @@ export class SqliteStore implements Store {
       // WAL start over from its beginning instead of growing.
       db.pragma('wal_autocheckpoint = 10000');
       migrate(db);
-      db.pragma('synchronous = NORMAL');
     } catch (error) {
       db.close();
       throw translateSqliteError(error, location);
     }
-    try {
-      return new SqliteStore(db, location, options);
-    } catch (error) {
-      db.close();
-      throw new StorageUnavailableError(`cannot open ${location}: ${describe(error)}`, {
-        cause: error,
-      });
-    }
+    return new SqliteStore(db, location, options);
   }
 
   async enqueue(message: NewMessage): Promise<EnqueueResult> {
@@ -469,9 +457,8 @@ export class SqliteStore implements Store {
   ping(): Promise<void> {
     return this.read(() => {
       this.sql.ping.get();
-      const failing = this.failingWrites ?? this.failingFlush;
-      if (failing) {
-        throw new StorageUnavailableError(`writes are failing: ${failing.message}`);
+      if (this.failingWrites) {
+        throw new StorageUnavailableError(`writes are failing: ${this.failingWrites.message}`);
       }
     });
   }
@@ -485,7 +472,6 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.writes.drain();
-    await this.walSync.close();
     await this.checkpointer.stop();
     this.db.close();
   }
@@ -615,7 +601,12 @@ export class SqliteStore implements Store {
   }
 
   private commitWrites(items: Write[]): PromiseSettledResult<unknown>[] {
+    const durability = items.some((item) => item.durability === 'full') ? 'full' : 'normal';
     try {
+      if (this.synchronous !== durability) {
+        this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+        this.synchronous = durability;
+      }
       const results = this.db
         .transaction(() =>
           items.map((item): PromiseSettledResult<unknown> => {
@@ -643,28 +634,7 @@ export class SqliteStore implements Store {
         (result): result is PromiseRejectedResult =>
           result.status === 'rejected' && result.reason instanceof StorageUnavailableError,
       )?.reason;
-      const waiting = items.map(
-        (item, index) => item.durability === 'full' && results[index]?.status === 'fulfilled',
-      );
-      if (!waiting.includes(true)) return results;
-      // The batcher goes on to the next commit while this one is flushed.
-      const onDisk = this.walSync.afterCommit().then(
-        () => {
-          this.failingFlush = undefined;
-        },
-        (error: unknown) => {
-          this.failingFlush = new StorageUnavailableError(
-            `${this.capabilities.location}: flushing the WAL to disk failed: ${describe(error)}`,
-            { cause: error },
-          );
-          throw this.failingFlush;
-        },
-      );
-      return results.map((result, index) =>
-        waiting[index] && result.status === 'fulfilled'
-          ? { status: 'fulfilled', value: onDisk.then(() => result.value) }
-          : result,
-      );
+      return results;
     } catch (error) {
       this.failingWrites = translateSqliteError(error, this.capabilities.location);
       throw this.failingWrites;
