@@ -129,6 +129,12 @@ export interface NewMessage {
   body: Uint8Array;
 }
 
+/** A message as a store writes it: a new one, or the copy that a replay makes. */
+export interface QueuedMessage extends NewMessage {
+  /** The delivered message this one replays. */
+  replayOf?: string;
+}
+
 export type EnqueueResult =
   | { messageId: string; sequence: number; duplicate: false }
   | { messageId: string; duplicate: true };

@@ -24,7 +24,6 @@ import { send, sendRaw } from '../ingress/http.js';
 import {
   type AdminApi,
   delay,
-  eventually,
   expectStatus,
   messageIds,
   refusingUrl,
@@ -33,6 +32,7 @@ import {
   seriesValue,
   startAdmin,
   TOKEN,
+  waitUntil,
   webhook,
 } from './support.js';
 
@@ -126,7 +126,7 @@ describe('who may call the admin API', () => {
     );
     const { hookq, api } = started;
     const id = await webhook(hookq, '/orders', '{"n":1}');
-    await eventually(
+    await waitUntil(
       'the message is a dead letter',
       async () => (await stateOf(started, id)) === 'dead',
     );
@@ -291,7 +291,7 @@ describe('what each call does', () => {
     assert.deepEqual(await routeView(api, 'quiet'), quiet, 'another route counted these');
 
     expectStatus(await api.post('/api/routes/orders/resume'), 200);
-    await eventually('a1 in flight and b1 delivered', async () => {
+    await waitUntil('a1 in flight and b1 delivered', async () => {
       orders = await routeView(api, 'orders');
       return orders.inflight === 1 && orders.delivered === 1;
     });
@@ -300,7 +300,7 @@ describe('what each call does', () => {
     assert.equal(orders.deadLetter, 0);
     assert.ok(orders.oldestAgeSeconds > 0);
 
-    await eventually('a1 timed out into the dead-letter queue', async () => {
+    await waitUntil('a1 timed out into the dead-letter queue', async () => {
       orders = await routeView(api, 'orders');
       return orders.deadLetter === 1;
     });
@@ -312,7 +312,7 @@ describe('what each call does', () => {
 
     state.healthy = true;
     expectStatus(await api.post('/api/redrive', { ids: [a1] }), 200);
-    await eventually('everything delivered', async () => {
+    await waitUntil('everything delivered', async () => {
       orders = await routeView(api, 'orders');
       return orders.delivered === 3;
     });
@@ -343,7 +343,7 @@ describe('what each call does', () => {
       });
     }
     const failing = await webhook(hookq, '/failing', '{"f":1}');
-    await eventually('orders delivered and the failing one dead', async () => {
+    await waitUntil('orders delivered and the failing one dead', async () => {
       const states = await Promise.all([...orders, failing].map((id) => stateOf(started, id)));
       return states.every((s, i) => s === (i < orders.length ? 'delivered' : 'dead'));
     });
@@ -442,7 +442,7 @@ describe('what each call does', () => {
     type View = z.output<typeof MessageView>;
     const view = async (id: string) =>
       expectStatus(await api.get<View>(`/api/messages/${id}`), 200).json;
-    await eventually('all settled', async () =>
+    await waitUntil('all settled', async () =>
       (await Promise.all([textId, binaryId, downId].map(view))).every(
         (m) => m.state === 'delivered' || m.state === 'dead',
       ),
@@ -509,7 +509,7 @@ describe('what each call does', () => {
     const dead = await webhook(hookq, '/orders', '{"poison":1}', { 'x-group': 'A' });
     const waiting = await webhook(hookq, '/orders', '{"n":2}', { 'x-group': 'A' });
     const delivered = await webhook(hookq, '/orders', '{"n":3}', { 'x-group': 'B' });
-    await eventually(
+    await waitUntil(
       'one dead, one delivered',
       async () =>
         (await stateOf(started, dead)) === 'dead' &&
@@ -541,7 +541,7 @@ describe('what each call does', () => {
     assert.equal(await deletedBy('retention'), 0);
 
     // The dead letter no longer holds its group: the message behind it goes on.
-    await eventually('the waiting message delivered', async () =>
+    await waitUntil('the waiting message delivered', async () =>
       messageIds(target.received).includes(waiting),
     );
     expectStatus(await api.delete(`/api/messages/${dead}`), 404);
@@ -560,7 +560,7 @@ describe('what each call does', () => {
     const { hookq, api, target } = started;
     const body = '{"order":42}';
     const original = await webhook(hookq, '/orders', body);
-    await eventually('delivered', async () => (await stateOf(started, original)) === 'delivered');
+    await waitUntil('delivered', async () => (await stateOf(started, original)) === 'delivered');
     const originalSequence = Number((await hookq.store.getMessage(original))?.sequence);
 
     const replayed = expectStatus(
@@ -585,7 +585,7 @@ describe('what each call does', () => {
     expectStatus(await api.post('/api/messages/no-such-message/replay'), 404);
 
     const dead = await webhook(hookq, '/down', '{"n":1}');
-    await eventually('dead', async () => (await stateOf(started, dead)) === 'dead');
+    await waitUntil('dead', async () => (await stateOf(started, dead)) === 'dead');
     const refused = expectStatus(await api.post<ErrorAnswer>(`/api/messages/${dead}/replay`), 409);
     assert.match(refused.json.error, /dead/);
 
@@ -630,13 +630,13 @@ describe('what each call does', () => {
         await webhook(hookq, `/${route}`, `{"after":"${group}"}`, headers),
       );
     }
-    await eventually('every poisoned message dead', async () => (await deadCount(api)) === 7);
+    await waitUntil('every poisoned message dead', async () => (await deadCount(api)) === 7);
     state.healthy = true;
 
     const redrive = async (body: Record<string, unknown>) =>
       expectStatus(await api.post<z.output<typeof RedriveResult>>('/api/redrive', body), 200).json;
     const deliveredAll = (keys: string[]) =>
-      eventually(`${keys.join(', ')} delivered`, async () => {
+      waitUntil(`${keys.join(', ')} delivered`, async () => {
         const ids = messageIds(target.received);
         return keys.every(
           (key) => ids.includes(poisoned.get(key)!) && ids.includes(followers.get(key)!),
@@ -762,7 +762,7 @@ describe('what each call does', () => {
     const free = await webhook(hookq, '/strict', '{"fine":true}', { 'x-group': 'C' });
     await webhook(hookq, '/fifo', '{"poison":"A"}', { 'x-group': 'A' });
     const passed = await webhook(hookq, '/fifo', '{"after":"A"}', { 'x-group': 'A' });
-    await eventually(
+    await waitUntil(
       'dead letters in place',
       async () =>
         (await deadCount(api)) === 3 &&
@@ -846,7 +846,7 @@ describe('malformed requests', () => {
     );
     const { hookq, api } = started;
     const dead = await webhook(hookq, '/orders', '{"n":1}');
-    await eventually('a dead letter', async () => (await stateOf(started, dead)) === 'dead');
+    await waitUntil('a dead letter', async () => (await stateOf(started, dead)) === 'dead');
     const cursorOf = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
 
     const cases: Array<{

@@ -9,13 +9,13 @@ import { send } from '../ingress/http.js';
 import {
   type AdminApi,
   delay,
-  eventually,
   expectStatus,
   refusingUrl,
   type Sample,
   scrape,
   seriesValue,
   startAdmin,
+  waitUntil,
   webhook,
 } from './support.js';
 
@@ -96,7 +96,7 @@ test('counters move by exactly what the traffic did', async (t) => {
     await webhook(hookq, '/net', '{"n":1}'),
     await webhook(hookq, '/slow', '{"s":1}'),
   ];
-  await eventually('every message settled', async () => {
+  await waitUntil('every message settled', async () => {
     const delivered = await api.get<{ items: unknown[] }>('/api/messages', {
       route: 'ok',
       state: 'delivered',
@@ -204,7 +204,7 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
 
   expectStatus(await api.post('/api/routes/orders/resume'), 200);
   let now = waiting;
-  await eventually('one dead letter and one in flight', async () => {
+  await waitUntil('one dead letter and one in flight', async () => {
     now = await gauges(api, 'orders');
     return now.dead === 1 && now.inflight === 1;
   });
@@ -212,7 +212,7 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
   assert.equal(now.blocked, 1);
   assert.ok(now.oldest > 0);
 
-  await eventually('the hanging attempt timed out', async () => {
+  await waitUntil('the hanging attempt timed out', async () => {
     now = await gauges(api, 'orders');
     return now.dead === 2;
   });
@@ -222,7 +222,7 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
   expectStatus(await api.delete(`/api/messages/${hanging}`), 200);
   assert.equal((await gauges(api, 'orders')).blocked, 1);
   expectStatus(await api.post('/api/redrive', { ids: [poisoned] }), 200);
-  await eventually('both delivered', async () => {
+  await waitUntil('both delivered', async () => {
     now = await gauges(api, 'orders');
     return now.delivered === 2;
   });
@@ -260,11 +260,11 @@ test('retention counts expired messages and the dead letters it deletes', async 
   assert.equal(queued.queued + queued.inflight, 2);
 
   let samples = before;
-  await eventually('both expired into the dead-letter queue', async () => {
+  await waitUntil('both expired into the dead-letter queue', async () => {
     samples = await scrape(api);
     return seriesValue(samples, expired, { route: 'expiring' }) === 2;
   });
-  await eventually('both dead letters deleted', async () => {
+  await waitUntil('both dead letters deleted', async () => {
     samples = await scrape(api);
     return seriesValue(samples, deleted, retention) === 2;
   });

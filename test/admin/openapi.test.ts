@@ -14,14 +14,7 @@ import { createAdmin } from '../../src/admin/server.js';
 import { silentLogger } from '../../src/log.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import {
-  type AdminApi,
-  type ApiAnswer,
-  eventually,
-  startAdmin,
-  TOKEN,
-  webhook,
-} from './support.js';
+import { type AdminApi, type ApiAnswer, startAdmin, TOKEN, waitUntil, webhook } from './support.js';
 
 interface MediaType {
   schema: Record<string, unknown>;
@@ -235,7 +228,7 @@ test('every documented answer is what a real call gets, and every real answer is
     dead[group] = await webhook(hookq, '/orders', `{"poison":"${group}"}`, { 'x-group': group });
     await webhook(hookq, '/orders', `{"after":"${group}"}`, { 'x-group': group });
   }
-  await eventually('messages settled', async () => {
+  await waitUntil('messages settled', async () => {
     const states = await Promise.all(
       [delivered, binary, ...Object.values(dead)].map((id) => stateOf(id)),
     );

@@ -150,20 +150,7 @@ export async function webhook(
   return String(answer.json?.messageId);
 }
 
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Poll `predicate` every 20 ms; fail naming `what` if it does not hold within `timeoutMs`. */
-export async function eventually(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
-    await delay(20);
-  }
-}
+export { delay, waitUntil } from '../e2e/support.js';
 
 /** The message id of each request the target answered, in arrival order. */
 export function messageIds(received: readonly Received[]): string[] {

@@ -12,6 +12,7 @@ import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { type RunningHookq, startHookq } from '../../src/app.js';
+import { onEnd, waitUntil } from '../e2e/support.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 
@@ -53,39 +54,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Poll until `predicate` holds; fail naming `what` after `timeoutMs`. */
-async function until(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
-    await delay(50);
-  }
-}
-
-/**
- * Run `fn` when the test ends, last registered first: the browser closes before hookq,
- * hookq before its target, and its directory goes last.
- */
-function onEnd(t: TestContext, fn: () => unknown): void {
-  let stack = cleanups.get(t);
-  if (!stack) {
-    const registered: Array<() => unknown> = [];
-    stack = registered;
-    cleanups.set(t, registered);
-    t.after(async () => {
-      for (const cleanup of registered.reverse()) await cleanup();
-    });
-  }
-  stack.push(fn);
-}
-const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
 
 async function textOf(locator: Locator): Promise<string> {
   return ((await locator.textContent()) ?? '').trim();
@@ -242,7 +210,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   }
   await send('invoices', 'inv-7', 1);
   await send('invoices', 'inv-7', 2);
-  await until('five dead letters', async () => {
+  await waitUntil('five dead letters', async () => {
     const stats = await hookq.store.routeStats(['orders', 'invoices']);
     return stats[0]!.dead === 3 && stats[1]!.dead === 2;
   });
@@ -276,14 +244,14 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
 
   // --- Overview: the counts, live, and pausing a route.
   const orders = routeRow(page, 'orders');
-  await until('orders counts', async () => (await textOf(orders.dead)) === '3');
+  await waitUntil('orders counts', async () => (await textOf(orders.dead)) === '3');
   assert.equal(await textOf(orders.queued), '3');
   assert.equal(await textOf(orders.blocked), '3');
   const invoices = routeRow(page, 'invoices');
   assert.equal(await textOf(invoices.dead), '2');
   assert.equal(await textOf(invoices.blocked), 'n/a');
   const signups = routeRow(page, 'signups');
-  await until('a delivery rate for signups', async () =>
+  await waitUntil('a delivery rate for signups', async () =>
     /^[1-9][\d.]* \/s$/.test(await textOf(signups.rate)),
   );
 
@@ -293,14 +261,14 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   assert.equal((await hookq.store.routeStats(['invoices']))[0]!.paused, true);
   await screenshot(page, 'overview', true);
   await page.getByRole('button', { name: 'Resume deliveries of invoices' }).click();
-  await until('invoices running', async () => (await textOf(invoices.state)) === 'running');
+  await waitUntil('invoices running', async () => (await textOf(invoices.state)) === 'running');
   clearInterval(traffic);
 
   // --- Blocked groups: each held group with the message that holds it.
   await nav.getByRole('link', { name: 'Blocked groups' }).click();
   await main.getByRole('heading', { level: 1, name: 'Blocked groups' }).waitFor();
   const blockedRows = main.locator('section tbody tr');
-  await until('three blocked groups', async () => (await blockedRows.count()) === 3);
+  await waitUntil('three blocked groups', async () => (await blockedRows.count()) === 3);
   assert.deepEqual(await blockedRows.locator('th').allTextContents(), [
     'acct-1',
     'acct-2',
@@ -328,7 +296,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await nav.getByRole('link', { name: 'Dead letters' }).click();
   await main.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
   const rows = main.locator('tbody tr', { has: page.getByRole('checkbox') });
-  await until('five dead letters listed', async () => (await rows.count()) === 5);
+  await waitUntil('five dead letters listed', async () => (await rows.count()) === 5);
   await main.getByLabel('Select all dead letters shown').check();
   await page.getByText('5 selected').waitFor();
   await screenshot(page, 'dead-letters');
@@ -337,7 +305,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await main.getByLabel('Route').selectOption('invoices');
   await main.getByLabel('Error contains').fill('HTTP 500');
   await main.getByLabel('Error contains').press('Enter');
-  await until('filtered to invoices', async () => (await rows.count()) === 2);
+  await waitUntil('filtered to invoices', async () => (await rows.count()) === 2);
   assert.match(page.url(), /#\/dead\?route=invoices&error=HTTP\+500$/);
   healthy = true;
   await main.getByRole('button', { name: 'Redrive all matching' }).click();
@@ -349,7 +317,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await main.getByText('No dead letter matches these filters.').waitFor();
 
   await main.getByRole('button', { name: 'Clear' }).click();
-  await until('the three of orders left', async () => (await rows.count()) === 3);
+  await waitUntil('the three of orders left', async () => (await rows.count()) === 3);
   await main.getByLabel('Select all dead letters shown').check();
   const redriveSelected = main.getByRole('button', { name: 'Redrive selected' });
   const dialog = page.getByRole('dialog', { name: 'Redrive 3 dead letters?' });
@@ -368,7 +336,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   // The target gets every message, each group in the order it was sent.
   const ofGroup = (route: string, group: string) =>
     delivered.filter((d) => d.route === route && d.group === group).map((d) => d.n);
-  await until(
+  await waitUntil(
     'the redriven messages and those they held delivered',
     () =>
       ['acct-1', 'acct-2', 'acct-3'].every((g) => ofGroup('orders', g).length === 2) &&
@@ -385,7 +353,7 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await main.locator('dl').getByText('delivered', { exact: true }).waitFor();
   await main.getByRole('button', { name: 'Replay' }).click();
   await page.getByText('Replayed as a new message').waitFor();
-  await until('the replayed copy delivered', () => ofGroup('orders', 'acct-1').length === 3);
+  await waitUntil('the replayed copy delivered', () => ofGroup('orders', 'acct-1').length === 3);
   assert.deepEqual(ofGroup('orders', 'acct-1'), [1, 2, 1]);
 
   // The token never left the Authorization header, and signing out forgets it.

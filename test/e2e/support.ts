@@ -23,7 +23,7 @@ export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export async function waitUntil(
   what: string,
   predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
+  timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {

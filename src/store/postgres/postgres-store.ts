@@ -34,6 +34,7 @@ import type {
   ListQuery,
   NewMessage,
   Page,
+  QueuedMessage,
   RedriveSelector,
   RetentionPolicy,
   RouteStats,
@@ -59,10 +60,6 @@ const MAX_BATCH = 500;
 const TRANSACTION_TRIES = 3;
 
 type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<R[]>;
-
-interface QueuedMessage extends NewMessage {
-  replayOf?: string;
-}
 
 /**
  * The shared store: PostgreSQL, for several hookq instances on one database.

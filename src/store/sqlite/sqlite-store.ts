@@ -37,6 +37,7 @@ import type {
   ListQuery,
   NewMessage,
   Page,
+  QueuedMessage,
   RedriveSelector,
   RetentionPolicy,
   RouteStats,
@@ -58,10 +59,6 @@ type Durability = 'full' | 'normal';
 interface Write {
   durability: Durability;
   work: () => unknown;
-}
-
-interface QueuedMessage extends NewMessage {
-  replayOf?: string;
 }
 
 /**
