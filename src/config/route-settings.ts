@@ -3,6 +3,7 @@
  * route's own keys are layered over them: mappings merge key by key, lists replace.
  */
 import type { DedupRule } from '../core/dedup.js';
+import type { BreakerPolicy } from '../core/outage.js';
 import { formatDuration } from '../core/units.js';
 import type { Problem } from './problems.js';
 import type { RouteSettingsInput } from './schema.js';
@@ -29,7 +30,12 @@ export const BUILT_IN_ROUTE_SETTINGS: RouteSettings = {
     maxAttempts: 10,
     backoff: { initialMs: 1000, maxMs: 5 * MINUTE, multiplier: 2, jitter: 0.2 },
   },
-  delivery: { timeoutMs: 30_000, maxConcurrency: 16 },
+  delivery: {
+    timeoutMs: 30_000,
+    maxConcurrency: 16,
+    maxPerSecond: undefined,
+    breaker: { after: 3, probeInitialMs: 1000, probeMaxMs: 30_000 },
+  },
   retention: { queuedMs: 4 * DAY, deadLetterMs: 4 * DAY, deliveredMs: 24 * HOUR },
   forwardHeaders: 'all',
 };
@@ -57,6 +63,8 @@ export function mergeRouteSettings(base: RouteSettings, own: RouteSettingsInput)
     delivery: {
       timeoutMs: own.delivery?.timeout ?? base.delivery.timeoutMs,
       maxConcurrency: own.delivery?.maxConcurrency ?? base.delivery.maxConcurrency,
+      maxPerSecond: own.delivery?.maxPerSecond ?? base.delivery.maxPerSecond,
+      breaker: mergeBreaker(base.delivery.breaker, own.delivery?.breaker),
     },
     retention: {
       queuedMs: own.retention?.queued ?? base.retention.queuedMs,
@@ -64,6 +72,21 @@ export function mergeRouteSettings(base: RouteSettings, own: RouteSettingsInput)
       deliveredMs: own.retention?.delivered ?? base.retention.deliveredMs,
     },
     forwardHeaders: forwardHeaders === 'all' ? 'all' : [...forwardHeaders],
+  };
+}
+
+/** `off` switches the breaker off; a mapping merges over the inherited settings (or the built-in ones, under an inherited `off`). */
+function mergeBreaker(
+  base: BreakerPolicy | null,
+  own: NonNullable<RouteSettingsInput['delivery']>['breaker'],
+): BreakerPolicy | null {
+  if (own === undefined) return base === null ? null : { ...base };
+  if (own === 'off') return null;
+  const inherited = base ?? BUILT_IN_ROUTE_SETTINGS.delivery.breaker!;
+  return {
+    after: own.after ?? inherited.after,
+    probeInitialMs: own.probe?.initial ?? inherited.probeInitialMs,
+    probeMaxMs: own.probe?.max ?? inherited.probeMaxMs,
   };
 }
 
@@ -96,6 +119,21 @@ export function checkRouteSettings(
         message: `must be at most retry.backoff.max, ${formatDuration(maxMs)} (got ${formatDuration(initialMs)})`,
       });
     }
+  }
+  const breaker = settings.delivery.breaker;
+  const probe = own.delivery?.breaker === 'off' ? undefined : own.delivery?.breaker?.probe;
+  if (breaker !== null && breaker.probeMaxMs < breaker.probeInitialMs && probe !== undefined) {
+    problems.push(
+      probe.max !== undefined
+        ? {
+            key: `${prefix}.delivery.breaker.probe.max`,
+            message: `must be at least delivery.breaker.probe.initial, ${formatDuration(breaker.probeInitialMs)} (got ${formatDuration(breaker.probeMaxMs)})`,
+          }
+        : {
+            key: `${prefix}.delivery.breaker.probe.initial`,
+            message: `must be at most delivery.breaker.probe.max, ${formatDuration(breaker.probeMaxMs)} (got ${formatDuration(breaker.probeInitialMs)})`,
+          },
+    );
   }
   if (settings.dedup.by !== 'none' && settings.dedup.windowMs === 0) {
     if (own.dedup?.window !== undefined) {

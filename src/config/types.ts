@@ -1,5 +1,6 @@
 import type { DedupRule } from '../core/dedup.js';
 import type { GroupRule } from '../core/group.js';
+import type { BreakerPolicy } from '../core/outage.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { Ordering } from '../core/terms.js';
 import type { RetentionPolicy } from '../store/store.js';
@@ -11,7 +12,13 @@ import type { RetentionPolicy } from '../store/store.js';
  */
 export interface HookqConfig {
   server: { host: string; port: number };
-  admin: { host: string; port: number; token: string | null };
+  admin: {
+    host: string;
+    port: number;
+    token: string | null;
+    /** Origins besides its own whose pages may call the admin listener (a reverse proxy's). */
+    allowedOrigins: string[];
+  };
   storage: { url: string };
   routes: RouteConfig[];
 }
@@ -28,7 +35,14 @@ export interface RouteConfig {
   ordering: Ordering;
   maxBodyBytes: number;
   retry: RetryPolicy;
-  delivery: { timeoutMs: number; maxConcurrency: number };
+  delivery: {
+    timeoutMs: number;
+    maxConcurrency: number;
+    /** Most attempts started per second, on all instances together; undefined: no limit. */
+    maxPerSecond: number | undefined;
+    /** Null: `breaker: off`. */
+    breaker: BreakerPolicy | null;
+  };
   retention: RetentionPolicy;
   /** `all` end-to-end request headers, or only these names (lower-cased). */
   forwardHeaders: 'all' | string[];

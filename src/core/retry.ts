@@ -20,9 +20,6 @@ export interface RetryPolicy {
   backoff: BackoffPolicy;
 }
 
-/** What happens after a failed attempt: try again at `retryAt`, or dead-letter with a reason. */
-export type AfterFailure = { retryAt: number } | { deadLetter: string };
-
 /**
  * The delay after the `failedAttempts`-th consecutive failure (1-based). Jitter spreads
  * retries so that a recovering target is not hit by every group at the same instant.
@@ -38,15 +35,41 @@ export function backoffDelayMs(
   return Math.round(Math.min(policy.maxMs, Math.max(0, base * factor)));
 }
 
-/** Decide the next step after a failed attempt; `attempts` includes the one that just failed. */
+/**
+ * What happens after a failed attempt: try again at `retryAt`, or dead-letter with a
+ * reason. `charged: false` marks an attempt made while the target was unavailable (SPEC
+ * §5a): it does not count toward `maxAttempts`, and the message waits only for the
+ * outage, so it becomes due as soon as the target is back. Both default as for a
+ * rejection: charged, not held.
+ */
+export type AfterFailure =
+  | { retryAt: number; charged?: boolean; heldByOutage?: boolean }
+  | { deadLetter: string };
+
+/** A message's attempts so far, the failed one included. */
+export interface AttemptCount {
+  /** Attempts since acceptance or the last redrive: the backoff grows with these. */
+  attempt: number;
+  /** Those that counted toward `maxAttempts`. */
+  charged: number;
+}
+
+/**
+ * Decide the next step after a failed attempt. The backoff grows with every attempt, so
+ * that even uncharged ones space out; only charged ones lead to the dead-letter queue.
+ * `minDelayMs` is the target's own `Retry-After`, already capped.
+ */
 export function afterFailure(
   policy: RetryPolicy,
-  attempts: number,
+  count: AttemptCount,
   now: number,
   random: () => number = Math.random,
-): AfterFailure {
-  if (attempts >= policy.maxAttempts) {
-    return { deadLetter: `failed ${attempts} of ${policy.maxAttempts} attempts` };
+  minDelayMs = 0,
+): { retryAt: number } | { deadLetter: string } {
+  if (count.charged >= policy.maxAttempts) {
+    const tries = count.attempt > count.charged ? ` (${count.attempt} tries in all)` : '';
+    return { deadLetter: `failed ${count.charged} of ${policy.maxAttempts} attempts${tries}` };
   }
-  return { retryAt: now + backoffDelayMs(policy.backoff, attempts, random) };
+  const delay = Math.max(minDelayMs, backoffDelayMs(policy.backoff, count.attempt, random));
+  return { retryAt: now + delay };
 }

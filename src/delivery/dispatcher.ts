@@ -1,8 +1,16 @@
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.js';
-import { afterFailure } from '../core/retry.js';
+import {
+  HEALTHY,
+  isUnavailable,
+  nextHealth,
+  type TargetEvent,
+  type TargetHealth,
+} from '../core/outage.js';
+import { type AfterFailure, afterFailure } from '../core/retry.js';
+import { attemptError } from '../store/rows.js';
 import type { AttemptRecord, ClaimedMessage, Store } from '../store/store.js';
-import type { Forwarder } from './forwarder.js';
+import type { Forwarder, ForwardResult } from './forwarder.js';
 
 export interface DispatcherOptions {
   store: Store;
@@ -20,6 +28,8 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Told of every recorded attempt, for metrics. */
   onAttempt?: (route: RouteConfig, record: AttemptRecord) => void;
+  /** Told when a route's target goes down or comes back up, for metrics. */
+  onHealth?: (route: RouteConfig, health: TargetHealth) => void;
 }
 
 /** The lease outlives the attempt's timeout by this share of it (at least a second). */
@@ -33,7 +43,9 @@ const STORE_ERROR_BACKOFF_MS = 1_000;
 /**
  * Claims due group heads from the store and forwards them, route by route. Each route
  * runs up to `delivery.maxConcurrency` attempts at once, one per group: the store only
- * ever hands out the head of a group that is not in flight.
+ * ever hands out the head of a group that is not in flight. While a route's target is
+ * down (SPEC §5a) the store hands out one probe at a time; the dispatcher decides which
+ * failures are charged to the message and keeps the route's target health up to date.
  */
 export class Dispatcher {
   private readonly workers: RouteWorker[];
@@ -81,6 +93,20 @@ class RouteWorker {
   private pass: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
+  /**
+   * Counts passes. A pass's sleep is computed after it ends, from store reads that take
+   * time; if another pass began meanwhile, that one's sleep is fresher and this one must
+   * not replace its timer.
+   */
+  private generation = 0;
+  /** When the latest claim asked the store: heads due by then that it left are gated. */
+  private claimedAt = Number.NEGATIVE_INFINITY;
+  /** The target's health as last read or written. */
+  private health: TargetHealth = HEALTHY;
+  /** After the target came back: the concurrency being ramped up through; undefined: full. */
+  private ramp: number | undefined;
+  /** When this worker last delivered a message (the store's record may lag a commit behind). */
+  private deliveredAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly route: RouteConfig,
@@ -129,6 +155,7 @@ class RouteWorker {
   }
 
   private async pump(): Promise<void> {
+    const generation = ++this.generation;
     let retryInMs: number | undefined;
     try {
       do {
@@ -147,21 +174,29 @@ class RouteWorker {
       this.kick();
       return;
     }
-    await this.sleep(retryInMs);
+    await this.sleep(generation, retryInMs);
+  }
+
+  /** Attempts this worker may run at once now: the route's limit, or the ramp after an outage. */
+  private get concurrency(): number {
+    const { maxConcurrency } = this.route.delivery;
+    return Math.min(maxConcurrency, this.ramp ?? maxConcurrency);
   }
 
   private async claimAndStart(): Promise<void> {
-    const { maxConcurrency } = this.route.delivery;
-    while (!this.stopped && this.attempts.size < maxConcurrency) {
-      const limit = maxConcurrency - this.attempts.size;
+    const { maxConcurrency, maxPerSecond } = this.route.delivery;
+    while (!this.stopped && this.attempts.size < this.concurrency) {
+      const limit = this.concurrency - this.attempts.size;
+      this.claimedAt = this.now();
       const claimed = await this.options.store.claimDue({
         route: this.route.name,
         limit,
         maxConcurrency,
         leaseMs: this.leaseMs,
+        maxPerSecond,
       });
       for (const message of claimed) this.start(message);
-      // Fewer than asked for: nothing more is due now.
+      // Fewer than asked for: nothing more is due now, or the route is held.
       if (claimed.length < limit) return;
     }
   }
@@ -208,19 +243,36 @@ class RouteWorker {
         sign: route.sign,
       },
     );
-    const context = {
-      messageId: message.messageId,
-      group: message.group,
-      sequence: message.sequence,
-      attempt: message.attempt,
-      outcome: record.outcome,
-      status: record.status,
-      durationMs: Math.round(record.durationMs),
-    };
-    const next =
-      record.outcome === 'delivered'
+    const now = this.now();
+    const delivered = record.outcome === 'delivered';
+    const unavailable = !delivered && isUnavailable(record);
+    // The target's own wait, capped as the backoff is.
+    const retryAfterMs =
+      record.retryAfterMs === undefined
         ? undefined
-        : afterFailure(route.retry, message.attempt, this.now(), this.random);
+        : Math.min(record.retryAfterMs, route.retry.backoff.maxMs);
+    let next: AfterFailure | undefined;
+    if (!delivered) {
+      // A rejection is the message's fault. An unavailable attempt is only if the target
+      // took other messages since this one's previous attempt.
+      const charged = !unavailable || (await this.deliveredSince(message.chargeSince));
+      const decided = afterFailure(
+        route.retry,
+        { attempt: message.attempt, charged: message.charged + (charged ? 1 : 0) },
+        now,
+        this.random,
+        retryAfterMs,
+      );
+      next = 'retryAt' in decided ? { ...decided, charged, heldByOutage: unavailable } : decided;
+    } else {
+      this.deliveredAt = now;
+      if (this.ramp !== undefined) {
+        this.ramp = this.ramp + 1 >= route.delivery.maxConcurrency ? undefined : this.ramp + 1;
+      }
+    }
+    // Queued before the outcome: where writes take effect in call order, a breaker that
+    // trips here holds the claim that the freed slot triggers.
+    const health = this.noteTarget(message, record, unavailable, retryAfterMs, now);
     const recorded =
       next === undefined
         ? this.options.store.markDelivered(message, record)
@@ -230,23 +282,104 @@ class RouteWorker {
     // later one), so it sees the group's next message, and one commit both settles this
     // attempt and leases that message.
     this.freeSlot(message);
-    const kept = await recorded;
+    const [kept] = await Promise.all([recorded, health]);
     // Elsewhere the claim may have run first and found the group still in flight.
     if (!this.options.store.capabilities.writesInCallOrder) this.kick();
+    this.logOutcome(message, record, next, kept);
+    this.options.onAttempt?.(route, record);
+  }
+
+  private logOutcome(
+    message: ClaimedMessage,
+    record: ForwardResult,
+    next: AfterFailure | undefined,
+    kept: boolean,
+  ): void {
+    const context = {
+      messageId: message.messageId,
+      group: message.group,
+      sequence: message.sequence,
+      attempt: message.attempt,
+      outcome: record.outcome,
+      status: record.status,
+      durationMs: Math.round(record.durationMs),
+      kept,
+    };
     if (next === undefined) {
-      this.log.debug({ ...context, kept }, 'delivered');
+      this.log.debug(context, 'delivered');
     } else if ('deadLetter' in next) {
+      this.log.warn({ ...context, error: record.error, reason: next.deadLetter }, 'dead-lettered');
+    } else {
+      const fields = {
+        ...context,
+        error: record.error,
+        charged: next.charged !== false,
+        retryAt: new Date(next.retryAt).toISOString(),
+      };
+      // While the target is down its probes fail by the dozen: the state change was logged.
+      if (this.health.state === 'down') this.log.debug(fields, 'attempt failed; will retry');
+      else this.log.info(fields, 'attempt failed; will retry');
+    }
+  }
+
+  /** Whether another message of the route was delivered after `since`. */
+  private async deliveredSince(since: number): Promise<boolean> {
+    if (this.deliveredAt > since) return true;
+    const at = await this.options.store.lastDeliveredAt(this.route.name);
+    return at !== null && at > since;
+  }
+
+  /**
+   * Apply an attempt to the route's target health (the breaker). Answers of a target
+   * that is up and has no run of failures change nothing, so a healthy route never
+   * writes here.
+   */
+  private async noteTarget(
+    message: ClaimedMessage,
+    record: AttemptRecord,
+    unavailable: boolean,
+    retryAfterMs: number | undefined,
+    now: number,
+  ): Promise<void> {
+    const event: TargetEvent = unavailable
+      ? {
+          kind: 'unavailable',
+          error: attemptError(record),
+          probe: message.probe,
+          ...(retryAfterMs === undefined ? {} : { retryAt: now + retryAfterMs }),
+        }
+      : { kind: 'answered' };
+    const clean = this.health.state === 'up' && this.health.failures === 0;
+    if (event.kind === 'answered' && clean && !message.probe) return;
+    const policy = this.route.delivery.breaker;
+    const { before, after } = await this.options.store.updateTargetHealth(this.route.name, (h) =>
+      nextHealth(h, event, policy, now),
+    );
+    this.health = after;
+    if (before.state === after.state) return;
+    this.options.onHealth?.(this.route, after);
+    if (after.state === 'down') {
       this.log.warn(
-        { ...context, error: record.error, kept, reason: next.deadLetter },
-        'dead-lettered',
+        {
+          error: after.lastError,
+          failures: after.failures,
+          nextProbeAt:
+            after.nextProbeAt === null ? null : new Date(after.nextProbeAt).toISOString(),
+        },
+        'target is down: deliveries are held, and one probe at a time checks for its return',
       );
     } else {
+      // Ramp up from one attempt at a time rather than hitting a recovering target with
+      // the whole backlog at once.
+      this.ramp = 1;
       this.log.info(
-        { ...context, error: record.error, kept, retryAt: new Date(next.retryAt).toISOString() },
-        'attempt failed; will retry',
+        {
+          downForMs: before.since === null ? null : now - before.since,
+          messageId: message.messageId,
+        },
+        'target is up again: deliveries resume',
       );
     }
-    this.options.onAttempt?.(route, record);
   }
 
   /** Messages whose holder crashed: their lost attempt counts, and they go round again. */
@@ -263,7 +396,12 @@ class RouteWorker {
         error:
           'the lease expired before an outcome was recorded (hookq stopped or crashed during the attempt)',
       };
-      const next = afterFailure(this.route.retry, lease.attempt, now, this.random);
+      const next = afterFailure(
+        this.route.retry,
+        { attempt: lease.attempt, charged: lease.charged + 1 },
+        now,
+        this.random,
+      );
       if (await this.options.store.markFailed(lease, record, next)) {
         this.log.warn(
           { messageId: lease.messageId, group: lease.group, attempt: lease.attempt },
@@ -273,27 +411,41 @@ class RouteWorker {
     }
   }
 
-  /** Sleep until the next head is due or the next lease expires, or the poll bound. */
-  private async sleep(delayMs?: number): Promise<void> {
+  /**
+   * Sleep until the next thing this worker can act on: a head that becomes due, a lease
+   * that runs out, the next probe of a down target, the next start a rate limit allows;
+   * at most the poll bound. A pause, the concurrency limit or another instance's probe
+   * hold due heads back: a resume, a completion or a notification wakes the worker then.
+   */
+  private async sleep(generation: number, delayMs?: number): Promise<void> {
     let wait = delayMs ?? this.pollMs;
     if (delayMs === undefined) {
       try {
-        const [due, lease] = await Promise.all([
+        const [due, lease, health] = await Promise.all([
           this.options.store.nextDueAt(this.route.name),
           this.options.store.nextLeaseExpiry(this.route.name),
+          this.options.store.targetHealth(this.route.name),
         ]);
-        const now = this.now();
-        for (const at of [due, lease]) {
-          // A time already past means the route is paused or at its concurrency limit:
-          // a resume or a completion will wake it.
-          if (at !== null && at > now) wait = Math.min(wait, at - now);
+        this.health = health;
+        const wakeAt: number[] = [];
+        if (lease !== null) wakeAt.push(lease);
+        // A time after the latest claim is news; one before it was seen, and held back.
+        const news = (at: number | null): at is number => at !== null && at > this.claimedAt;
+        if (health.state === 'down') {
+          if (news(health.nextProbeAt)) wakeAt.push(health.nextProbeAt);
+        } else if (due !== null && this.attempts.size < this.concurrency) {
+          const { maxPerSecond } = this.route.delivery;
+          if (news(due)) wakeAt.push(due);
+          else if (maxPerSecond !== undefined) wakeAt.push(this.claimedAt + 1000 / maxPerSecond);
         }
+        const now = this.now();
+        for (const at of wakeAt) wait = Math.min(wait, Math.max(0, at - now));
       } catch (error) {
         this.log.error({ err: error }, 'could not read the next due time');
         wait = STORE_ERROR_BACKOFF_MS;
       }
     }
-    if (this.stopped || this.pumping) return;
+    if (this.stopped || this.pumping || generation !== this.generation) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.kick(), wait);
   }

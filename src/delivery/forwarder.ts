@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, errors as undiciErrors } from 'undici';
+import { honoursRetryAfter, parseRetryAfter } from '../core/outage.js';
 import type { AttemptOutcome, HeaderList } from '../core/terms.js';
 import type { AttemptRecord } from '../store/store.js';
 import { signStandardWebhook } from './sign.js';
@@ -27,6 +28,12 @@ export interface ForwardOptions {
   forwardHeaders: 'all' | readonly string[];
   /** Add Standard Webhooks signature headers made with this secret. */
   sign?: { secret: string };
+}
+
+/** An attempt as the forwarder saw it: what the history records, and the target's own wait. */
+export interface ForwardResult extends AttemptRecord {
+  /** A 429 or 503 answer's `Retry-After`, in milliseconds. */
+  retryAfterMs?: number;
 }
 
 /** Longest response excerpt kept in an attempt's history. */
@@ -67,13 +74,14 @@ export class Forwarder {
     this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
   }
 
-  async forward(message: ForwardMessage, options: ForwardOptions): Promise<AttemptRecord> {
+  async forward(message: ForwardMessage, options: ForwardOptions): Promise<ForwardResult> {
     const startedAt = this.now();
     const started = performance.now();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), options.timeoutMs);
     let status: number | null = null;
     let excerpt: Buffer[] = [];
+    let retryAfterMs: number | undefined;
     try {
       const response = await this.agent.request({
         origin: new URL(options.target).origin,
@@ -84,6 +92,10 @@ export class Forwarder {
         signal: deadline.signal,
       });
       status = response.statusCode;
+      if (honoursRetryAfter(status)) {
+        const header = response.headers['retry-after'];
+        retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, startedAt);
+      }
       excerpt = await readExcerpt(response.body);
       const delivered = status >= 200 && status < 300;
       return record(delivered ? 'delivered' : 'http_error', status, excerpt, null);
@@ -109,9 +121,10 @@ export class Forwarder {
       code: number | null,
       chunks: Buffer[],
       error: string | null,
-    ): AttemptRecord {
+    ): ForwardResult {
       const text = excerptText(chunks);
       return {
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         startedAt,
         durationMs: performance.now() - started,
         outcome,

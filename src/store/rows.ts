@@ -1,3 +1,4 @@
+import { HEALTHY, type TargetHealth } from '../core/outage.js';
 import type { Attempt, AttemptOutcome, Message, MessageState } from '../core/terms.js';
 import type { AttemptRecord } from './store.js';
 
@@ -25,6 +26,8 @@ export interface MessageRow {
   dead_reason: string | null;
   redrives: number;
   replay_of: string | null;
+  /** Failed attempts that counted toward maxAttempts. */
+  charged: number;
 }
 
 export interface PayloadRow {
@@ -98,4 +101,31 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes)
     ? bytes
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The target-health columns of a route's row (SPEC §5a). */
+export const ROUTE_HEALTH_COLUMNS =
+  'target_state, target_since, target_failures, target_error, probe_at, probe_interval_ms';
+
+export interface RouteHealthRow {
+  /** Null where a route has no row yet (an outer join). */
+  target_state: 'up' | 'down' | null;
+  target_since: number | null;
+  target_failures: number;
+  target_error: string | null;
+  probe_at: number | null;
+  probe_interval_ms: number | null;
+}
+
+export function healthOf(row: RouteHealthRow | undefined): TargetHealth {
+  if (!row || row.target_state === null) return HEALTHY;
+  const down = row.target_state === 'down';
+  return {
+    state: row.target_state,
+    since: row.target_since,
+    failures: row.target_failures,
+    lastError: row.target_error,
+    nextProbeAt: down ? row.probe_at : null,
+    probeIntervalMs: down ? row.probe_interval_ms : null,
+  };
 }

@@ -1,3 +1,4 @@
+import type { TargetHealth } from '../core/outage.js';
 import type { AfterFailure } from '../core/retry.js';
 import type {
   Attempt,
@@ -7,6 +8,7 @@ import type {
   MessageState,
   Ordering,
 } from '../core/terms.js';
+import type { Logger } from '../log.js';
 
 /**
  * The Store keeps messages and moves them between states. Its methods are named after
@@ -29,7 +31,9 @@ export interface Store {
   /**
    * Lease due messages of a route: only the head of each group that is neither in
    * flight nor blocked, never more than `maxConcurrency` in flight for the route, and
-   * nothing while the route is paused. Oldest due first.
+   * nothing while the route is paused. Oldest due first. While the route's target is
+   * down, only one probe at a time, once its time has come; with `maxPerSecond`, starts
+   * are spaced so that no second holds more than that many. Both hold across instances.
    */
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
 
@@ -38,6 +42,29 @@ export interface Store {
 
   /** The attempt failed: retry at a time, or dead-letter. False when the lease was lost. */
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean>;
+
+  /**
+   * Apply an attempt's effect on the route's target health, atomically (shared by the
+   * instances of a shared store). When the target comes back up, every group held only
+   * by the outage becomes due at once. Returns the health before and after.
+   */
+  updateTargetHealth(
+    route: string,
+    change: (health: TargetHealth) => TargetHealth,
+  ): Promise<{ before: TargetHealth; after: TargetHealth }>;
+
+  /** The route's target health as last recorded. */
+  targetHealth(route: string): Promise<TargetHealth>;
+
+  /** When a message of the route was last delivered; null if none is kept. */
+  lastDeliveredAt(route: string): Promise<number | null>;
+
+  /**
+   * Make waiting group heads of a route due now ("try now"), without charging attempts:
+   * all of them, one group's, or one message if it heads its group. While the target is
+   * down, the next probe goes now too. Returns how many heads were made due.
+   */
+  retryNow(route: string, only?: { group?: string; id?: string }): Promise<number>;
 
   /** In-flight messages of a route whose lease ran out (their holder crashed or stalled). */
   expiredLeases(route: string, limit: number): Promise<ExpiredLease[]>;
@@ -117,6 +144,24 @@ export interface StoreOptions {
   ordering?: Record<string, Ordering>;
   /** The clock, epoch milliseconds. */
   now?: () => number;
+  /**
+   * Where the store reports what an operator must act on at once (SQLite: its file
+   * deleted or replaced while open). None: such problems reach the log only through
+   * the errors of the calls they fail.
+   */
+  log?: Logger;
+  /**
+   * Told of a group row a claim could not lease and dropped, so that the route's other
+   * groups go on: for the log and the metrics.
+   */
+  onStaleGroup?: (problem: StaleGroup) => void;
+}
+
+export interface StaleGroup {
+  route: string;
+  group: string;
+  /** The message the row named as head, if it still exists. */
+  messageId: string | null;
 }
 
 export interface NewMessage {
@@ -147,6 +192,8 @@ export interface ClaimRequest {
   maxConcurrency: number;
   /** How long the lease lasts: the delivery timeout plus a margin. */
   leaseMs: number;
+  /** Most attempts started per second for the route, on all instances; none: no limit. */
+  maxPerSecond?: number;
 }
 
 /** A leased message, with what it takes to deliver it. */
@@ -159,6 +206,15 @@ export interface ClaimedMessage extends LeaseRef {
   receivedAt: number;
   headers: HeaderList;
   body: Buffer;
+  /** Failed attempts so far that counted toward `maxAttempts` (SPEC §5a). */
+  charged: number;
+  /**
+   * A delivery of another message of the route after this time makes an unavailable
+   * attempt count: the end of the message's previous attempt, or when it was queued.
+   */
+  chargeSince: number;
+  /** This attempt is the probe of a target that is down. */
+  probe: boolean;
 }
 
 export interface LeaseRef {
@@ -172,6 +228,8 @@ export interface ExpiredLease extends LeaseRef {
   group: string;
   /** The attempt number the lost lease had (see ClaimedMessage.attempt). */
   attempt: number;
+  /** Charged failures before the lost attempt (see ClaimedMessage.charged). */
+  charged: number;
   /** When the lost attempt started, for its history entry. */
   startedAt: number;
 }
@@ -206,6 +264,9 @@ export interface RouteStats {
   dead: number;
   delivered: number;
   blockedGroups: number;
+  /** Groups whose head is waiting to be claimed or in flight (not blocked). */
+  activeGroups: number;
+  health: TargetHealth;
   /**
    * When the oldest message still waiting for delivery (queued or in flight) entered
    * the queue; null when none waits.

@@ -35,20 +35,45 @@ describe('retry schedule', () => {
   it('retries until maxAttempts, then dead-letters with the count in the reason', () => {
     const retry = { maxAttempts: 3, backoff: policy };
     assert.deepEqual(
-      afterFailure(retry, 1, 10_000, () => 0.5),
+      afterFailure(retry, { attempt: 1, charged: 1 }, 10_000, () => 0.5),
       { retryAt: 11_000 },
     );
     assert.deepEqual(
-      afterFailure(retry, 2, 10_000, () => 0.5),
+      afterFailure(retry, { attempt: 2, charged: 2 }, 10_000, () => 0.5),
       { retryAt: 12_000 },
     );
     assert.deepEqual(
-      afterFailure(retry, 3, 10_000, () => 0.5),
+      afterFailure(retry, { attempt: 3, charged: 3 }, 10_000, () => 0.5),
       { deadLetter: 'failed 3 of 3 attempts' },
     );
   });
 
+  it('backs off with every attempt but dead-letters only after maxAttempts charged ones', () => {
+    const retry = { maxAttempts: 2, backoff: policy };
+    assert.deepEqual(
+      afterFailure(retry, { attempt: 5, charged: 1 }, 10_000, () => 0.5),
+      { retryAt: 26_000 },
+    );
+    assert.deepEqual(
+      afterFailure(retry, { attempt: 5, charged: 2 }, 10_000, () => 0.5),
+      {
+        deadLetter: 'failed 2 of 2 attempts (5 tries in all)',
+      },
+    );
+  });
+
+  it('waits at least as long as the target asked', () => {
+    const retry = { maxAttempts: 3, backoff: policy };
+    assert.deepEqual(
+      afterFailure(retry, { attempt: 1, charged: 0 }, 10_000, () => 0.5, 30_000),
+      { retryAt: 40_000 },
+    );
+  });
+
   it('dead-letters at once when only one attempt is allowed', () => {
-    assert.ok('deadLetter' in afterFailure({ maxAttempts: 1, backoff: policy }, 1, 0));
+    assert.ok(
+      'deadLetter' in
+        afterFailure({ maxAttempts: 1, backoff: policy }, { attempt: 1, charged: 1 }, 0),
+    );
   });
 });

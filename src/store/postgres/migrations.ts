@@ -263,6 +263,137 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 2,
+    name: 'target health, charged attempts, rate',
+    sql: `
+-- The route's target health, shared by the instances (see the SQLite schema).
+ALTER TABLE routes
+  ADD COLUMN target_state text NOT NULL DEFAULT 'up' CHECK (target_state IN ('up', 'down')),
+  ADD COLUMN target_since bigint,
+  ADD COLUMN target_failures integer NOT NULL DEFAULT 0,
+  ADD COLUMN target_error text,
+  ADD COLUMN probe_at bigint,
+  ADD COLUMN probe_interval_ms bigint,
+  ADD COLUMN probe_until bigint,
+  ADD COLUMN rate_next_at double precision;
+ALTER TABLE messages
+  ADD COLUMN charged integer NOT NULL DEFAULT 0,
+  ADD COLUMN tried_at bigint,
+  ADD COLUMN held boolean NOT NULL DEFAULT false;
+
+DROP FUNCTION hookq_settle(text, integer, bigint, bigint, integer, text, integer, text, text, text, bigint, text);
+-- As before, plus: a retry records whether the attempt was charged and whether the
+-- message now waits only for an outage (p_held).
+CREATE FUNCTION hookq_settle(
+  p_id text, p_lease integer, p_now bigint,
+  p_started_at bigint, p_duration_ms integer, p_outcome text, p_status integer,
+  p_excerpt text, p_error text, p_last_error text,
+  p_retry_at bigint, p_dead_reason text, p_charged integer, p_held boolean
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  settled record;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+  WHERE m.id = p_id FOR UPDATE OF g;
+  IF p_outcome = 'delivered' THEN
+    UPDATE messages SET state = 'delivered', finished_at = p_now, lease_expires_at = NULL, last_error = NULL
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  ELSIF p_retry_at IS NOT NULL THEN
+    UPDATE messages SET state = 'queued', available_at = p_retry_at, lease_expires_at = NULL, last_error = p_last_error,
+      charged = charged + p_charged, held = p_held, tried_at = p_now
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  ELSE
+    UPDATE messages SET state = 'dead', finished_at = p_now, dead_reason = p_dead_reason,
+      last_error = p_last_error, lease_expires_at = NULL, blocking = hookq_strict(route),
+      charged = charged + 1, held = false
+    WHERE id = p_id AND state = 'inflight' AND total_attempts = p_lease
+    RETURNING pk, route, group_id INTO settled;
+  END IF;
+  IF settled.pk IS NULL THEN
+    RETURN false;
+  END IF;
+  INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+  VALUES (settled.pk, p_lease, p_started_at, p_duration_ms, p_outcome, p_status, p_excerpt, p_error);
+  PERFORM hookq_refresh_group(settled.route, settled.group_id);
+  RETURN true;
+END $$;
+
+DROP FUNCTION hookq_claim(text, integer, integer, bigint, bigint);
+-- As before, plus the target's health and the rate, on all instances: while the target
+-- is down only one probe at a time once probe_at has come (the earliest due head, or
+-- one waiting only for the outage); with p_interval_ms, starts at least that far apart.
+-- The route's row is written before any group row is locked, the order enqueues use.
+CREATE FUNCTION hookq_claim(p_route text, p_limit integer, p_max integer, p_now bigint, p_expires bigint,
+                            p_interval_ms double precision)
+RETURNS TABLE (id text, group_id text, seq bigint, attempts integer, total_attempts integer,
+               received_at bigint, headers text, body bytea, charged integer, charge_since bigint, probe boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  room integer;
+  r record;
+  is_probe boolean;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM pg_advisory_xact_lock(hashtext('hookq-claim:' || current_schema() || ':' || p_route));
+  SELECT * INTO r FROM routes WHERE name = p_route;
+  IF NOT FOUND OR r.paused THEN
+    RETURN;
+  END IF;
+  room := least(p_limit, p_max - (SELECT count(*) FROM groups WHERE route = p_route AND status = 'inflight'));
+  IF room <= 0 THEN
+    RETURN;
+  END IF;
+  is_probe := r.target_state = 'down';
+  IF is_probe THEN
+    IF coalesce(r.probe_at, 0) > p_now OR coalesce(r.probe_until, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  IF p_interval_ms IS NOT NULL THEN
+    IF coalesce(r.rate_next_at, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  IF is_probe OR p_interval_ms IS NOT NULL THEN
+    UPDATE routes SET
+      probe_until = CASE WHEN is_probe THEN p_expires ELSE probe_until END,
+      rate_next_at = CASE WHEN p_interval_ms IS NULL THEN rate_next_at ELSE p_now + p_interval_ms END
+    WHERE name = p_route;
+  END IF;
+  RETURN QUERY
+  WITH heads AS (
+    SELECT g.group_id, g.head_pk FROM groups g
+    WHERE g.route = p_route AND g.status = 'ready'
+      AND (g.due_at <= p_now OR (is_probe AND EXISTS (SELECT 1 FROM messages h WHERE h.pk = g.head_pk AND h.held)))
+    ORDER BY g.due_at LIMIT room FOR UPDATE SKIP LOCKED
+  ), leased AS (
+    UPDATE messages m SET state = 'inflight', attempts = m.attempts + 1, total_attempts = m.total_attempts + 1,
+      leased_at = p_now, lease_expires_at = p_expires
+    FROM heads h WHERE m.pk = h.head_pk AND m.state = 'queued'
+    RETURNING m.pk, m.id, m.group_id, m.seq, m.attempts, m.total_attempts, m.received_at, m.charged,
+      coalesce(m.tried_at, m.enqueued_at) AS charge_since
+  ), marked AS (
+    UPDATE groups g SET status = 'inflight', due_at = p_expires
+    FROM leased l WHERE g.route = p_route AND g.group_id = l.group_id
+  )
+  SELECT l.id, l.group_id, l.seq, l.attempts, l.total_attempts, l.received_at, p.headers, p.body,
+    l.charged, l.charge_since, is_probe
+  FROM leased l JOIN payloads p ON p.message_pk = l.pk
+  ORDER BY l.seq;
+  IF NOT FOUND AND (is_probe OR p_interval_ms IS NOT NULL) THEN
+    -- Nothing went out: no probe is in flight and no start was spent.
+    UPDATE routes SET probe_until = r.probe_until, rate_next_at = r.rate_next_at WHERE name = p_route;
+  END IF;
+END $$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;

@@ -129,6 +129,30 @@ CREATE TRIGGER messages_cascade_delete AFTER DELETE ON messages BEGIN
 END;
 `,
   },
+  {
+    version: 2,
+    name: 'target health, charged attempts, rate',
+    sql: `
+-- The route's target health (SPEC §5a): up, or down since target_since with one probe at
+-- a time (probe_until: the lease of the probe in flight) from probe_at on.
+ALTER TABLE routes ADD COLUMN target_state TEXT NOT NULL DEFAULT 'up' CHECK (target_state IN ('up', 'down'));
+ALTER TABLE routes ADD COLUMN target_since INTEGER;
+ALTER TABLE routes ADD COLUMN target_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE routes ADD COLUMN target_error TEXT;
+ALTER TABLE routes ADD COLUMN probe_at INTEGER;
+ALTER TABLE routes ADD COLUMN probe_interval_ms INTEGER;
+ALTER TABLE routes ADD COLUMN probe_until INTEGER;
+-- delivery.maxPerSecond: the earliest time the next attempt may start.
+ALTER TABLE routes ADD COLUMN rate_next_at INTEGER;
+-- Failed attempts that count toward maxAttempts; an attempt made while the target was
+-- unavailable counts only if another message of the route was delivered since tried_at.
+ALTER TABLE messages ADD COLUMN charged INTEGER NOT NULL DEFAULT 0;
+-- When the previous attempt ended (null before the first one).
+ALTER TABLE messages ADD COLUMN tried_at INTEGER;
+-- 1 while the message waits only because the target was unavailable: due at once on heal.
+ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

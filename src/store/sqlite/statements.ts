@@ -15,7 +15,7 @@ export function prepareStatements(db: Database.Database) {
     rollbackItem: p('ROLLBACK TO item'),
 
     // routes: sequence counters and pause flags
-    routeGet: p('SELECT paused FROM routes WHERE name = ?'),
+    routeGet: p('SELECT * FROM routes WHERE name = ?'),
     setPaused: p(
       `INSERT INTO routes (name, paused) VALUES (?, ?)
        ON CONFLICT (name) DO UPDATE SET paused = excluded.paused`,
@@ -83,18 +83,21 @@ export function prepareStatements(db: Database.Database) {
       `UPDATE messages SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1,
          leased_at = ?, lease_expires_at = ?
        WHERE pk = ? AND state = 'queued'
-       RETURNING pk, id, route, group_id, seq, attempts, total_attempts, received_at`,
+       RETURNING pk, id, route, group_id, seq, attempts, total_attempts, received_at, charged,
+         coalesce(tried_at, enqueued_at) AS charge_since`,
     ),
     deliver: p(
       `UPDATE messages SET state = 'delivered', finished_at = ?, lease_expires_at = NULL, last_error = NULL
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
     retryLater: p(
-      `UPDATE messages SET state = 'queued', available_at = ?, lease_expires_at = NULL, last_error = ?
+      `UPDATE messages SET state = 'queued', available_at = ?, lease_expires_at = NULL, last_error = ?,
+         charged = charged + ?, held = ?, tried_at = ?
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
     deadLetter: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL
+      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL,
+         charged = charged + 1, held = 0
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
     markBlocking: p('UPDATE messages SET blocking = 1 WHERE pk = ?'),
@@ -104,12 +107,55 @@ export function prepareStatements(db: Database.Database) {
     ),
     attemptsOf: p('SELECT * FROM attempts WHERE message_pk = ? ORDER BY number'),
     expiredLeases: p(
-      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at
+      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at, m.charged
        FROM groups g JOIN messages m ON m.pk = g.head_pk
        WHERE g.route = ? AND g.status = 'inflight' AND g.due_at <= ? ORDER BY g.due_at LIMIT ?`,
     ),
+    // While the target is down: the probe is the earliest due head, or one waiting only
+    // for the outage (its backoff is moot while nothing else goes out).
+    probeHead: p(
+      `SELECT g.group_id, g.head_pk FROM groups g JOIN messages m ON m.pk = g.head_pk
+       WHERE g.route = ? AND g.status = 'ready' AND (g.due_at <= ? OR m.held = 1) ORDER BY g.due_at LIMIT 1`,
+    ),
+    probeLeased: p('UPDATE routes SET probe_until = ? WHERE name = ?'),
+    rateTaken: p('UPDATE routes SET rate_next_at = ? WHERE name = ?'),
+    /** A stale group row, found by its head (its group id may not read back as written). */
+    groupDeleteByHead: p('DELETE FROM groups WHERE route = ? AND head_pk = ?'),
     nextDue: p(`SELECT min(due_at) AS at FROM groups WHERE route = ? AND status = 'ready'`),
     nextLease: p(`SELECT min(due_at) AS at FROM groups WHERE route = ? AND status = 'inflight'`),
+
+    // target health
+    healthPut: p(
+      `INSERT INTO routes (name, target_state, target_since, target_failures, target_error, probe_at, probe_interval_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET target_state = excluded.target_state, target_since = excluded.target_since,
+         target_failures = excluded.target_failures, target_error = excluded.target_error,
+         probe_at = excluded.probe_at, probe_interval_ms = excluded.probe_interval_ms, probe_until = NULL`,
+    ),
+    lastDelivered: p(
+      `SELECT max(finished_at) AS at FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = ?`,
+    ),
+    // Heal: heads that waited only for the outage are due now (messages first: the
+    // groups update reads their new time).
+    healHeads: p(
+      `UPDATE messages SET available_at = ? WHERE held = 1 AND pk IN
+         (SELECT head_pk FROM groups WHERE route = ? AND status = 'ready' AND due_at > ?)`,
+    ),
+    // retry-now: waiting heads of a route, or of one group, or one message, are due now.
+    retryNowHeads: p(
+      `UPDATE messages SET available_at = @now WHERE pk IN
+         (SELECT head_pk FROM groups WHERE route = @route AND status = 'ready' AND due_at > @now
+            AND (@group IS NULL OR group_id = @group))
+         AND (@id IS NULL OR id = @id)`,
+    ),
+    groupsDueAgain: p(
+      `UPDATE groups SET due_at = @now WHERE route = @route AND status = 'ready' AND due_at > @now
+         AND (SELECT available_at FROM messages WHERE pk = head_pk) <= @now`,
+    ),
+    probeNow: p(`UPDATE routes SET probe_at = ? WHERE name = ? AND target_state = 'down'`),
+    activeCount: p(
+      `SELECT count(*) AS n FROM groups WHERE route = ? AND status IN ('ready', 'inflight')`,
+    ),
 
     // dead letters
     deadById: p(`SELECT pk FROM messages WHERE id = ? AND state = 'dead'`),
@@ -127,7 +173,8 @@ export function prepareStatements(db: Database.Database) {
     ),
     redrive: p(
       `UPDATE messages SET state = 'queued', attempts = 0, available_at = ?, enqueued_at = ?,
-         finished_at = NULL, dead_reason = NULL, blocking = 0, redrives = redrives + 1
+         finished_at = NULL, dead_reason = NULL, blocking = 0, redrives = redrives + 1,
+         charged = 0, held = 0, tried_at = NULL
        WHERE pk = ? AND state = 'dead' RETURNING route, group_id`,
     ),
     deadCountOfGroup: p(
