@@ -41,8 +41,20 @@ export async function startHookq(
 ): Promise<RunningHookq> {
   const log = options.log ?? silentLogger();
   const ordering = Object.fromEntries(config.routes.map((route) => [route.name, route.ordering]));
-  const store = await openStore(config.storage.url, { ordering, now: options.now });
-  const metrics = new Metrics(store, config.routes, options.now);
+  let metrics: Metrics | undefined;
+  const store = await openStore(config.storage.url, {
+    ordering,
+    now: options.now,
+    log,
+    onStaleGroup: (problem) => {
+      log.error(
+        problem,
+        'dropped a group row that pointed at no waiting message; the other groups go on (the messages of that group, if any, need an operator: see the message id)',
+      );
+      metrics?.staleGroupDropped(problem.route);
+    },
+  });
+  metrics = new Metrics(store, config.routes, options.now);
   const forwarder = new Forwarder(options.now);
   const dispatcher = new Dispatcher({
     store,

@@ -23,6 +23,7 @@ export class Metrics {
   private readonly duration: Histogram<'route'>;
   private readonly expired: Counter<'route'>;
   private readonly deadLettersDeleted: Counter<'route' | 'by'>;
+  private readonly staleGroups: Counter<'route'>;
 
   constructor(store: Store, routes: readonly RouteConfig[], now: () => number = Date.now) {
     const registers = [this.registry];
@@ -70,6 +71,13 @@ export class Metrics {
       registers,
     });
 
+    this.staleGroups = new Counter({
+      name: 'hookq_stale_groups_total',
+      help: 'Group rows a claim could not lease and dropped so that the route goes on.',
+      labelNames: ['route'],
+      registers,
+    });
+
     const names = routes.map((route) => route.name);
     // One store read serves all three queue gauges of a scrape; prom-client awaits
     // each gauge's collect() before reading it.
@@ -83,6 +91,7 @@ export class Metrics {
               messages.set({ route: s.route, state }, s[state]);
             }
             blocked.set({ route: s.route }, s.blockedGroups);
+            targetUp.set({ route: s.route }, s.health.state === 'up' ? 1 : 0);
             oldest.set(
               { route: s.route },
               s.oldestWaitingAt === null ? 0 : Math.max(0, (now() - s.oldestWaitingAt) / 1000),
@@ -104,6 +113,13 @@ export class Metrics {
     const blocked = new Gauge({
       name: 'hookq_blocked_groups',
       help: 'Groups held by a dead letter (strict ordering).',
+      labelNames: ['route'],
+      registers,
+      collect: refresh,
+    });
+    const targetUp = new Gauge({
+      name: 'hookq_target_up',
+      help: "1 while the route's target takes deliveries, 0 while it is down and only probed.",
       labelNames: ['route'],
       registers,
       collect: refresh,
@@ -144,6 +160,10 @@ export class Metrics {
         result.deadLettersDeleted.length,
       );
     }
+  }
+
+  staleGroupDropped(route: string): void {
+    this.staleGroups.inc({ route });
   }
 
   deadLetterDiscarded(route: string): void {

@@ -133,6 +133,13 @@ export const MessageView = MessageSummary.extend({
   history: z.array(AttemptView),
 });
 
+export const TargetHealthView = z.object({
+  state: z.enum(['up', 'down']).describe("down: the target is unavailable and only probes go out"),
+  since: Time.nullable().describe('when the current state began; null if never down'),
+  lastError: z.string().nullable().describe('the latest unavailable attempt, while down'),
+  nextProbeAt: Time.nullable().describe('while down: when the next probe may start'),
+});
+
 export const RouteView = z.object({
   name: z.string(),
   path: z.string(),
@@ -147,6 +154,12 @@ export const RouteView = z.object({
   oldestAgeSeconds: z
     .number()
     .describe('age of the oldest message waiting for delivery; 0 when none'),
+  state: z
+    .enum(['delivering', 'idle', 'paused', 'stuck'])
+    .describe(
+      'stuck: messages wait, but all of them behind blocked groups or a target that is down',
+    ),
+  health: TargetHealthView,
 });
 
 export const Routes = z.object({ routes: z.array(RouteView) });
@@ -168,6 +181,19 @@ export const RedriveResult = z.object({
 export const Discarded = z.object({ discarded: MessageSummary });
 export const Replayed = z.object({ messageId: z.string(), sequence: z.string() });
 export const PauseState = z.object({ route: z.string(), paused: z.boolean() });
+export const RetryNowBody = z
+  .strictObject({
+    group: z.string().min(1).optional().describe("only this group's waiting head"),
+    id: z.string().min(1).optional().describe('only this message, if it heads its group'),
+  })
+  .refine((body) => body.group === undefined || body.id === undefined, {
+    message: 'give group or id, not both',
+    path: ['id'],
+  });
+export const RetryNowResult = z.object({
+  route: z.string(),
+  due: z.number().int().describe('waiting group heads made due now'),
+});
 export const ErrorBody = z.object({ error: z.string(), field: z.string().optional() });
 export const Health = z.object({ status: z.string(), error: z.string().optional() });
 export const OpenApi = z
@@ -249,6 +275,15 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: "Restart a route's deliveries",
       params: RouteNameParams,
       responses: { 200: PauseState, 404: ErrorBody },
+    },
+  },
+  '/api/routes/{name}/retry-now': {
+    post: {
+      summary:
+        "Try now: make a route's waiting group heads due at once (and the next probe of a down target), charging no attempts",
+      params: RouteNameParams,
+      body: RetryNowBody,
+      responses: { 200: RetryNowResult, 400: ErrorBody, 404: ErrorBody },
     },
   },
   '/healthz': { get: { summary: 'Liveness', responses: { 200: Health }, open: true } },

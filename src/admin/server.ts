@@ -2,10 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { isLoopback } from '../config/load-config.js';
 import type { RouteConfig } from '../config/types.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
-import type { RedriveSelector, Store } from '../store/store.js';
+import type { RedriveSelector, RouteStats, Store } from '../store/store.js';
 import { webConsole } from './console/serve.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -14,6 +15,7 @@ import {
   MessageIdParams,
   openApiDocument,
   RedriveBody,
+  RetryNowBody,
   RouteNameParams,
 } from './schemas.js';
 
@@ -24,6 +26,11 @@ export interface AdminOptions {
   log: Logger;
   /** Bearer token every /api call must carry; null: no token (loopback only). */
   token: string | null;
+  /**
+   * Origins besides the listener's own whose pages may call it: where a reverse proxy
+   * serves the console (`https://hookq.example.com`), as `URL.origin` writes them.
+   */
+  allowedOrigins?: readonly string[];
   version: string;
   now?: () => number;
 }
@@ -35,6 +42,7 @@ export const REDRIVE_PAGE = 1000;
  * The admin listener: the JSON API of SPEC §6, Prometheus metrics, health checks and
  * the web console (at `/`).
  * Every /api call needs `Authorization: Bearer <token>` when a token is configured.
+ * Whatever a web page may have sent (a foreign Origin, a rebound Host) is refused first.
  */
 export function createAdmin(options: AdminOptions) {
   const now = options.now ?? Date.now;
@@ -44,6 +52,17 @@ export function createAdmin(options: AdminOptions) {
     loggerInstance: options.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+  });
+
+  // Before the token check: a forged page is refused for what it is, token or not.
+  const allowedOrigins = new Set(options.allowedOrigins);
+  app.addHook('onRequest', (request, reply, done) => {
+    const refused = fromWebPage(request, options.token === null, allowedOrigins);
+    if (refused) {
+      reply.code(refused.status).send({ error: refused.error });
+      return;
+    }
+    done();
   });
 
   if (options.token !== null) {
@@ -107,6 +126,13 @@ export function createAdmin(options: AdminOptions) {
           blockedGroups: s.blockedGroups,
           oldestAgeSeconds:
             s.oldestWaitingAt === null ? 0 : Math.max(0, (now() - s.oldestWaitingAt) / 1000),
+          state: routeState(s),
+          health: {
+            state: s.health.state,
+            since: s.health.since === null ? null : iso(s.health.since),
+            lastError: s.health.state === 'down' ? s.health.lastError : null,
+            nextProbeAt: s.health.nextProbeAt === null ? null : iso(s.health.nextProbeAt),
+          },
         };
       }),
     };
@@ -199,6 +225,15 @@ export function createAdmin(options: AdminOptions) {
     });
   }
 
+  app.post('/api/routes/:name/retry-now', async (request) => {
+    const { name } = parse(RouteNameParams, request.params);
+    if (!routes.has(name)) throw new NotFoundError(`no route named ${name}`);
+    const only = parse(RetryNowBody, request.body ?? {});
+    const due = await options.store.retryNow(name, only);
+    request.log.warn({ route: name, ...only, due }, 'retry now: waiting messages made due');
+    return { route: name, due };
+  });
+
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', options.metrics.contentType);
     return options.metrics.text();
@@ -222,9 +257,19 @@ export function createAdmin(options: AdminOptions) {
   app.register(webConsole);
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    reply
-      .code(404)
-      .send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` });
+    const path = request.url.split('?')[0]!;
+    // An endpoint asked with the wrong method is not missing: say which methods it takes.
+    const allow = METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+    if (allow.length > 0) {
+      reply
+        .code(405)
+        .header('allow', allow.join(', '))
+        .send({
+          error: `${request.method} is not allowed on ${path}; it takes ${allow.join(', ')}`,
+        });
+      return;
+    }
+    reply.code(404).send({ error: `no such endpoint: ${request.method} ${path}` });
   });
 
   /**
@@ -262,7 +307,92 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/** The methods an `Allow` header may name; HEAD is answered wherever GET is. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Why a request looks sent by a web page that must not drive or read this listener
+ * (SPEC §6), or undefined. A page on another origin can send a body-less POST without
+ * any preflight (CSRF), but its browser always names the page in `Origin` and a page
+ * cannot forge that header. Scripts, curl and scrapers send no `Origin`.
+ */
+function fromWebPage(
+  request: FastifyRequest,
+  checkHost: boolean,
+  allowedOrigins: ReadonlySet<string>,
+): { status: number; error: string } | undefined {
+  const host = request.headers.host;
+  // DNS rebinding: a page whose own name now resolves to this machine is same-origin
+  // with itself, so only Host shows the name it used. With a token the page cannot
+  // authenticate, and a reverse proxy may pass on any name.
+  if (checkHost && !isOwnHost(host, request.socket.localAddress)) {
+    return {
+      status: 421,
+      error: `Host ${JSON.stringify(host ?? '')} refused: with no admin.token this listener answers only to localhost, 127.0.0.1, [::1] or its own address; set admin.token to reach it by another name`,
+    };
+  }
+  const origin = request.headers.origin;
+  if (origin !== undefined) {
+    // The console's own calls carry the origin it was served from: scheme and Host as
+    // this listener sees them. Behind a reverse proxy that is the proxy's, hence the list.
+    const own = originOf(`${request.protocol}://${host ?? ''}`);
+    const presented = originOf(origin);
+    if (presented === undefined || (presented !== own && !allowedOrigins.has(presented))) {
+      return {
+        status: 403,
+        error: `cross-origin request refused: Origin ${JSON.stringify(origin)} is not this listener's own (${own ?? 'no valid Host'}); list the origin a reverse proxy serves the console from in admin.allowedOrigins`,
+      };
+    }
+  }
+  // Belt and braces: a browser that leaves Origin out still says in Sec-Fetch-Site
+  // whether a request came from another site.
+  if (STATE_CHANGING.has(request.method) && request.headers['sec-fetch-site'] === 'cross-site') {
+    return {
+      status: 403,
+      error: `cross-site request refused: ${request.method} with Sec-Fetch-Site: cross-site`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * An origin as browsers write it; undefined for `null` (sandboxed pages, files,
+ * redirects across origins), which could be anyone, and for what is not an origin.
+ */
+function originOf(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const { origin } = new URL(text);
+  return origin === 'null' ? undefined : origin;
+}
+
+/**
+ * Whether a Host header, with or without its port, names this machine: a loopback name
+ * or the address the connection came in on. Without a token the configuration allows
+ * only a loopback listen address, so the configured one is always among these.
+ */
+function isOwnHost(host: string | undefined, localAddress: string | undefined): boolean {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::\d*)?$/.exec(host ?? '');
+  const name = match?.[1] ?? match?.[2];
+  if (name === undefined) return false;
+  // A dual-stack socket gives the local address of an IPv4 connection as ::ffff:a.b.c.d.
+  return isLoopback(name) || name === localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What a route is doing, in one word. `stuck`: messages wait, but nothing can move them
+ * until someone acts or the target returns: every waiting group is blocked by a dead
+ * letter, or the target is down.
+ */
+export function routeState(stats: RouteStats): 'delivering' | 'idle' | 'paused' | 'stuck' {
+  if (stats.paused) return 'paused';
+  if (stats.queued + stats.inflight === 0) return 'idle';
+  if (stats.health.state === 'down' || stats.activeGroups === 0) return 'stuck';
+  return 'delivering';
+}
 
 export function summary(message: Message) {
   return {

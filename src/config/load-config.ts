@@ -115,11 +115,19 @@ function readFailure(path: string, error: unknown): string {
 function resolveConfig(file: ConfigFile, baseDir: string, problems: Problem[]): HookqConfig {
   const admin = file.admin?.listen ?? DEFAULT_ADMIN;
   const token = file.admin?.token ?? null;
+  const allowedOrigins = file.admin?.allowedOrigins ?? [];
   // Without a token the admin API is open to whoever can reach it; only this machine, then.
   if (token === null && !isLoopback(admin.host)) {
     problems.push({
       key: 'admin.token',
       message: `is required because admin.listen (${admin.host}) is not a loopback address; set token: "\${HOOKQ_ADMIN_TOKEN}", or listen on 127.0.0.1`,
+    });
+  } else if (token === null && allowedOrigins.length > 0) {
+    // Other origins mean a reverse proxy, which makes even a loopback listener reachable
+    // from anywhere the proxy is.
+    problems.push({
+      key: 'admin.token',
+      message: `is required because admin.allowedOrigins is set (a reverse proxy serves the console); set token: "\${HOOKQ_ADMIN_TOKEN}"`,
     });
   }
 
@@ -151,7 +159,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, problems: Problem[]): 
 
   return {
     server: { ...server },
-    admin: { ...admin, token },
+    admin: { ...admin, token, allowedOrigins },
     storage: { url: storageUrl(file.storage?.url ?? DEFAULT_STORAGE, baseDir) },
     routes,
   };

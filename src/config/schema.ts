@@ -5,7 +5,12 @@
  */
 import * as z from 'zod';
 import type { DedupRule } from '../core/dedup.js';
-import { type GroupRule, MAX_GROUP_LENGTH } from '../core/group.js';
+import {
+  type GroupRule,
+  groupIdLength,
+  MAX_GROUP_LENGTH,
+  wellFormedGroupId,
+} from '../core/group.js';
 import {
   decimal,
   duration,
@@ -48,6 +53,32 @@ const dedupBy = field((value): DedupRule | Invalid => {
   return new Invalid(`must be content, none or header:<Name> (got ${show(value)})`);
 });
 
+const breakerSection = section({
+  after: integer(1, 1_000).optional(),
+  probe: optionalSection({
+    initial: duration({ positive: true, timer: true }).optional(),
+    max: duration({ positive: true, timer: true }).optional(),
+  }),
+});
+
+/** `breaker: off`, or its settings; `probe.max` below `probe.initial` is checked once merged. */
+const breakerField = z.unknown().transform((value, ctx) => {
+  if (value === 'off') return 'off' as const;
+  if (!isMapping(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be off, or a mapping such as { after: 3, probe: { initial: 1s, max: 30s } } (got ${show(value)})`,
+    });
+    return z.NEVER;
+  }
+  const parsed = breakerSection.safeParse(value);
+  if (parsed.success) return parsed.data ?? {};
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({ code: 'custom', path: issue.path as Array<string | number>, message: issue.message });
+  }
+  return z.NEVER;
+});
+
 /** Zero is allowed here: a dedup window of 0 is fine with `by: none`, checked once merged. */
 const dedupWindow = duration({ positive: false });
 const positiveDuration = duration({ positive: true });
@@ -71,6 +102,8 @@ const settingsShape = {
   delivery: optionalSection({
     timeout: duration({ positive: true, timer: true }).optional(),
     maxConcurrency: integer(1, 10_000).optional(),
+    maxPerSecond: decimal(0.001, 100_000).optional(),
+    breaker: breakerField.optional(),
   }),
   retention: optionalSection({
     queued: positiveDuration.optional(),
@@ -213,8 +246,15 @@ const group = field((value): GroupRule | Invalid => {
   if (typeof value === 'string') {
     if (value === '')
       return new Invalid('must not be empty; leave group out to group by route name');
-    if (value.length > MAX_GROUP_LENGTH) {
-      return new Invalid(`must be at most ${MAX_GROUP_LENGTH} characters (got ${value.length})`);
+    const length = groupIdLength(value);
+    if (length > MAX_GROUP_LENGTH) {
+      return new Invalid(`must be at most ${MAX_GROUP_LENGTH} characters (got ${length})`);
+    }
+    // Refused here rather than replaced at ingress, so that the id in the file is the id used.
+    if (wellFormedGroupId(value) !== value) {
+      return new Invalid(
+        `must not contain control characters or unpaired surrogates (got ${show(value)})`,
+      );
     }
     return { static: value };
   }
@@ -289,9 +329,38 @@ const storageUrl = field((value): StorageLocation | Invalid => {
 
 const listen = field(parseListen);
 
+/** A token of only whitespace could never be presented: HTTP drops it from header values. */
+const adminToken = secret().refine((token) => token.trim() !== '', {
+  error: 'must not be blank: no client could ever present it',
+});
+
+/**
+ * An origin as a browser sends it in `Origin`: scheme, host and port only. Kept in the
+ * form `URL.origin` writes (lower-case host, default port left out), which is how
+ * browsers write it too.
+ */
+const origin = field((value): string | Invalid => {
+  const expected = 'must be an origin such as https://hookq.example.com: scheme, host, port';
+  if (typeof value !== 'string' || !URL.canParse(value)) {
+    return new Invalid(`${expected} (got ${show(value)})`);
+  }
+  const url = new URL(value);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return new Invalid(`${expected}; ${url.protocol} is not http: or https: (got ${show(value)})`);
+  }
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    return new Invalid(`${expected}, nothing after them (got ${show(value)})`);
+  }
+  return url.origin;
+});
+
 export const configFileSchema = section({
   server: optionalSection({ listen: listen.optional() }),
-  admin: optionalSection({ listen: listen.optional(), token: secret().optional() }),
+  admin: optionalSection({
+    listen: listen.optional(),
+    token: adminToken.optional(),
+    allowedOrigins: list(origin, 'origins').optional(),
+  }),
   storage: optionalSection({ url: storageUrl.optional() }),
   defaults: defaultsSchema,
   routes: list(routeSchema, 'routes').min(1, { error: 'must list at least one route' }),

@@ -4,8 +4,20 @@
  */
 export type GroupRule = { static: string } | { header: string } | { json: string };
 
-/** Longest group id kept; longer values are cut so one sender cannot bloat every index. */
+/**
+ * Longest group id kept, in code points (as PostgreSQL's and SQLite's `length()` count
+ * text): longer ids are cut so that one sender cannot bloat every index, and counting
+ * code points means a cut never splits a surrogate pair.
+ */
 export const MAX_GROUP_LENGTH = 256;
+
+/** Stands in for each character of a group id that storage cannot keep as text. */
+export const GROUP_REPLACEMENT = '\uFFFD';
+
+// With the `u` flag a surrogate range matches only unpaired surrogates: a pair is one
+// code point there.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
+const UNSTORABLE = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/gu;
 
 export function resolveGroup(
   rule: GroupRule | undefined,
@@ -14,7 +26,40 @@ export function resolveGroup(
   body: Uint8Array,
 ): string {
   const found = readGroup(rule, header, body);
-  return found === undefined || found === '' ? routeName : found.slice(0, MAX_GROUP_LENGTH);
+  const id = found === undefined ? '' : wellFormedGroupId(found);
+  return id === '' ? routeName : id;
+}
+
+/**
+ * A group id both stores keep and give back unchanged, whatever the sender put in:
+ * unpaired surrogates (which SQLite would read back as U+FFFD, so later updates of
+ * the group's row would miss it), NUL (which PostgreSQL refuses in text) and the other
+ * C0 and C1 control characters and DEL (which have no business in ids, logs or
+ * headers) each become U+FFFD, and the id is cut to MAX_GROUP_LENGTH code points.
+ * Ids that differ only in such characters share a group: that only orders more.
+ */
+export function wellFormedGroupId(raw: string): string {
+  return cutToLength(raw).replace(UNSTORABLE, GROUP_REPLACEMENT);
+}
+
+/** The length MAX_GROUP_LENGTH limits: code points, a surrogate pair counting as one. */
+export function groupIdLength(id: string): number {
+  let length = 0;
+  for (const _ of id) length++;
+  return length;
+}
+
+function cutToLength(id: string): string {
+  // A string has no more code points than UTF-16 units.
+  if (id.length <= MAX_GROUP_LENGTH) return id;
+  let end = 0;
+  let kept = 0;
+  for (const character of id) {
+    if (kept === MAX_GROUP_LENGTH) break;
+    end += character.length;
+    kept++;
+  }
+  return id.slice(0, end);
 }
 
 function readGroup(

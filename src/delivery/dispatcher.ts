@@ -28,8 +28,6 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Told of every recorded attempt, for metrics. */
   onAttempt?: (route: RouteConfig, record: AttemptRecord) => void;
-  /** Told when a route's target goes down or comes back up, for metrics. */
-  onHealth?: (route: RouteConfig, health: TargetHealth) => void;
 }
 
 /** The lease outlives the attempt's timeout by this share of it (at least a second). */
@@ -357,7 +355,6 @@ class RouteWorker {
     );
     this.health = after;
     if (before.state === after.state) return;
-    this.options.onHealth?.(this.route, after);
     if (after.state === 'down') {
       this.log.warn(
         {

@@ -39,7 +39,12 @@ const BUILT_IN = {
     maxAttempts: 10,
     backoff: { initialMs: 1000, maxMs: 5 * MINUTE, multiplier: 2, jitter: 0.2 },
   },
-  delivery: { timeoutMs: 30_000, maxConcurrency: 16 },
+  delivery: {
+    timeoutMs: 30_000,
+    maxConcurrency: 16,
+    maxPerSecond: undefined,
+    breaker: { after: 3, probeInitialMs: 1000, probeMaxMs: 30_000 },
+  },
   retention: { queuedMs: 4 * DAY, deadLetterMs: 4 * DAY, deliveredMs: DAY },
   forwardHeaders: 'all',
   verify: undefined,
@@ -59,7 +64,7 @@ defaults:
   ordering: fifo
   dedup: { by: "header:X-Delivery-Id", window: 10m }
   retry: { maxAttempts: 5, backoff: { initial: 500ms, max: 1m, multiplier: 3, jitter: 0 } }
-  delivery: { timeout: 10s, maxConcurrency: 4 }
+  delivery: { timeout: 10s, maxConcurrency: 4, maxPerSecond: 20, breaker: { after: 5, probe: { initial: 2s, max: 1m } } }
   retention: { queued: 2d, deadLetter: 7d, delivered: 12h }
   forwardHeaders: [Content-Type, X-Delivery-Id]
 routes:
@@ -109,13 +114,18 @@ routes:
         maxAttempts: 5,
         backoff: { initialMs: 500, maxMs: MINUTE, multiplier: 3, jitter: 0 },
       },
-      delivery: { timeoutMs: 10_000, maxConcurrency: 4 },
+      delivery: {
+        timeoutMs: 10_000,
+        maxConcurrency: 4,
+        maxPerSecond: 20,
+        breaker: { after: 5, probeInitialMs: 2000, probeMaxMs: MINUTE },
+      },
       retention: { queuedMs: 2 * DAY, deadLetterMs: 7 * DAY, deliveredMs: 12 * 3_600_000 },
       forwardHeaders: ['content-type', 'x-delivery-id'],
     } satisfies Partial<RouteConfig>;
     const expected: HookqConfig = {
       server: { host: '0.0.0.0', port: 9080 },
-      admin: { host: '::1', port: 9081, token: 'admin-token' },
+      admin: { host: '::1', port: 9081, token: 'admin-token', allowedOrigins: [] },
       storage: { url: 'postgres://hookq@db.internal:5432/hookq' },
       routes: [
         {
@@ -198,7 +208,7 @@ routes:
     const config = parse(`routes:\n  - { name: a, path: /a, target: "http://127.0.0.1:3000/" }\n`);
     assert.deepEqual(config, {
       server: { host: '0.0.0.0', port: 8080 },
-      admin: { host: '127.0.0.1', port: 8081, token: null },
+      admin: { host: '127.0.0.1', port: 8081, token: null, allowedOrigins: [] },
       storage: { url: `sqlite:${BASE}/data/hookq.db` },
       routes: [{ name: 'a', path: '/a', target: 'http://127.0.0.1:3000/', ...BUILT_IN }],
     });
@@ -223,7 +233,12 @@ routes:
     const config = parse(
       `server:\nadmin:\nstorage:\ndefaults:\nroutes:\n  - { name: a, path: /a, target: "http://x/" }\n`,
     );
-    assert.deepEqual(config.admin, { host: '127.0.0.1', port: 8081, token: null });
+    assert.deepEqual(config.admin, {
+      host: '127.0.0.1',
+      port: 8081,
+      token: null,
+      allowedOrigins: [],
+    });
     assert.deepEqual(onlyRoute(config).retry, BUILT_IN.retry);
   });
 
@@ -271,7 +286,12 @@ describe('defaults', () => {
         maxAttempts: 3,
         backoff: { initialMs: 1000, maxMs: 10 * MINUTE, multiplier: 2, jitter: 0.5 },
       },
-      delivery: { timeoutMs: 30_000, maxConcurrency: 2 },
+      delivery: {
+        timeoutMs: 30_000,
+        maxConcurrency: 2,
+        maxPerSecond: undefined,
+        breaker: { after: 3, probeInitialMs: 1000, probeMaxMs: 30_000 },
+      },
       retention: { queuedMs: 4 * DAY, deadLetterMs: 4 * DAY, deliveredMs: 3_600_000 },
     });
     assert.deepEqual(own, {
@@ -284,7 +304,12 @@ describe('defaults', () => {
         maxAttempts: 3,
         backoff: { initialMs: 2000, maxMs: 10 * MINUTE, multiplier: 2, jitter: 0.1 },
       },
-      delivery: { timeoutMs: 5000, maxConcurrency: 2 },
+      delivery: {
+        timeoutMs: 5000,
+        maxConcurrency: 2,
+        maxPerSecond: undefined,
+        breaker: { after: 3, probeInitialMs: 1000, probeMaxMs: 30_000 },
+      },
     });
   });
 
@@ -352,7 +377,12 @@ describe('values and units', () => {
       routes: [ROUTE],
     });
     assert.deepEqual(config.server, { host: '::', port: 0 });
-    assert.deepEqual(config.admin, { host: 'localhost', port: 0, token: null });
+    assert.deepEqual(config.admin, {
+      host: 'localhost',
+      port: 0,
+      token: null,
+      allowedOrigins: [],
+    });
   });
 
   test('header names are lower-cased everywhere', () => {
@@ -528,6 +558,65 @@ describe('admin.token', () => {
     assert.throws(
       () => parseObject({ admin: { token: '${EMPTY}' }, routes: [ROUTE] }, { EMPTY: '' }),
       (error: unknown) => error instanceof ConfigError && error.key === 'admin.token',
+    );
+  });
+
+  test('a blank token is an error, also on loopback: no client could present it', () => {
+    for (const blank of [' ', '   ', '\t\n']) {
+      assert.throws(
+        () => parseObject({ admin: { token: '${BLANK}' }, routes: [ROUTE] }, { BLANK: blank }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.key === 'admin.token' &&
+          error.message.startsWith('hookq.yaml: admin.token: must not be blank'),
+        JSON.stringify(blank),
+      );
+    }
+    // Only a blank one: spaces inside a token are the operator's choice.
+    assert.equal(
+      parseObject({ admin: { token: 'two words' }, routes: [ROUTE] }).admin.token,
+      'two words',
+    );
+  });
+});
+
+describe('admin.allowedOrigins', () => {
+  test('is empty when left out', () => {
+    assert.deepEqual(parseObject({ routes: [ROUTE] }).admin.allowedOrigins, []);
+  });
+
+  test('keeps each origin as a browser writes it in Origin', () => {
+    const config = parseObject({
+      admin: {
+        token: 't0ken',
+        allowedOrigins: [
+          'https://HookQ.Example.com',
+          'https://hookq.example.com:443/',
+          'http://10.0.0.5:8081',
+        ],
+      },
+      routes: [ROUTE],
+    });
+    assert.deepEqual(config.admin.allowedOrigins, [
+      'https://hookq.example.com',
+      'https://hookq.example.com',
+      'http://10.0.0.5:8081',
+    ]);
+  });
+
+  test('needs a token, also on loopback: a reverse proxy makes the listener reachable', () => {
+    assert.throws(
+      () =>
+        parseObject({
+          admin: { listen: '127.0.0.1:8081', allowedOrigins: ['https://hookq.example.com'] },
+          routes: [ROUTE],
+        }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.key === 'admin.token' &&
+        error.message.startsWith(
+          'hookq.yaml: admin.token: is required because admin.allowedOrigins is set',
+        ),
     );
   });
 });

@@ -23,7 +23,11 @@ export interface Received {
 export type Behaviour = (
   request: Received,
   index: number,
-) => number | { status: number; body?: string } | 'hang' | 'reset';
+) =>
+  | number
+  | { status: number; body?: string; headers?: Record<string, string> }
+  | 'hang'
+  | 'reset';
 
 /**
  * A real HTTP server standing in for the application behind hookq. It records every
@@ -116,9 +120,9 @@ export class TestTarget {
       response.socket?.destroy();
       return;
     }
-    const { status, body } =
-      typeof action === 'number' ? { status: action, body: undefined } : action;
-    response.writeHead(status, { 'content-type': 'text/plain' });
+    const { status, body, headers } =
+      typeof action === 'number' ? { status: action, body: undefined, headers: {} } : action;
+    response.writeHead(status, { 'content-type': 'text/plain', ...headers });
     response.end(body ?? (status < 300 ? 'ok' : `status ${status}`));
   }
 }

@@ -7,6 +7,8 @@ import { randomInt } from 'node:crypto';
 import { after, afterEach, describe, it } from 'node:test';
 import { dedupId } from '../../src/core/dedup.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../src/core/errors.js';
+import { MAX_GROUP_LENGTH, resolveGroup } from '../../src/core/group.js';
+import { HEALTHY, nextHealth } from '../../src/core/outage.js';
 import { afterFailure } from '../../src/core/retry.js';
 import type { Ordering } from '../../src/core/terms.js';
 import type {
@@ -373,7 +375,12 @@ export function runStoreContract(
           const [m] = await store.claimDue(claim('r'));
           assert.ok(m, `attempt ${attempt} was claimable`);
           assert.equal(m.attempt, attempt);
-          const next = afterFailure(policy, m.attempt, clock.t, () => 0.5);
+          const next = afterFailure(
+            policy,
+            { attempt: m.attempt, charged: m.attempt },
+            clock.t,
+            () => 0.5,
+          );
           assert.ok(await store.markFailed(m, failed(clock.t, 500 + attempt), next));
           if ('retryAt' in next) {
             waits.push(next.retryAt - clock.t);
@@ -654,6 +661,8 @@ export function runStoreContract(
           dead: 0,
           delivered: 0,
           blockedGroups: 0,
+          activeGroups: 0,
+          health: HEALTHY,
           oldestWaitingAt: null,
         });
         const start = clock.t;
@@ -668,6 +677,161 @@ export function runStoreContract(
         assert.equal(stats?.inflight, 1);
         assert.equal(stats?.delivered, 1);
         assert.equal(stats?.oldestWaitingAt, start + 1_000);
+        // Group a's second message and group b's first wait: both groups are active.
+        assert.equal(stats?.activeGroups, 2);
+      });
+    });
+
+    describe('target health (outages)', () => {
+      const policy = { after: 2, probeInitialMs: 1_000, probeMaxMs: 8_000 };
+      const unavailable = (probe = false) =>
+        ({ kind: 'unavailable', error: 'HTTP 503', probe }) as const;
+
+      it('holds every claim while the target is down, then hands out one probe at a time', async () => {
+        const store = await fresh();
+        for (const group of ['a', 'b', 'c']) await store.enqueue(message('r', group, group));
+        for (let i = 0; i < 2; i++) {
+          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        }
+        const health = await store.targetHealth('r');
+        assert.equal(health.state, 'down');
+        assert.equal(health.since, clock.t);
+        assert.equal(health.lastError, 'HTTP 503');
+        assert.equal(health.nextProbeAt, clock.t + 1_000);
+        assert.deepEqual(await store.claimDue(claim('r')), [], 'nothing before the probe is due');
+        clock.advance(1_000);
+        const [probe, ...more] = await store.claimDue(claim('r'));
+        assert.ok(probe?.probe, 'the probe is marked');
+        assert.equal(more.length, 0, 'one probe, however much is due');
+        assert.deepEqual(await store.claimDue(claim('r')), [], 'one probe at a time');
+        // The probe fails: the next one waits twice as long.
+        await store.markFailed(probe, failed(clock.t), {
+          retryAt: clock.t + 60_000,
+          charged: false,
+          heldByOutage: true,
+        });
+        const after = await store.updateTargetHealth('r', (h) =>
+          nextHealth(h, unavailable(true), policy, clock.t),
+        );
+        assert.equal(after.after.nextProbeAt, clock.t + 2_000);
+        clock.advance(2_000);
+        const [second] = await store.claimDue(claim('r'));
+        assert.ok(second?.probe);
+        // A message held by the outage is probed although its own backoff has not run out.
+        assert.notEqual(second.group, undefined);
+      });
+
+      it('heals at once: groups held only by the outage become due, rejected ones keep their backoff', async () => {
+        const store = await fresh();
+        for (const group of ['held', 'rejected', 'fresh']) {
+          await store.enqueue(message('r', group, group));
+          clock.advance(1);
+        }
+        const claimed = await store.claimDue(claim('r', 2));
+        const held = claimed.find((m) => m.group === 'held')!;
+        const rejected = claimed.find((m) => m.group === 'rejected')!;
+        await store.markFailed(held, failed(clock.t), {
+          retryAt: clock.t + 300_000,
+          charged: false,
+          heldByOutage: true,
+        });
+        await store.markFailed(rejected, failed(clock.t, 422), { retryAt: clock.t + 300_000 });
+        for (let i = 0; i < 2; i++) {
+          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        }
+        clock.advance(1_000);
+        const [probe] = await store.claimDue(claim('r'));
+        assert.equal(probe?.group, 'fresh', 'the earliest due head is the probe');
+        await store.markDelivered(probe, ok(clock.t));
+        const { before, after } = await store.updateTargetHealth('r', (h) =>
+          nextHealth(h, { kind: 'answered' }, policy, clock.t),
+        );
+        assert.equal(before.state, 'down');
+        assert.deepEqual(after, { ...HEALTHY, since: clock.t });
+        const due = await store.claimDue(claim('r'));
+        assert.deepEqual(
+          due.map((m) => m.group),
+          ['held'],
+          'the held group is due at once; the rejected one waits for its backoff',
+        );
+        assert.equal(due[0]?.attempt, 2);
+        assert.equal(due[0]?.charged, 0, 'the outage charged nothing');
+      });
+
+      it('records charged attempts and when the previous attempt ended', async () => {
+        const store = await fresh();
+        await store.enqueue(message('r', 'g', 'x'));
+        const queuedAt = clock.t;
+        clock.advance(10);
+        const [first] = await store.claimDue(claim('r'));
+        assert.equal(first?.charged, 0);
+        assert.equal(first?.chargeSince, queuedAt, 'a first attempt counts from acceptance');
+        clock.advance(10);
+        await store.markFailed(first!, failed(clock.t), { retryAt: clock.t, charged: false });
+        const triedAt = clock.t;
+        clock.advance(10);
+        const [second] = await store.claimDue(claim('r'));
+        assert.equal(second?.charged, 0);
+        assert.equal(second?.chargeSince, triedAt);
+        await store.markFailed(second!, failed(clock.t, 422), { retryAt: clock.t });
+        const [third] = await store.claimDue(claim('r'));
+        assert.equal(third?.charged, 1);
+        assert.equal(third?.attempt, 3);
+      });
+
+      it('knows when the route last delivered', async () => {
+        const store = await fresh();
+        assert.equal(await store.lastDeliveredAt('r'), null);
+        await store.enqueue(message('r', 'g', 'x'));
+        const [m] = await store.claimDue(claim('r'));
+        clock.advance(5);
+        await store.markDelivered(m!, ok(clock.t));
+        assert.equal(await store.lastDeliveredAt('r'), clock.t);
+        assert.equal(await store.lastDeliveredAt('other'), null);
+      });
+
+      it('spaces starts by maxPerSecond, across calls', async () => {
+        const store = await fresh();
+        for (let i = 0; i < 5; i++) await store.enqueue(message('r', `g${i}`, `m${i}`));
+        const rated = { ...claim('r'), maxPerSecond: 10 };
+        assert.equal((await store.claimDue(rated)).length, 1);
+        assert.equal((await store.claimDue(rated)).length, 0, 'the next start is 100 ms away');
+        clock.advance(99);
+        assert.equal((await store.claimDue(rated)).length, 0);
+        clock.advance(1);
+        assert.equal((await store.claimDue(rated)).length, 1);
+      });
+
+      it('retry-now makes waiting heads due without charging them, and brings the probe forward', async () => {
+        const store = await fresh();
+        for (const group of ['a', 'b']) await store.enqueue(message('r', group, group));
+        for (const m of await store.claimDue(claim('r'))) {
+          await store.markFailed(m, failed(clock.t, 422), { retryAt: clock.t + 600_000 });
+        }
+        assert.equal(await store.retryNow('r', { group: 'a' }), 1);
+        const [a] = await store.claimDue(claim('r'));
+        assert.equal(a?.group, 'a');
+        assert.equal(a?.charged, 1, 'retry-now charges nothing itself');
+        assert.equal(await store.retryNow('r', { id: 'no-such-id' }), 0);
+        assert.equal(await store.retryNow('r'), 1);
+        assert.equal((await store.claimDue(claim('r')))[0]?.group, 'b');
+
+        await store.enqueue(message('r', 'c', 'c'));
+        for (let i = 0; i < 2; i++) {
+          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        }
+        assert.deepEqual(await store.claimDue(claim('r')), []);
+        await store.retryNow('r');
+        assert.equal((await store.claimDue(claim('r')))[0]?.probe, true, 'the probe goes now');
+      });
+
+      it('reports the target health in the route stats', async () => {
+        const store = await fresh();
+        await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        const [stats] = await store.routeStats(['r']);
+        assert.equal(stats?.health.state, 'down');
+        assert.equal(stats?.health.nextProbeAt, clock.t + 1_000);
       });
     });
 
@@ -739,6 +903,78 @@ export function runStoreContract(
         assert.equal((await store.sweep('r', retention, 2)).expired.length, 2);
         assert.equal((await store.sweep('r', retention, 2)).expired.length, 1);
         assert.equal((await store.sweep('r', retention, 2)).expired.length, 0);
+      });
+    });
+
+    describe('hostile group ids', () => {
+      // Each raw value as a sender puts it in a JSON body, read by a `{ json: /g }` rule
+      // the way ingress resolves groups.
+      const hostile: Record<string, string> = {
+        'a lone surrogate': String.raw`{"g":"\ud800x"}`,
+        'an emoji split at the cut': JSON.stringify({
+          g: `${'x'.repeat(MAX_GROUP_LENGTH - 1)}\u{1F600}${'y'.repeat(10)}`,
+        }),
+        NUL: String.raw`{"g":"a\u0000b"}`,
+        'control characters': String.raw`{"g":"\u0001\u001b[31m\t\u007f\u0085\u009f"}`,
+        'an empty id': '{"g":""}',
+      };
+      const normal: Record<string, string> = {
+        'normal 1': '{"g":"normal-1"}',
+        'normal 2': '{"g":"normal-2"}',
+      };
+
+      it('stores, delivers and orders each one beside normal groups, which go on', async () => {
+        const store = await fresh();
+        const rule = { json: '/g' };
+        const groups = new Map<string, string>();
+        for (const [what, body] of Object.entries({ ...hostile, ...normal }))
+          groups.set(
+            what,
+            resolveGroup(rule, 'r', () => undefined, Buffer.from(body)),
+          );
+        assert.equal(groups.get('an empty id'), 'r', 'an empty id falls back to the route name');
+        assert.equal(new Set(groups.values()).size, groups.size);
+
+        const ids = new Map<string, string[]>();
+        for (const n of [1, 2]) {
+          for (const [what, group] of groups) {
+            const result = await store.enqueue(message('r', group, `${what}:${n}`));
+            ids.set(what, [...(ids.get(what) ?? []), result.messageId]);
+          }
+        }
+        for (const [what, group] of groups) {
+          const listed = await store.listMessages({ route: 'r', group, limit: 10 });
+          assert.deepEqual(
+            listed.items.map((m) => m.id),
+            ids.get(what),
+            `${what}: both messages are found under the group they were stored with`,
+          );
+        }
+
+        for (const n of [1, 2]) {
+          const claimed = await store.claimDue(claim('r'));
+          assert.deepEqual(
+            claimed.map((m) => m.body.toString()).sort(),
+            [...groups.keys()].map((what) => `${what}:${n}`).sort(),
+            `round ${n}: the head of every group, and only the head`,
+          );
+          for (const m of claimed) {
+            const what = m.body.toString().split(':')[0]!;
+            assert.equal(m.group, groups.get(what), `${what}: the group comes back unchanged`);
+          }
+          assert.deepEqual(
+            await store.claimDue(claim('r')),
+            [],
+            'nothing more of a group before its head is settled',
+          );
+          for (const m of claimed) assert.ok(await store.markDelivered(m, ok(clock.t)));
+        }
+        assert.deepEqual(await store.claimDue(claim('r')), []);
+        const [stats] = await store.routeStats(['r']);
+        assert.deepEqual(
+          [stats?.queued, stats?.inflight, stats?.delivered, stats?.blockedGroups],
+          [0, 0, groups.size * 2, 0],
+        );
       });
     });
   });

@@ -4,20 +4,25 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../src/core/errors.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import type { EnqueueResult } from '../../src/store/store.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
-import { runStoreContract } from './contract.js';
+import { message, runStoreContract } from './contract.js';
 
 const available = await requirePostgres();
 const schemas: string[] = [];
+
+/** A schema per test, dropped after the suite: tests never share state. */
+function freshSchema(): string {
+  const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
 
 runStoreContract(
   'postgres',
   {
     async create(options) {
-      // A schema per test: tests never share state.
-      const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-      schemas.push(schema);
-      return PostgresStore.open(`${PG_URL}?schema=${schema}`, options);
+      return PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`, options);
     },
   },
   available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
@@ -44,12 +49,6 @@ describe('postgres: opening', {
     }
   }
 
-  function freshSchema(): string {
-    const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-    schemas.push(schema);
-    return schema;
-  }
-
   it('migrates once when several instances open a new schema at the same moment', async () => {
     const schema = freshSchema();
     const stores = await Promise.all(
@@ -59,7 +58,7 @@ describe('postgres: opening', {
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
     assert.deepEqual(
       ledger.rows.map((row) => row.version),
-      [1],
+      [1, 2],
     );
   });
 
@@ -107,6 +106,86 @@ describe('postgres: opening', {
     );
     try {
       assert.ok(!store.capabilities.location.includes('s3cret'));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('postgres: a value the database refuses in a commit batch', {
+  skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+}, () => {
+  it('fails only its own enqueue; every other one of the batch is stored and acknowledged', async () => {
+    const store = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    try {
+      // NUL is refused in PostgreSQL text. Passed to the store directly, as no ingress
+      // group would be: any such value must fail alone. All these calls are made in one
+      // turn of the event loop, so they share one commit batch.
+      const good = Array.from({ length: 40 }, (_, i) =>
+        store.enqueue(message('r', `g${i % 4}`, `m${i}`)),
+      );
+      const bad = store.enqueue(message('r', 'bad\u0000group', 'bad'));
+      const repeated = [0, 1].map(() =>
+        store.enqueue({ ...message('r', 'd', 'same'), dedupId: 'k' }),
+      );
+      const [settled, refused, deduplicated] = await Promise.all([
+        Promise.allSettled(good),
+        bad.then(
+          () => assert.fail('a group with NUL was stored'),
+          (error: Error) => error,
+        ),
+        Promise.all(repeated),
+      ]);
+
+      const sequences = settled.map((result, i) => {
+        assert.equal(result.status, 'fulfilled', `good message ${i} was refused`);
+        const value = (result as PromiseFulfilledResult<EnqueueResult>).value;
+        assert.ok(!value.duplicate);
+        return value.sequence;
+      });
+      assert.equal(new Set(sequences).size, 40);
+      for (let g = 0; g < 4; g++) {
+        const ofGroup = sequences.filter((_, i) => i % 4 === g);
+        assert.deepEqual(
+          ofGroup,
+          [...ofGroup].sort((a, b) => a - b),
+          `group g${g} keeps call order`,
+        );
+      }
+      assert.match(refused.message, /refused the webhook for route "r", group "bad\\u0000group"/);
+      assert.equal((refused.cause as { code?: string }).code, '22021');
+      assert.deepEqual(
+        deduplicated.map((result) => [result.messageId, result.duplicate]),
+        [
+          [deduplicated[0]!.messageId, false],
+          [deduplicated[0]!.messageId, true],
+        ],
+        'a repeat within the batch is still a duplicate',
+      );
+
+      assert.equal((await store.routeStats(['r']))[0]?.queued, 41);
+      await store.ping();
+      await assert.rejects(
+        store.enqueue(message('r', 'bad\u0000group', 'alone')),
+        /refused the webhook for route "r", group "bad\\u0000group"/,
+        'alone in its batch, the same clear error',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails alone a dedup id too long for its index', async () => {
+    const store = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    try {
+      // A provider's delivery-id header can be kilobytes long; random text does not
+      // compress below the index's limit.
+      const long = `header:${randomBytes(6000).toString('base64')}`;
+      const good = Array.from({ length: 10 }, (_, i) => store.enqueue(message('r', 'g', `m${i}`)));
+      const bad = store.enqueue({ ...message('r', 'g', 'long'), dedupId: long });
+      await assert.rejects(bad, /refused the webhook for route "r", group "g": index row size/);
+      for (const result of await Promise.all(good)) assert.ok(!result.duplicate);
+      assert.equal((await store.routeStats(['r']))[0]?.queued, 10);
     } finally {
       await store.close();
     }

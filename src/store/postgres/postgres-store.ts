@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
+import type { TargetHealth } from '../../core/outage.js';
 import type { AfterFailure } from '../../core/retry.js';
 import {
   type HeaderList,
@@ -18,7 +19,10 @@ import {
   asBuffer,
   attemptError,
   expiryReason,
+  healthOf,
   type MessageRow,
+  ROUTE_HEALTH_COLUMNS,
+  type RouteHealthRow,
   type PayloadRow,
   toAttempt,
   toMessage,
@@ -149,10 +153,14 @@ export class PostgresStore implements Store {
 
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
     const now = this.now();
-    const rows = await this.call<MessageRow & PayloadRow>(
-      'SELECT * FROM hookq_claim($1, $2, $3, $4, $5)',
-      [request.route, request.limit, request.maxConcurrency, now, now + request.leaseMs],
-    );
+    const rows = await this.call<MessageRow & PayloadRow & { charge_since: number; probe: boolean }>('SELECT * FROM hookq_claim($1, $2, $3, $4, $5, $6)', [
+      request.route,
+      request.limit,
+      request.maxConcurrency,
+      now,
+      now + request.leaseMs,
+      request.maxPerSecond === undefined ? null : 1000 / request.maxPerSecond,
+    ]);
     return rows.map((row) => ({
       messageId: row.id,
       lease: row.total_attempts,
@@ -163,6 +171,9 @@ export class PostgresStore implements Store {
       receivedAt: row.received_at,
       headers: JSON.parse(row.headers) as HeaderList,
       body: row.body,
+      charged: row.charged,
+      chargeSince: row.charge_since,
+      probe: row.probe,
     }));
   }
 
@@ -174,9 +185,103 @@ export class PostgresStore implements Store {
     return this.settle(lease, attempt, next);
   }
 
+  async updateTargetHealth(
+    route: string,
+    change: (health: TargetHealth) => TargetHealth,
+  ): Promise<{ before: TargetHealth; after: TargetHealth }> {
+    const result = await this.transaction('normal', async (q) => {
+      await q('INSERT INTO routes (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [route]);
+      const [row] = await q<RouteHealthRow>(
+        `SELECT ${ROUTE_HEALTH_COLUMNS} FROM routes WHERE name = $1 FOR UPDATE`,
+        [route],
+      );
+      const before = healthOf(row);
+      const after = change(before);
+      if (after !== before) {
+        await q(
+          `UPDATE routes SET target_state = $2, target_since = $3, target_failures = $4, target_error = $5,
+             probe_at = $6, probe_interval_ms = $7, probe_until = NULL WHERE name = $1`,
+          [
+            route,
+            after.state,
+            after.since,
+            after.failures,
+            after.lastError,
+            after.nextProbeAt,
+            after.probeIntervalMs,
+          ],
+        );
+      }
+      if (before.state === 'down' && after.state === 'up') {
+        // Heal: heads that waited only for the outage are due now.
+        const now = this.now();
+        await q(
+          `UPDATE messages SET available_at = $2 WHERE held AND pk IN
+             (SELECT head_pk FROM groups WHERE route = $1 AND status = 'ready' AND due_at > $2)`,
+          [route, now],
+        );
+        await this.groupsDueAgain(q, route, now);
+      }
+      if (before.state !== after.state) await this.notify(q, [route]);
+      return { before, after };
+    });
+    if (result.before.state !== result.after.state) this.emitLocally([route]);
+    return result;
+  }
+
+  async targetHealth(route: string): Promise<TargetHealth> {
+    const [row] = await this.read<RouteHealthRow>(
+      `SELECT ${ROUTE_HEALTH_COLUMNS} FROM routes WHERE name = $1`,
+      [route],
+    );
+    return healthOf(row);
+  }
+
+  async lastDeliveredAt(route: string): Promise<number | null> {
+    const [row] = await this.read<{ at: number | null }>(
+      `SELECT max(finished_at) AS at FROM messages
+       WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = $1`,
+      [route],
+    );
+    return row?.at ?? null;
+  }
+
+  async retryNow(route: string, only: { group?: string; id?: string } = {}): Promise<number> {
+    const made = await this.transaction('full', async (q) => {
+      const now = this.now();
+      if (only.id === undefined) {
+        await q(`UPDATE routes SET probe_at = $2 WHERE name = $1 AND target_state = 'down'`, [
+          route,
+          now,
+        ]);
+      }
+      const rows = await q(
+        `UPDATE messages SET available_at = $2 WHERE pk IN
+           (SELECT head_pk FROM groups WHERE route = $1 AND status = 'ready' AND due_at > $2
+              AND ($3::text IS NULL OR group_id = $3))
+           AND ($4::text IS NULL OR id = $4) RETURNING pk`,
+        [route, now, only.group ?? null, only.id ?? null],
+      );
+      await this.groupsDueAgain(q, route, now);
+      await this.notify(q, [route]);
+      return rows.length;
+    });
+    this.emitLocally([route]);
+    return made;
+  }
+
+  /** Groups whose head was made due now take that time too. */
+  private async groupsDueAgain(q: Query, route: string, now: number): Promise<void> {
+    await q(
+      `UPDATE groups g SET due_at = $2 WHERE route = $1 AND status = 'ready' AND due_at > $2
+         AND (SELECT available_at FROM messages WHERE pk = g.head_pk) <= $2`,
+      [route, now],
+    );
+  }
+
   async expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
     const rows = await this.read<MessageRow>(
-      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at
+      `SELECT m.id, m.group_id, m.attempts, m.total_attempts, m.leased_at, m.charged
        FROM groups g JOIN messages m ON m.pk = g.head_pk
        WHERE g.route = $1 AND g.status = 'inflight' AND g.due_at <= $2 ORDER BY g.due_at LIMIT $3`,
       [route, this.now(), limit],
@@ -188,6 +293,7 @@ export class PostgresStore implements Store {
       group: row.group_id,
       attempt: row.attempts,
       startedAt: row.leased_at ?? 0,
+      charged: row.charged,
     }));
   }
 
@@ -221,7 +327,8 @@ export class PostgresStore implements Store {
       // Checked again under the locks: a concurrent redrive may have taken some already.
       const rows = await q<{ route: string; group_id: string }>(
         `UPDATE messages SET state = 'queued', attempts = 0, available_at = $1, enqueued_at = $1,
-           finished_at = NULL, dead_reason = NULL, blocking = false, redrives = redrives + 1
+           finished_at = NULL, dead_reason = NULL, blocking = false, redrives = redrives + 1,
+           charged = 0, held = false, tried_at = NULL
          WHERE pk = ANY($2) AND state = 'dead' RETURNING route, group_id`,
         [now, picked.map((row) => row.pk)],
       );
@@ -348,7 +455,8 @@ export class PostgresStore implements Store {
   }
 
   async routeStats(routes: readonly string[]): Promise<RouteStats[]> {
-    const rows = await this.read<{
+    const rows = await this.read<
+      RouteHealthRow & {
       route: string;
       paused: boolean | null;
       queued: number;
@@ -356,17 +464,20 @@ export class PostgresStore implements Store {
       dead: number;
       delivered: number;
       blocked: number;
+      active: number;
       oldest: number | null;
-    }>(
-      `SELECT r.route,
-         (SELECT paused FROM routes WHERE name = r.route) AS paused,
+    }
+    >(
+      `SELECT r.route, t.paused, ${ROUTE_HEALTH_COLUMNS.split(', ').map((column) => `t.${column}`).join(', ')},
          (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'queued') AS queued,
          (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'inflight') AS inflight,
          (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'dead') AS dead,
          (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'delivered') AS delivered,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status = 'blocked') AS blocked,
+         (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status IN ('ready', 'inflight')) AS active,
          (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest
-       FROM unnest($1::text[]) WITH ORDINALITY AS r(route, position) ORDER BY r.position`,
+       FROM unnest($1::text[]) WITH ORDINALITY AS r(route, position)
+       LEFT JOIN routes t ON t.name = r.route ORDER BY r.position`,
       [[...routes]],
     );
     return rows.map((row) => ({
@@ -377,6 +488,8 @@ export class PostgresStore implements Store {
       dead: row.dead,
       delivered: row.delivered,
       blockedGroups: row.blocked,
+      activeGroups: row.active,
+      health: healthOf(row),
       oldestWaitingAt: row.oldest,
     }));
   }
@@ -503,169 +616,239 @@ export class PostgresStore implements Store {
   // --- inside transactions ---------------------------------------------------------
 
   /**
-   * One commit for a batch of enqueues: claim the dedup ids, take sequence numbers
-   * under the routes' row locks, insert messages and payloads, register new group
-   * heads, and notify the other instances.
+   * One commit for a batch of enqueues. If the database refuses the batch's data (a
+   * value it cannot store), the items are committed again one by one, so that, as on
+   * SQLite, only the item it refuses fails and not every other sender's webhook of the
+   * batch.
    */
   private async commitEnqueues(
     items: QueuedMessage[],
   ): Promise<PromiseSettledResult<EnqueueResult>[]> {
-    const routes = new Set<string>();
-    const results = await this.transaction('full', async (q) => {
-      const now = this.now();
-      const ids = items.map(() => newMessageId());
-      const keyOf = (route: string, dedupId: string) => JSON.stringify([route, dedupId]);
-
-      // A dedup id seen twice in one batch: the first send owns it, the rest repeat it.
-      const owners = new Map<string, number>();
-      const repeats = new Map<number, number>();
-      items.forEach((item, index) => {
-        if (item.dedupId === null) return;
-        const key = keyOf(item.route, item.dedupId);
-        const owner = owners.get(key);
-        if (owner === undefined) owners.set(key, index);
-        else repeats.set(index, owner);
-      });
-
-      // Claim each dedup id, or find the live message that holds it. A concurrent
-      // instance claiming the same id waits here for our commit, then sees ours.
-      const earlier = new Map<number, string>();
-      if (owners.size > 0) {
-        const claiming = [...owners.values()];
-        const claimed = await q<{ route: string; dedup_id: string }>(
-          `INSERT INTO dedup (route, dedup_id, message_id, expires_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
-           ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
-             WHERE dedup.expires_at <= $5
-           RETURNING route, dedup_id`,
-          [
-            claiming.map((i) => items[i]!.route),
-            claiming.map((i) => items[i]!.dedupId),
-            claiming.map((i) => ids[i]),
-            claiming.map((i) => now + items[i]!.dedupWindowMs),
-            now,
-          ],
-        );
-        const won = new Set(claimed.map((row) => keyOf(row.route, row.dedup_id)));
-        const lost = claiming.filter((i) => !won.has(keyOf(items[i]!.route, items[i]!.dedupId!)));
-        if (lost.length > 0) {
-          const held = await q<{
-            route: string;
-            dedup_id: string;
-            message_id: string;
-          }>(
-            `SELECT d.route, d.dedup_id, d.message_id FROM dedup d
-             JOIN unnest($1::text[], $2::text[]) AS k(route, dedup_id) USING (route, dedup_id)`,
-            [lost.map((i) => items[i]!.route), lost.map((i) => items[i]!.dedupId)],
-          );
-          const holder = new Map(
-            held.map((row) => [keyOf(row.route, row.dedup_id), row.message_id]),
-          );
-          for (const i of lost)
-            earlier.set(i, holder.get(keyOf(items[i]!.route, items[i]!.dedupId!))!);
-        }
-      }
-      const duplicateOf = (index: number): string | undefined => {
-        const owner = repeats.get(index);
-        if (owner !== undefined) return earlier.get(owner) ?? ids[owner];
-        return earlier.get(index);
-      };
-
-      const fresh = items
-        .map((_, index) => index)
-        .filter((index) => duplicateOf(index) === undefined);
-      const sequences = new Map<number, number>();
-      if (fresh.length > 0) {
-        // Sorted, so that instances lock route rows in the same order.
-        const perRoute = new Map<string, number[]>();
-        for (const index of fresh)
-          perRoute.set(items[index]!.route, [...(perRoute.get(items[index]!.route) ?? []), index]);
-        const names = [...perRoute.keys()].sort();
-        const taken = await q<{ name: string; last_seq: number }>(
-          `INSERT INTO routes AS r (name, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
-           ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + excluded.last_seq
-           RETURNING name, last_seq`,
-          [names, names.map((name) => perRoute.get(name)!.length)],
-        );
-        await this.lockGroups(
-          q,
-          uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
-        );
-        for (const { name, last_seq } of taken) {
-          const indexes = perRoute.get(name)!;
-          for (const [position, index] of indexes.entries()) {
-            sequences.set(index, last_seq - indexes.length + 1 + position);
-          }
-          routes.add(name);
-        }
-        const inserted = await q<{ pk: number; id: string }>(
-          `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
-           SELECT id, route, group_id, seq, dedup_id, 'queued', $7, $7, $7, replay_of
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-             AS t(id, route, group_id, seq, dedup_id, replay_of)
-           RETURNING pk, id`,
-          [
-            fresh.map((i) => ids[i]),
-            fresh.map((i) => items[i]!.route),
-            fresh.map((i) => items[i]!.group),
-            fresh.map((i) => sequences.get(i)),
-            fresh.map((i) => items[i]!.dedupId),
-            fresh.map((i) => items[i]!.replayOf ?? null),
-            now,
-          ],
-        );
-        const pkOf = new Map(inserted.map((row) => [row.id, row.pk]));
-        await q(
-          `INSERT INTO payloads (message_pk, headers, body)
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])`,
-          [
-            fresh.map((i) => pkOf.get(ids[i]!)),
-            fresh.map((i) => JSON.stringify(items[i]!.headers)),
-            fresh.map((i) => asBuffer(items[i]!.body)),
-          ],
-        );
-        // A new message heads its group only when the group has nothing pending. An
-        // existing group row is locked (DO UPDATE ... WHERE false writes nothing but
-        // locks), so a concurrent head recomputation cannot drop the group meanwhile.
-        const firstOfGroup = new Map<string, number>();
-        for (const index of fresh) {
-          const key = JSON.stringify([items[index]!.route, items[index]!.group]);
-          if (!firstOfGroup.has(key)) firstOfGroup.set(key, index);
-        }
-        const heads = [...firstOfGroup.entries()]
-          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-          .map(([, i]) => i);
-        await q(
-          `INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
-           SELECT route, group_id, head_pk, 'ready', $4 FROM unnest($1::text[], $2::text[], $3::bigint[])
-             AS t(route, group_id, head_pk)
-           ON CONFLICT (route, group_id) DO UPDATE SET head_pk = g.head_pk WHERE false`,
-          [
-            heads.map((i) => items[i]!.route),
-            heads.map((i) => items[i]!.group),
-            heads.map((i) => pkOf.get(ids[i]!)),
-            now,
-          ],
-        );
-        await this.notify(q, [...routes]);
-      }
-      return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
-        const original = duplicateOf(index);
-        return {
-          status: 'fulfilled',
-          value:
-            original === undefined
-              ? {
-                  messageId: ids[index]!,
-                  sequence: sequences.get(index)!,
-                  duplicate: false,
-                }
-              : { messageId: original, duplicate: true },
-        };
-      });
+    let results: PromiseSettledResult<EnqueueResult>[];
+    try {
+      results = await this.transaction('full', (q) => this.insertEnqueues(q, items));
+    } catch (error) {
+      if (!this.isRefusedData(error)) throw error;
+      results =
+        items.length === 1
+          ? [{ status: 'rejected', reason: this.refusal(items[0]!, error) }]
+          : await this.commitEachAlone(items);
+    }
+    const woken = new Set<string>();
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled' && !result.value.duplicate) woken.add(items[index]!.route);
     });
-    this.emitLocally([...routes]);
+    this.emitLocally([...woken]);
     return results;
+  }
+
+  /**
+   * Each item in a transaction of its own, in the batch's order. Not one savepoint per
+   * item in a single transaction: a batch takes dedup ids, route rows and group rows
+   * each in sorted order, and items one after another would take them interleaved,
+   * which could deadlock with a concurrent batch. Once the database fails for another
+   * reason (it went away), the items not yet tried fail with that error.
+   */
+  private async commitEachAlone(
+    items: QueuedMessage[],
+  ): Promise<PromiseSettledResult<EnqueueResult>[]> {
+    const results: PromiseSettledResult<EnqueueResult>[] = [];
+    let failure: { error: unknown } | undefined;
+    for (const item of items) {
+      if (failure !== undefined) {
+        results.push({ status: 'rejected', reason: failure.error });
+        continue;
+      }
+      try {
+        results.push(...(await this.transaction('full', (q) => this.insertEnqueues(q, [item]))));
+      } catch (error) {
+        if (this.isRefusedData(error)) {
+          results.push({ status: 'rejected', reason: this.refusal(item, error) });
+        } else {
+          failure = { error };
+          results.push({ status: 'rejected', reason: error });
+        }
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Whether the database refused the values themselves: SQLSTATE class 22 (data
+   * exception, such as NUL in text), 23 (integrity constraint violation) or 54 (program
+   * limit exceeded, such as a key too long for its index). Trying again cannot help
+   * that item, while the other items of its batch may be fine.
+   */
+  private isRefusedData(error: unknown): boolean {
+    return error instanceof pg.DatabaseError && /^(22|23|54)/.test(error.code ?? '');
+  }
+
+  private refusal(item: QueuedMessage, error: unknown): Error {
+    return new Error(
+      `the database refused the webhook for route ${JSON.stringify(item.route)}, group ${JSON.stringify(item.group)}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+
+  /**
+   * Enqueue a batch inside one transaction: claim the dedup ids, take sequence numbers
+   * under the routes' row locks, insert messages and payloads, register new group
+   * heads, and notify the other instances.
+   */
+  private async insertEnqueues(
+    q: Query,
+    items: QueuedMessage[],
+  ): Promise<PromiseSettledResult<EnqueueResult>[]> {
+    const now = this.now();
+    const routes = new Set<string>();
+    const ids = items.map(() => newMessageId());
+    const keyOf = (route: string, dedupId: string) => JSON.stringify([route, dedupId]);
+
+    // A dedup id seen twice in one batch: the first send owns it, the rest repeat it.
+    const owners = new Map<string, number>();
+    const repeats = new Map<number, number>();
+    items.forEach((item, index) => {
+      if (item.dedupId === null) return;
+      const key = keyOf(item.route, item.dedupId);
+      const owner = owners.get(key);
+      if (owner === undefined) owners.set(key, index);
+      else repeats.set(index, owner);
+    });
+
+    // Claim each dedup id, or find the live message that holds it. A concurrent
+    // instance claiming the same id waits here for our commit, then sees ours.
+    const earlier = new Map<number, string>();
+    if (owners.size > 0) {
+      const claiming = [...owners.values()];
+      const claimed = await q<{ route: string; dedup_id: string }>(
+        `INSERT INTO dedup (route, dedup_id, message_id, expires_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
+         ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+           WHERE dedup.expires_at <= $5
+         RETURNING route, dedup_id`,
+        [
+          claiming.map((i) => items[i]!.route),
+          claiming.map((i) => items[i]!.dedupId),
+          claiming.map((i) => ids[i]),
+          claiming.map((i) => now + items[i]!.dedupWindowMs),
+          now,
+        ],
+      );
+      const won = new Set(claimed.map((row) => keyOf(row.route, row.dedup_id)));
+      const lost = claiming.filter((i) => !won.has(keyOf(items[i]!.route, items[i]!.dedupId!)));
+      if (lost.length > 0) {
+        const held = await q<{
+          route: string;
+          dedup_id: string;
+          message_id: string;
+        }>(
+          `SELECT d.route, d.dedup_id, d.message_id FROM dedup d
+           JOIN unnest($1::text[], $2::text[]) AS k(route, dedup_id) USING (route, dedup_id)`,
+          [lost.map((i) => items[i]!.route), lost.map((i) => items[i]!.dedupId)],
+        );
+        const holder = new Map(held.map((row) => [keyOf(row.route, row.dedup_id), row.message_id]));
+        for (const i of lost)
+          earlier.set(i, holder.get(keyOf(items[i]!.route, items[i]!.dedupId!))!);
+      }
+    }
+    const duplicateOf = (index: number): string | undefined => {
+      const owner = repeats.get(index);
+      if (owner !== undefined) return earlier.get(owner) ?? ids[owner];
+      return earlier.get(index);
+    };
+
+    const fresh = items
+      .map((_, index) => index)
+      .filter((index) => duplicateOf(index) === undefined);
+    const sequences = new Map<number, number>();
+    if (fresh.length > 0) {
+      // Sorted, so that instances lock route rows in the same order.
+      const perRoute = new Map<string, number[]>();
+      for (const index of fresh)
+        perRoute.set(items[index]!.route, [...(perRoute.get(items[index]!.route) ?? []), index]);
+      const names = [...perRoute.keys()].sort();
+      const taken = await q<{ name: string; last_seq: number }>(
+        `INSERT INTO routes AS r (name, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
+         ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + excluded.last_seq
+         RETURNING name, last_seq`,
+        [names, names.map((name) => perRoute.get(name)!.length)],
+      );
+      await this.lockGroups(
+        q,
+        uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
+      );
+      for (const { name, last_seq } of taken) {
+        const indexes = perRoute.get(name)!;
+        for (const [position, index] of indexes.entries()) {
+          sequences.set(index, last_seq - indexes.length + 1 + position);
+        }
+        routes.add(name);
+      }
+      const inserted = await q<{ pk: number; id: string }>(
+        `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
+         SELECT id, route, group_id, seq, dedup_id, 'queued', $7, $7, $7, replay_of
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+           AS t(id, route, group_id, seq, dedup_id, replay_of)
+         RETURNING pk, id`,
+        [
+          fresh.map((i) => ids[i]),
+          fresh.map((i) => items[i]!.route),
+          fresh.map((i) => items[i]!.group),
+          fresh.map((i) => sequences.get(i)),
+          fresh.map((i) => items[i]!.dedupId),
+          fresh.map((i) => items[i]!.replayOf ?? null),
+          now,
+        ],
+      );
+      const pkOf = new Map(inserted.map((row) => [row.id, row.pk]));
+      await q(
+        `INSERT INTO payloads (message_pk, headers, body)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])`,
+        [
+          fresh.map((i) => pkOf.get(ids[i]!)),
+          fresh.map((i) => JSON.stringify(items[i]!.headers)),
+          fresh.map((i) => asBuffer(items[i]!.body)),
+        ],
+      );
+      // A new message heads its group only when the group has nothing pending. An
+      // existing group row is locked (DO UPDATE ... WHERE false writes nothing but
+      // locks), so a concurrent head recomputation cannot drop the group meanwhile.
+      const firstOfGroup = new Map<string, number>();
+      for (const index of fresh) {
+        const key = JSON.stringify([items[index]!.route, items[index]!.group]);
+        if (!firstOfGroup.has(key)) firstOfGroup.set(key, index);
+      }
+      const heads = [...firstOfGroup.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([, i]) => i);
+      await q(
+        `INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+         SELECT route, group_id, head_pk, 'ready', $4 FROM unnest($1::text[], $2::text[], $3::bigint[])
+           AS t(route, group_id, head_pk)
+         ON CONFLICT (route, group_id) DO UPDATE SET head_pk = g.head_pk WHERE false`,
+        [
+          heads.map((i) => items[i]!.route),
+          heads.map((i) => items[i]!.group),
+          heads.map((i) => pkOf.get(ids[i]!)),
+          now,
+        ],
+      );
+      await this.notify(q, [...routes]);
+    }
+    return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
+      const original = duplicateOf(index);
+      return {
+        status: 'fulfilled',
+        value:
+          original === undefined
+            ? {
+                messageId: ids[index]!,
+                sequence: sequences.get(index)!,
+                duplicate: false,
+              }
+            : { messageId: original, duplicate: true },
+      };
+    });
   }
 
   /** Record the attempt of a completed lease and move its group on, in one round trip. */
@@ -674,8 +857,9 @@ export class PostgresStore implements Store {
     attempt: AttemptRecord,
     next: AfterFailure | undefined,
   ): Promise<boolean> {
+    const retry = next !== undefined && 'retryAt' in next ? next : undefined;
     const [row] = await this.call<{ kept: boolean }>(
-      'SELECT hookq_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS kept',
+      'SELECT hookq_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS kept',
       [
         lease.messageId,
         lease.lease,
@@ -687,8 +871,10 @@ export class PostgresStore implements Store {
         attempt.responseExcerpt,
         attempt.error,
         next === undefined ? null : attemptError(attempt),
-        next !== undefined && 'retryAt' in next ? next.retryAt : null,
+        retry?.retryAt ?? null,
         next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
+        retry?.charged === false ? 0 : 1,
+        retry?.heldByOutage === true,
       ],
     );
     return row?.kept === true;

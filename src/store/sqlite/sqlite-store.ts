@@ -1,8 +1,18 @@
-import { mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
+import type { TargetHealth } from '../../core/outage.js';
 import type { AfterFailure } from '../../core/retry.js';
 import {
   type HeaderList,
@@ -13,6 +23,7 @@ import {
   type Ordering,
 } from '../../core/terms.js';
 import { formatDuration } from '../../core/units.js';
+import type { Logger } from '../../log.js';
 import { CommitBatcher } from '../commit-batcher.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
@@ -21,8 +32,10 @@ import {
   attemptError,
   expiryReason,
   type HeadRow,
+  healthOf,
   type MessageRow,
   type PayloadRow,
+  type RouteHealthRow,
   toAttempt,
   toMessage,
 } from '../rows.js';
@@ -49,6 +62,13 @@ import type {
 import { Checkpointer } from './checkpointer.js';
 import { checkBeforeWriting, describe, migrate, translateSqliteError } from './migrate.js';
 import { prepareStatements, type Statements } from './statements.js';
+
+/** The columns of a route's row. */
+interface RouteRow extends RouteHealthRow {
+  paused: number;
+  probe_until: number | null;
+  rate_next_at: number | null;
+}
 
 /** Most writes in one commit. */
 const MAX_BATCH = 1000;
@@ -81,18 +101,22 @@ export class SqliteStore implements Store {
   private readonly now: () => number;
   private readonly ordering: Record<string, Ordering>;
   private readonly listeners = new Set<(route: string) => void>();
+  private readonly onStaleGroup: StoreOptions['onStaleGroup'];
   private readonly writes: CommitBatcher<Write, unknown>;
   private readonly checkpointer: Checkpointer;
   private synchronous: Durability | undefined;
   /** Why the latest commit failed; cleared by the next one that succeeds. */
   private failingWrites: Error | undefined;
   private closed = false;
+  /** The files this store has open, and whether the path still names them; set by open(). */
+  private files!: OpenFiles;
 
   private constructor(db: Database.Database, location: string, options: StoreOptions) {
     this.db = db;
     this.sql = prepareStatements(db);
     this.now = options.now ?? Date.now;
     this.ordering = options.ordering ?? {};
+    this.onStaleGroup = options.onStaleGroup;
     // One queue of writes, committed in the order they were called.
     this.capabilities = {
       kind: 'sqlite',
@@ -108,6 +132,7 @@ export class SqliteStore implements Store {
   static open(path: string, options: StoreOptions = {}): SqliteStore {
     const location = resolve(path);
     let db: Database.Database;
+    let files: OpenFiles;
     try {
       mkdirSync(dirname(location), { recursive: true });
       db = new Database(location);
@@ -131,11 +156,16 @@ export class SqliteStore implements Store {
       // WAL start over from its beginning instead of growing.
       db.pragma('wal_autocheckpoint = 10000');
       migrate(db);
+      // After migrating: its transactions have made SQLite create the write-ahead log.
+      files = new OpenFiles(location, options.log);
     } catch (error) {
       db.close();
       throw translateSqliteError(error, location);
     }
-    return new SqliteStore(db, location, options);
+    const store = new SqliteStore(db, location, options);
+    store.files = files;
+    files.watch();
+    return store;
   }
 
   async enqueue(message: NewMessage): Promise<EnqueueResult> {
@@ -146,36 +176,80 @@ export class SqliteStore implements Store {
 
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
     return this.write('normal', () => {
-      const route = this.sql.routeGet.get(request.route) as { paused: number } | undefined;
-      if (route?.paused) return [];
-      const room = Math.min(
+      const route = this.sql.routeGet.get(request.route) as RouteRow | undefined;
+      if (!route || route.paused) return [];
+      let room = Math.min(
         request.limit,
         request.maxConcurrency - this.count(request.route, 'inflight'),
       );
       if (room <= 0) return [];
       const now = this.now();
+      const probe = route.target_state === 'down';
+      if (probe) {
+        // One probe at a time, once its time has come.
+        if ((route.probe_at ?? 0) > now || (route.probe_until ?? 0) > now) return [];
+        room = 1;
+      }
+      if (request.maxPerSecond !== undefined) {
+        // Starts at least 1/maxPerSecond apart: no second ever holds more than that many.
+        if ((route.rate_next_at ?? 0) > now) return [];
+        room = 1;
+      }
+      const heads = (
+        probe
+          ? this.sql.probeHead.all(request.route, now)
+          : this.sql.dueHeads.all(request.route, now, room)
+      ) as Array<{ group_id: string; head_pk: number }>;
       const leaseExpiresAt = now + request.leaseMs;
-      const heads = this.sql.dueHeads.all(request.route, now, room) as Array<{
-        group_id: string;
-        head_pk: number;
-      }>;
-      return heads.map((head): ClaimedMessage => {
-        const row = this.sql.lease.get(now, leaseExpiresAt, head.head_pk) as MessageRow;
-        this.sql.groupLeased.run(leaseExpiresAt, request.route, head.group_id);
-        const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
-        return {
-          messageId: row.id,
-          lease: row.total_attempts,
-          route: row.route,
-          group: row.group_id,
-          sequence: row.seq,
-          attempt: row.attempts,
-          receivedAt: row.received_at,
-          headers: JSON.parse(payload.headers) as HeaderList,
-          body: payload.body,
-        };
-      });
+      const claimed = heads.flatMap((head) => this.leaseHead(request.route, head, now, probe, leaseExpiresAt));
+      if (claimed.length > 0 && probe) this.sql.probeLeased.run(leaseExpiresAt, request.route);
+      if (claimed.length > 0 && request.maxPerSecond !== undefined) {
+        this.sql.rateTaken.run(now + 1000 / request.maxPerSecond, request.route);
+      }
+      return claimed;
     });
+  }
+
+  /**
+   * Lease one group head. A group row whose head is not a queued message is stale (a
+   * group id that did not read back as written, in a database from before ids were
+   * cleaned): it is dropped and reported, and the claim goes on with the other groups.
+   */
+  private leaseHead(
+    route: string,
+    head: { group_id: string; head_pk: number },
+    now: number,
+    probe: boolean,
+    leaseExpiresAt: number,
+  ): ClaimedMessage[] {
+    const row = this.sql.lease.get(now, leaseExpiresAt, head.head_pk) as
+      | (MessageRow & { charge_since: number })
+      | undefined;
+    if (!row) {
+      this.sql.groupDeleteByHead.run(route, head.head_pk);
+      const message = this.sql.messageByPk.get(head.head_pk) as MessageRow | undefined;
+      if (message) this.refreshGroup(route, message.group_id);
+      this.onStaleGroup?.({ route, group: head.group_id, messageId: message?.id ?? null });
+      return [];
+    }
+    this.sql.groupLeased.run(leaseExpiresAt, route, head.group_id);
+    const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
+    return [
+      {
+        messageId: row.id,
+        lease: row.total_attempts,
+        route: row.route,
+        group: row.group_id,
+        sequence: row.seq,
+        attempt: row.attempts,
+        receivedAt: row.received_at,
+        headers: JSON.parse(payload.headers) as HeaderList,
+        body: payload.body,
+        charged: row.charged,
+        chargeSince: row.charge_since,
+        probe,
+      },
+    ];
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
@@ -189,7 +263,15 @@ export class SqliteStore implements Store {
       const error = attemptError(attempt);
       const row =
         'retryAt' in next
-          ? this.sql.retryLater.get(next.retryAt, error, lease.messageId, lease.lease)
+          ? this.sql.retryLater.get(
+              next.retryAt,
+              error,
+              next.charged === false ? 0 : 1,
+              next.heldByOutage ? 1 : 0,
+              this.now(),
+              lease.messageId,
+              lease.lease,
+            )
           : this.sql.deadLetter.get(
               this.now(),
               next.deadLetter,
@@ -206,6 +288,60 @@ export class SqliteStore implements Store {
     });
   }
 
+  async updateTargetHealth(
+    route: string,
+    change: (health: TargetHealth) => TargetHealth,
+  ): Promise<{ before: TargetHealth; after: TargetHealth }> {
+    const result = await this.write('normal', () => {
+      const before = healthOf(this.sql.routeGet.get(route) as RouteRow | undefined);
+      const after = change(before);
+      if (after !== before) {
+        this.sql.healthPut.run(
+          route,
+          after.state,
+          after.since,
+          after.failures,
+          after.lastError,
+          after.nextProbeAt,
+          after.probeIntervalMs,
+        );
+      }
+      if (before.state === 'down' && after.state === 'up') {
+        const now = this.now();
+        this.sql.healHeads.run(now, route, now);
+        this.sql.groupsDueAgain.run({ now, route });
+      }
+      return { before, after };
+    });
+    if (result.before.state !== result.after.state) this.emitWork(route);
+    return result;
+  }
+
+  targetHealth(route: string): Promise<TargetHealth> {
+    return this.read(() => healthOf(this.sql.routeGet.get(route) as RouteRow | undefined));
+  }
+
+  lastDeliveredAt(route: string): Promise<number | null> {
+    return this.read(() => (this.sql.lastDelivered.get(route) as { at: number | null }).at);
+  }
+
+  async retryNow(route: string, only: { group?: string; id?: string } = {}): Promise<number> {
+    const made = await this.write('full', () => {
+      const now = this.now();
+      const { changes } = this.sql.retryNowHeads.run({
+        now,
+        route,
+        group: only.group ?? null,
+        id: only.id ?? null,
+      });
+      this.sql.groupsDueAgain.run({ now, route });
+      if (only.id === undefined) this.sql.probeNow.run(now, route);
+      return changes;
+    });
+    this.emitWork(route);
+    return made;
+  }
+
   expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
     return this.read(() =>
       (this.sql.expiredLeases.all(route, this.now(), limit) as MessageRow[]).map((row) => ({
@@ -215,6 +351,7 @@ export class SqliteStore implements Store {
         group: row.group_id,
         attempt: row.attempts,
         startedAt: row.leased_at ?? 0,
+        charged: row.charged,
       })),
     );
   }
@@ -351,9 +488,11 @@ export class SqliteStore implements Store {
   routeStats(routes: readonly string[]): Promise<RouteStats[]> {
     return this.read(() =>
       routes.map((route) => {
-        const routeRow = this.sql.routeGet.get(route) as { paused: number } | undefined;
+        const routeRow = this.sql.routeGet.get(route) as RouteRow | undefined;
         return {
           route,
+          health: healthOf(routeRow),
+          activeGroups: (this.sql.activeCount.get(route) as { n: number }).n,
           paused: Boolean(routeRow?.paused),
           queued: this.count(route, 'queued'),
           inflight: this.count(route, 'inflight'),
@@ -450,10 +589,13 @@ export class SqliteStore implements Store {
   /**
    * Ready when the file can be read and the latest commit went through: a database that
    * is locked by another process, or on a full disk, answers reads but takes no writes.
+   * Nor is a store ready whose path no longer names the file it has open.
    */
   ping(): Promise<void> {
     return this.read(() => {
       this.sql.ping.get();
+      const lost = this.files.check();
+      if (lost) throw lost;
       if (this.failingWrites) {
         throw new StorageUnavailableError(`writes are failing: ${this.failingWrites.message}`);
       }
@@ -468,9 +610,13 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.files.stop();
     await this.writes.drain();
     await this.checkpointer.stop();
+    // Messages held only in files a restart would not open are written where it will look.
+    const copy = this.files.check() ? this.files.rescue(this.db) : undefined;
     this.db.close();
+    copy?.();
   }
 
   // --- inside a transaction ----------------------------------------------------------
@@ -598,6 +744,9 @@ export class SqliteStore implements Store {
   }
 
   private commitWrites(items: Write[]): PromiseSettledResult<unknown>[] {
+    // Nothing goes into files that a restart would not open (see OpenFiles).
+    const lostBefore = this.files.check();
+    if (lostBefore) return items.map(() => ({ status: 'rejected', reason: lostBefore }));
     const durability = items.some((item) => item.durability === 'full') ? 'full' : 'normal';
     try {
       if (this.synchronous !== durability) {
@@ -627,6 +776,10 @@ export class SqliteStore implements Store {
           }),
         )
         .immediate();
+      // Acknowledged only if the commit went into the file that the path names: it may
+      // have gone during the commit. Each look is one stat, microseconds.
+      const lost = durability === 'full' ? this.files.check() : undefined;
+      if (lost) return items.map(() => ({ status: 'rejected', reason: lost }));
       this.failingWrites = results.find(
         (result): result is PromiseRejectedResult =>
           result.status === 'rejected' && result.reason instanceof StorageUnavailableError,
@@ -646,5 +799,224 @@ export class SqliteStore implements Store {
     } catch (error) {
       return Promise.reject(translateSqliteError(error, this.capabilities.location));
     }
+  }
+}
+
+/** How often the database path is compared with the files open, besides every acknowledged commit. */
+const FILE_CHECK_INTERVAL_MS = 1000;
+
+/** A file as the file system knows it, whatever its name. */
+interface FileId {
+  dev: bigint;
+  ino: bigint;
+}
+
+/** The file at `path`: undefined when there is none, the error when it cannot be looked at. */
+function fileAt(path: string): FileId | undefined | Error {
+  try {
+    const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return stats && { dev: stats.dev, ino: stats.ino };
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+function sameFile(a: FileId | undefined | Error, b: FileId | undefined): boolean {
+  if (a === undefined || a instanceof Error || b === undefined) return false;
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Notices when the database path stops naming the files this store has open: the file
+ * or its write-ahead log deleted, or another file moved over it. SQLite goes on writing
+ * to the files it has open, deleted or not, so commits still succeed; but a restart
+ * opens what the path names, and every message acknowledged since would be gone. So
+ * from then on writes are refused and the store is not ready, until the path names the
+ * open files again (a file moved away and back). On close, the messages are copied out
+ * to where a restart finds them.
+ */
+class OpenFiles {
+  /** Why the path does not name the open files; undefined while it does. */
+  lost: StorageUnavailableError | undefined;
+  private readonly wal: string;
+  private readonly shm: string;
+  private readonly database: FileId;
+  /** Undefined until SQLite creates the log, which it keeps until the last connection closes. */
+  private walFile: FileId | undefined;
+  private readonly shmFile: FileId | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly location: string,
+    private readonly log: Logger | undefined,
+  ) {
+    this.wal = `${location}-wal`;
+    this.shm = `${location}-shm`;
+    const database = fileAt(location);
+    if (!database || database instanceof Error) {
+      throw new StorageUnavailableError(`cannot look at ${location}: ${describe(database)}`);
+    }
+    this.database = database;
+    const wal = fileAt(this.wal);
+    this.walFile = wal instanceof Error ? undefined : wal;
+    const shm = fileAt(this.shm);
+    this.shmFile = shm instanceof Error ? undefined : shm;
+  }
+
+  /** Check every second too, so that the loss is noticed (and readiness fails) without traffic. */
+  watch(): void {
+    this.timer = setInterval(() => this.check(), FILE_CHECK_INTERVAL_MS).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Compare the path with the open files now; returns why they differ, if they do. */
+  check(): StorageUnavailableError | undefined {
+    const what = this.difference();
+    if (what && !this.lost) {
+      this.lost = new StorageUnavailableError(
+        `${what.why}, so hookq refuses every write (webhooks get 503) until the path names that file again. ` +
+          'The messages acknowledged so far are only in the file hookq still has open: put back the file that was moved away, ' +
+          `or stop hookq with SIGTERM (not kill -9): it then writes them to ${this.location}, or beside it if another file is there, ` +
+          'and a restart carries on from them',
+      );
+      this.log?.error({ storage: this.location, err: this.lost }, this.lost.message);
+      if (what.anotherDatabase) this.clearOurLogs();
+    } else if (!what && this.lost) {
+      this.lost = undefined;
+      this.log?.warn({ storage: this.location }, 'the database file is back: writes resume');
+    }
+    return this.lost;
+  }
+
+  /**
+   * Copy the messages out of the open files, to where a restart will look. Runs before
+   * the connection closes (only it can still read them); the function returned finishes
+   * once it has closed.
+   */
+  rescue(db: Database.Database): (() => void) | undefined {
+    if (sameFile(fileAt(this.location), this.database)) {
+      // Only the write-ahead log is gone: move what it holds into the database file.
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      if (result?.busy === 0) {
+        this.log?.warn(
+          { storage: this.location },
+          'wrote the messages of the lost write-ahead log into the database file; starting hookq again carries on from them',
+        );
+        return undefined;
+      }
+    }
+    const copy = `${this.location}.saved-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      db.prepare('VACUUM INTO ?').run(copy);
+      // VACUUM INTO does not sync what it wrote.
+      const fd = openSync(copy, 'r+');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      this.log?.error(
+        { storage: this.location, err: error },
+        `could not save the messages hookq held to ${copy}: they are lost`,
+      );
+      return undefined;
+    }
+    return () => {
+      this.clearOurLogs();
+      try {
+        // A log left at the path would be replayed into the copy.
+        if (existsSync(this.wal)) throw new Error(`${this.wal} is there`);
+        // A new name, which fails if anything is at the path: never a replacement.
+        linkSync(copy, this.location);
+        unlinkSync(copy);
+        syncDirectory(this.location);
+        this.log?.warn(
+          { storage: this.location },
+          `wrote the messages hookq held back to ${this.location}; starting hookq again carries on from them`,
+        );
+      } catch {
+        syncDirectory(copy);
+        this.log?.error(
+          { storage: this.location, saved: copy },
+          `another database is at ${this.location} now; the messages hookq held are saved in ${copy}. ` +
+            `To carry on from them, move that file to ${this.location} (and remove any ${this.wal}) while hookq is stopped`,
+        );
+      }
+    };
+  }
+
+  /** What differs; undefined when the path names the open files. */
+  private difference(): { why: string; anotherDatabase?: true } | undefined {
+    const database = fileAt(this.location);
+    if (database instanceof Error) return this.cannotTell(database);
+    if (!database) {
+      return { why: `the database file ${this.location} was deleted while hookq had it open` };
+    }
+    if (!sameFile(database, this.database)) {
+      return {
+        why: `the database file ${this.location} was replaced by another file while hookq had it open`,
+        anotherDatabase: true,
+      };
+    }
+    const wal = fileAt(this.wal);
+    if (wal instanceof Error) return this.cannotTell(wal);
+    if (!this.walFile) {
+      // SQLite creates the log on its first write, for this connection.
+      this.walFile = wal;
+      return undefined;
+    }
+    if (!wal) return { why: `the write-ahead log ${this.wal} was deleted while hookq had it open` };
+    if (!sameFile(wal, this.walFile)) {
+      return {
+        why: `the write-ahead log ${this.wal} was replaced by another file while hookq had it open`,
+      };
+    }
+    return undefined;
+  }
+
+  /** A path that cannot be looked at may name anything: it counts as not the open file. */
+  private cannotTell(error: Error): { why: string } {
+    return {
+      why: `hookq cannot tell whether ${this.location} is still the file it has open (${error.message})`,
+    };
+  }
+
+  /**
+   * Remove this store's write-ahead log and shared memory from beside a database file
+   * that is not its own: whoever opens that file next would replay the log into it and
+   * corrupt it. SQLite leaves them there on close once its file has moved. What they hold
+   * is still readable through the open connection.
+   */
+  private clearOurLogs(): void {
+    const database = fileAt(this.location);
+    if (database instanceof Error || sameFile(database, this.database)) return;
+    for (const [path, ours] of [
+      [this.wal, this.walFile],
+      [this.shm, this.shmFile],
+    ] as const) {
+      try {
+        if (sameFile(fileAt(path), ours)) unlinkSync(path);
+      } catch {
+        // Gone meanwhile, or out of reach: nothing of ours is left to remove there.
+      }
+    }
+  }
+}
+
+/** Make a new name in the directory of `path` durable; where that is not possible, as SQLite does, go on. */
+function syncDirectory(path: string): void {
+  try {
+    const fd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some file systems cannot sync a directory; the file itself is synced.
   }
 }
