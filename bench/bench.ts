@@ -8,6 +8,8 @@
  *  - delivery: messages/s from a queue to a local target, 1 group and 100 groups.
  *  - backlog: the same with 1,000,000 messages already queued (the one-group figure on a
  *    second route, beside the paused backlog), and hookq's resident memory.
+ *  - heal: an outage of the target with messages of 100 groups waiting; how long after
+ *    the target returns the first message arrives, and the last.
  *
  * hookq runs from dist/, as users run it; `npm run bench` builds it first.
  *
@@ -98,8 +100,8 @@ async function startRawServer(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url: `http://127.0.0.1:${line.trim()}${PATH}` };
 }
 
-/** A target that counts what it receives, in this process. */
-async function startCountingTarget() {
+/** A target that counts what it receives, in this process; on `port` if given. */
+async function startCountingTarget(port = 0) {
   let count = 0;
   let firstAt = 0;
   let lastAt = 0;
@@ -119,12 +121,19 @@ async function startCountingTarget() {
     });
   });
   server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
     get count() {
       return count;
+    },
+    /** performance.now() of the first and the latest arrival. */
+    get firstAt() {
+      return firstAt;
+    },
+    get lastAt() {
+      return lastAt;
     },
     /** Deliveries per second from the first arrival to the last. */
     get rate() {
@@ -233,6 +242,41 @@ async function hookqDelivery(
   }
 }
 
+/** Messages waiting through the outage of the heal figure, and how long it lasts. */
+const HEAL_MESSAGES = 2_000;
+const OUTAGE_MS = 5_000;
+
+/**
+ * The target is away while messages of 100 groups wait (connections refused; the
+ * breaker takes the route down and probes), then comes back on its port.
+ */
+async function heal(place: Place): Promise<{ firstMs: number; drainedMs: number }> {
+  const reserved = await startCountingTarget();
+  const port = Number(new URL(reserved.url).port);
+  await reserved.close();
+  await fill(place, HEAL_MESSAGES, GROUPS, false);
+  const { server } = await HookqServer.start(
+    hookqConfig(place, `http://127.0.0.1:${port}/webhook`),
+    [],
+    {},
+    true,
+  );
+  try {
+    await server.waitForLog((entry) => String(entry.msg).startsWith('target is down'), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+    const back = performance.now();
+    const target = await startCountingTarget(port);
+    try {
+      await target.reached(HEAL_MESSAGES);
+      return { firstMs: target.firstAt - back, drainedMs: target.lastAt - back };
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 const fmt = (n: number, width = 9) => Math.round(n).toLocaleString('en').padStart(width);
 const ms = (n: number) => `${n.toFixed(1)} ms`.padStart(9);
 const ratio = (n: number, base: number) => `${((100 * n) / base).toFixed(0)}%`;
@@ -297,6 +341,14 @@ async function main(): Promise<void> {
     console.log('\ndelivery to a local target');
     console.log(`  1 group            ${fmt(oneGroup.perSecond)} msg/s`);
     console.log(`  ${GROUPS} groups         ${fmt(manyGroups.perSecond)} msg/s`);
+
+    phase('heal after an outage');
+    const healed = await heal(sqlite());
+    console.log(
+      `\nheal: ${HEAL_MESSAGES.toLocaleString('en')} messages over ${GROUPS} groups waited through a ${OUTAGE_MS / 1000}s outage (breaker defaults)`,
+    );
+    console.log(`  first delivery       ${ms(healed.firstMs)} after the target returned`);
+    console.log(`  backlog drained      ${ms(healed.drainedMs)} after the target returned`);
 
     if (await postgresReachable()) {
       phase('postgres ingress');

@@ -8,6 +8,9 @@ import { createHash } from 'node:crypto';
  */
 export type DedupRule = { by: 'content' } | { by: 'header'; header: string } | { by: 'none' };
 
+/** Longest header value kept as it is in a dedup id. */
+export const MAX_HEADER_DEDUP_ID = 200;
+
 /**
  * The dedup id of a message, or null when it has none. A `header` rule whose header
  * is absent gives null: without the provider's id there is nothing to compare, and
@@ -23,7 +26,12 @@ export function dedupId(
       return `sha256:${createHash('sha256').update(body).digest('hex')}`;
     case 'header': {
       const value = header(rule.header.toLowerCase());
-      return value === undefined || value === '' ? null : `header:${value}`;
+      if (value === undefined || value === '') return null;
+      // A sender controls the value: a long one is kept as its hash, so that no database
+      // refuses it as an index key (PostgreSQL's limit is about 2.7 KB).
+      return value.length <= MAX_HEADER_DEDUP_ID
+        ? `header:${value}`
+        : `header-sha256:${createHash('sha256').update(value).digest('hex')}`;
     }
     case 'none':
       return null;

@@ -27,6 +27,7 @@ import {
   expectStatus,
   messageIds,
   refusingUrl,
+  rejectingUrl,
   type Started,
   scrape,
   seriesValue,
@@ -240,6 +241,7 @@ describe('who may call the admin API', () => {
 describe('what each call does', () => {
   test('GET /api/routes counts move as messages flow', async (t) => {
     const { state, behaviour } = poisonTarget();
+    const refusing = await refusingUrl();
     const started = await startAdmin(
       t,
       {
@@ -252,12 +254,16 @@ describe('what each call does', () => {
             delivery: { timeout: '1s' },
           },
           { name: 'quiet', path: '/quiet' },
+          // Refuses every connection: its target goes down after three attempts (the
+          // default breaker) and, with nothing ever delivered there, nothing of it dies.
+          { name: 'down', path: '/down', target: refusing, group: BY_HEADER, retry: ONE_ATTEMPT },
         ],
       },
       // A message saying "hang" stays in flight until the delivery timeout.
       { behaviour: (r) => (!state.healthy && r.body.includes('hang') ? 'hang' : behaviour(r)) },
     );
     const { hookq, api, target } = started;
+    const up = { state: 'up', since: null, lastError: null, nextProbeAt: null };
     const idle = {
       paused: false,
       queued: 0,
@@ -266,6 +272,8 @@ describe('what each call does', () => {
       delivered: 0,
       blockedGroups: 0,
       oldestAgeSeconds: 0,
+      state: 'idle',
+      health: up,
     };
     const quiet = await routeView(api, 'quiet');
     assert.deepEqual(quiet, {
@@ -276,6 +284,13 @@ describe('what each call does', () => {
       ...idle,
     });
     assert.deepEqual(countsOf(await routeView(api, 'orders')), { ordering: 'strict', ...idle });
+    assert.deepEqual(countsOf(await routeView(api, 'down')), { ordering: 'strict', ...idle });
+
+    // Three groups, so the three attempts that take the target down come at once.
+    const refused: string[] = [];
+    for (const group of ['P', 'Q', 'R']) {
+      refused.push(await webhook(hookq, '/down', `{"g":"${group}"}`, { 'x-group': group }));
+    }
 
     expectStatus(await api.post('/api/routes/orders/pause'), 200);
     const a1 = await webhook(hookq, '/orders', '{"n":"a1","do":"hang"}', { 'x-group': 'A' });
@@ -284,6 +299,7 @@ describe('what each call does', () => {
     await delay(60);
     let orders = await routeView(api, 'orders');
     assert.equal(orders.paused, true);
+    assert.equal(orders.state, 'paused');
     assert.equal(orders.queued, 3);
     assert.equal(orders.inflight, 0);
     assert.ok(orders.oldestAgeSeconds >= 0.05, `oldest ${orders.oldestAgeSeconds}s`);
@@ -296,10 +312,13 @@ describe('what each call does', () => {
       return orders.inflight === 1 && orders.delivered === 1;
     });
     assert.equal(orders.paused, false);
+    assert.equal(orders.state, 'delivering');
     assert.equal(orders.queued, 1, 'a2 waits behind a1');
     assert.equal(orders.deadLetter, 0);
     assert.ok(orders.oldestAgeSeconds > 0);
+    assert.deepEqual(orders.health, up);
 
+    // b1 got through after a1 was accepted, so a1's timeout is charged: a dead letter.
     await waitUntil('a1 timed out into the dead-letter queue', async () => {
       orders = await routeView(api, 'orders');
       return orders.deadLetter === 1;
@@ -308,6 +327,8 @@ describe('what each call does', () => {
     assert.equal(orders.blockedGroups, 1);
     assert.equal(orders.queued, 1, 'a2 still waits behind the dead letter');
     assert.ok(orders.oldestAgeSeconds > 0, 'a2 is waiting');
+    assert.equal(orders.state, 'stuck', 'all that waits is behind a dead letter');
+    assert.deepEqual(orders.health, up, 'one timeout does not take the target down');
     assert.equal(await stateOf(started, a2), 'queued');
 
     state.healthy = true;
@@ -317,15 +338,47 @@ describe('what each call does', () => {
       return orders.delivered === 3;
     });
     assert.deepEqual(countsOf(orders), { ordering: 'strict', ...idle, delivered: 3 });
+
+    // Meanwhile the refused route went down; the others are up.
+    let down = await routeView(api, 'down');
+    await waitUntil('the refusing target is down', async () => {
+      down = await routeView(api, 'down');
+      return down.health.state === 'down';
+    });
+    assert.equal(down.state, 'stuck', 'messages wait for a target that is down');
+    assert.equal(down.queued + down.inflight, 3);
+    assert.equal(down.deadLetter, 0, 'an outage dead-lettered a message');
+    assert.equal(down.delivered, 0);
+    assert.equal(down.blockedGroups, 0);
+    assert.ok(down.oldestAgeSeconds > 0);
+    const { since, lastError, nextProbeAt } = down.health;
+    assert.ok(since !== null && Number.isFinite(Date.parse(since)), `since ${since}`);
+    assert.match(String(lastError), /ECONNREFUSED/);
+    assert.ok(
+      nextProbeAt !== null && Date.parse(nextProbeAt) >= Date.parse(since),
+      `next probe ${nextProbeAt}, down since ${since}`,
+    );
+    for (const id of refused) {
+      assert.notEqual(await stateOf(started, id), 'dead', `${id} was dead-lettered`);
+    }
+    const samples = await scrape(api);
+    assert.ok(
+      samples.some((s) => s.name === 'hookq_target_up' && s.labels.route === 'down'),
+      'no hookq_target_up for the route that is down',
+    );
+    assert.equal(seriesValue(samples, 'hookq_target_up', { route: 'down' }), 0);
+    assert.equal(seriesValue(samples, 'hookq_target_up', { route: 'orders' }), 1);
+    assert.equal(seriesValue(samples, 'hookq_target_up', { route: 'quiet' }), 1);
+    assert.deepEqual(await routeView(api, 'quiet'), quiet, 'an outage elsewhere showed here');
   });
 
   test('GET /api/messages pages by route, state and group without gaps or repeats', async (t) => {
-    const refusing = await refusingUrl();
+    const rejecting = await rejectingUrl(t);
     const started = await startAdmin(t, {
       routes: [
         { name: 'orders', path: '/orders', group: BY_HEADER },
         { name: 'billing', path: '/billing', group: BY_HEADER },
-        { name: 'failing', path: '/failing', target: refusing, retry: ONE_ATTEMPT },
+        { name: 'failing', path: '/failing', target: rejecting, retry: ONE_ATTEMPT },
       ],
     });
     const { hookq, api } = started;
@@ -404,7 +457,7 @@ describe('what each call does', () => {
       dead.items.map((m) => [m.id, m.state, m.attempts]),
       [[failing, 'dead', 1]],
     );
-    assert.ok(dead.items[0]?.lastError, 'a dead letter shows its last error');
+    assert.equal(dead.items[0]?.lastError, 'HTTP 500', 'a dead letter shows its last error');
 
     assert.deepEqual((await list(api, { state: 'inflight' })).items, []);
     assert.deepEqual((await list(api, { route: 'orders', state: 'queued' })).items, []);
@@ -421,7 +474,12 @@ describe('what each call does', () => {
             path: '/orders',
             retry: { maxAttempts: 3, backoff: { initial: '50ms', max: '100ms' } },
           },
-          { name: 'down', path: '/down', target: refusing, retry: ONE_ATTEMPT },
+          {
+            name: 'down',
+            path: '/down',
+            target: refusing,
+            retry: { maxAttempts: 1, backoff: { initial: '50ms', max: '50ms' } },
+          },
         ],
       },
       {
@@ -442,11 +500,16 @@ describe('what each call does', () => {
     type View = z.output<typeof MessageView>;
     const view = async (id: string) =>
       expectStatus(await api.get<View>(`/api/messages/${id}`), 200).json;
-    await waitUntil('all settled', async () =>
-      (await Promise.all([textId, binaryId, downId].map(view))).every(
-        (m) => m.state === 'delivered' || m.state === 'dead',
-      ),
+    await waitUntil('both delivered', async () =>
+      (await Promise.all([textId, binaryId].map(view))).every((m) => m.state === 'delivered'),
     );
+    // A refused attempt is never charged while the route delivers nothing (SPEC §5a): the
+    // message goes past maxAttempts and still waits. Caught between two attempts:
+    let down = await view(downId);
+    await waitUntil('the refused message tried twice and waiting again', async () => {
+      down = await view(downId);
+      return down.history.length >= 2 && down.state === 'queued';
+    });
 
     const shown = await view(textId);
     assert.equal(shown.id, textId);
@@ -483,14 +546,21 @@ describe('what each call does', () => {
     assert.deepEqual([...Buffer.from(bytes.body, 'base64')], [...binary]);
     assert.equal(bytes.bodyBytes, binary.length);
 
-    const down = await view(downId);
-    assert.equal(down.state, 'dead');
-    assert.ok(down.deadReason, 'a dead letter says why');
-    assert.equal(down.history.length, 1);
-    const [attempt] = down.history;
-    assert.equal(attempt?.outcome, 'network_error');
-    assert.equal(attempt?.status, null);
-    assert.ok(attempt?.error, 'a network error is described');
+    assert.equal(down.deadReason, null, 'a refused message was dead-lettered');
+    assert.equal(down.finishedAt, null);
+    assert.equal(down.attempts, down.history.length, 'the count and the history differ');
+    down.history.forEach((attempt, i) => {
+      assert.equal(attempt.number, i + 1);
+      assert.equal(attempt.outcome, 'network_error');
+      assert.equal(attempt.status, null);
+      assert.equal(attempt.responseExcerpt, null);
+      assert.match(String(attempt.error), /ECONNREFUSED/, 'a network error is described');
+    });
+    assert.equal(
+      down.lastError,
+      down.history.at(-1)?.error,
+      "the last error is the last attempt's",
+    );
 
     const missing = expectStatus(await api.get<ErrorAnswer>('/api/messages/no-such-message'), 404);
     assert.match(missing.json.error, /no-such-message/);
@@ -549,11 +619,11 @@ describe('what each call does', () => {
   });
 
   test('POST /api/messages/{id}/replay delivers a delivered message again as a new message', async (t) => {
-    const refusing = await refusingUrl();
+    const rejecting = await rejectingUrl(t);
     const started = await startAdmin(t, {
       routes: [
         { name: 'orders', path: '/orders' },
-        { name: 'down', path: '/down', target: refusing, retry: ONE_ATTEMPT },
+        { name: 'failing', path: '/failing', target: rejecting, retry: ONE_ATTEMPT },
         { name: 'held', path: '/held' },
       ],
     });
@@ -584,7 +654,7 @@ describe('what each call does', () => {
 
     expectStatus(await api.post('/api/messages/no-such-message/replay'), 404);
 
-    const dead = await webhook(hookq, '/down', '{"n":1}');
+    const dead = await webhook(hookq, '/failing', '{"n":1}');
     await waitUntil('dead', async () => (await stateOf(started, dead)) === 'dead');
     const refused = expectStatus(await api.post<ErrorAnswer>(`/api/messages/${dead}/replay`), 409);
     assert.match(refused.json.error, /dead/);
@@ -594,7 +664,7 @@ describe('what each call does', () => {
     expectStatus(await api.post(`/api/messages/${queued}/replay`), 409);
 
     // Refused replays enqueued nothing.
-    assert.equal((await list(api, { route: 'down' })).items.length, 1);
+    assert.equal((await list(api, { route: 'failing' })).items.length, 1);
     assert.equal((await list(api, { route: 'held' })).items.length, 1);
     assert.equal((await list(api, { route: 'orders' })).items.length, 2);
   });

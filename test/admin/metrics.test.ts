@@ -46,18 +46,29 @@ async function gauges(api: AdminApi, route: string) {
 test('counters move by exactly what the traffic did', async (t) => {
   const refusing = await refusingUrl();
   const twoTries = { maxAttempts: 2, backoff: { initial: '50ms', max: '50ms' } };
+  const oneTry = { maxAttempts: 1, backoff: { initial: '50ms', max: '50ms' } };
+  // Refused connections and timeouts are never charged while a route delivers nothing
+  // (SPEC §5a), so those messages would be tried forever; a breaker whose first probe is
+  // an hour away stops them after a known number of attempts.
+  const stopAfter = (after: number) => ({ after, probe: { initial: '1h', max: '1h' } });
   const { hookq, api } = await startAdmin(
     t,
     {
       routes: [
         { name: 'ok', path: '/ok', maxBodyBytes: 64 },
         { name: 'http', path: '/http', retry: twoTries },
-        { name: 'net', path: '/net', target: refusing, retry: twoTries },
+        {
+          name: 'net',
+          path: '/net',
+          target: refusing,
+          retry: oneTry,
+          delivery: { breaker: stopAfter(2) },
+        },
         {
           name: 'slow',
           path: '/slow',
-          retry: { maxAttempts: 1 },
-          delivery: { timeout: '300ms' },
+          retry: oneTry,
+          delivery: { timeout: '300ms', breaker: stopAfter(1) },
         },
         { name: 'signed', path: '/signed', verify: { scheme: 'github', secret: 'shh' } },
       ],
@@ -91,21 +102,39 @@ test('counters move by exactly what the traffic did', async (t) => {
     });
     assert.equal(answer.status, status, `${method} ${path}: ${answer.text}`);
   }
-  const failing = [
-    await webhook(hookq, '/http', '{"h":1}'),
-    await webhook(hookq, '/net', '{"n":1}'),
-    await webhook(hookq, '/slow', '{"s":1}'),
-  ];
-  await waitUntil('every message settled', async () => {
-    const delivered = await api.get<{ items: unknown[] }>('/api/messages', {
-      route: 'ok',
-      state: 'delivered',
-    });
-    const states = await Promise.all(
-      failing.map(async (id) => (await hookq.store.getMessage(id))?.state),
-    );
-    return delivered.json.items.length === 3 && states.every((s) => s === 'dead');
-  });
+  const charged = await webhook(hookq, '/http', '{"h":1}');
+  const waiting = {
+    net: await webhook(hookq, '/net', '{"n":1}'),
+    slow: await webhook(hookq, '/slow', '{"s":1}'),
+  };
+  await waitUntil(
+    'the rejected message dead, the others held by a target that is down',
+    async () => {
+      const delivered = await api.get<{ items: unknown[] }>('/api/messages', {
+        route: 'ok',
+        state: 'delivered',
+      });
+      const samples = await scrape(api);
+      const states = await Promise.all(
+        [charged, waiting.net, waiting.slow].map(
+          async (id) => (await hookq.store.getMessage(id))?.state,
+        ),
+      );
+      return (
+        delivered.json.items.length === 3 &&
+        states.join() === 'dead,queued,queued' &&
+        seriesValue(samples, 'hookq_target_up', { route: 'net' }) === 0 &&
+        seriesValue(samples, 'hookq_target_up', { route: 'slow' }) === 0 &&
+        seriesValue(samples, 'hookq_deliveries_total', {
+          route: 'net',
+          outcome: 'network_error',
+        }) >= 2 &&
+        seriesValue(samples, 'hookq_deliveries_total', { route: 'slow', outcome: 'timeout' }) >= 1
+      );
+    },
+  );
+  // Long enough for a retry (50 ms) or a timeout (300 ms) that should not happen to show.
+  await delay(600);
   const after = await scrape(api);
   const moved = (name: string, labels: Record<string, string>) =>
     delta(before, after, name, labels);
@@ -154,11 +183,39 @@ test('counters move by exactly what the traffic did', async (t) => {
     1,
   );
 
-  assert.equal(seriesValue(after, 'hookq_messages', { route: 'ok', state: 'delivered' }), 3);
-  for (const route of ['http', 'net', 'slow']) {
-    assert.equal(seriesValue(after, 'hookq_messages', { route, state: 'dead' }), 1, route);
-    assert.equal(seriesValue(after, 'hookq_messages', { route, state: 'queued' }), 0, route);
+  // The attempts counted are the attempts recorded: past maxAttempts for the held ones.
+  for (const [route, id] of Object.entries(waiting)) {
+    const history = (await hookq.store.getMessage(id))?.history ?? [];
+    assert.deepEqual(
+      history.map((a) => a.outcome),
+      Array(attempts[route as keyof typeof attempts]).fill(
+        outcomes[route as keyof typeof outcomes],
+      ),
+      route,
+    );
   }
+
+  const messages = (route: string, state: string) =>
+    seriesValue(after, 'hookq_messages', { route, state });
+  assert.equal(messages('ok', 'delivered'), 3);
+  assert.equal(messages('http', 'dead'), 1, 'a rejection is charged');
+  assert.equal(messages('http', 'queued'), 0);
+  for (const route of ['net', 'slow']) {
+    assert.equal(messages(route, 'dead'), 0, `${route}: an outage dead-lettered a message`);
+    assert.equal(messages(route, 'queued'), 1, route);
+  }
+  const up = (route: string) => seriesValue(after, 'hookq_target_up', { route });
+  assert.deepEqual(
+    ['ok', 'http', 'net', 'slow', 'signed'].map((route) => [route, up(route)]),
+    [
+      ['ok', 1],
+      ['http', 1],
+      ['net', 0],
+      ['slow', 0],
+      ['signed', 1],
+    ],
+    'a rejection leaves the target up; refusals and timeouts take it down',
+  );
 });
 
 test('queue gauges follow messages as they wait, fly, fail and leave', async (t) => {
@@ -194,9 +251,12 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
   const poisoned = await webhook(hookq, '/orders', '{"poison":true}', { 'x-group': 'A' });
   await webhook(hookq, '/orders', '{"after":true}', { 'x-group': 'A' });
   const hanging = await webhook(hookq, '/orders', '{"hang":true}', { 'x-group': 'H' });
+  // A timeout counts toward maxAttempts only if the route delivered another message
+  // since (SPEC §5a): this one, while the hanging attempt waits for its timeout.
+  await webhook(hookq, '/orders', '{"fine":true}', { 'x-group': 'F' });
   await delay(100);
   const waiting = await gauges(api, 'orders');
-  assert.deepEqual({ ...waiting, oldest: 0 }, { ...idle, queued: 3 });
+  assert.deepEqual({ ...waiting, oldest: 0 }, { ...idle, queued: 4 });
   assert.ok(waiting.oldest >= 0.1, `oldest ${waiting.oldest}s`);
   await delay(200);
   const later = (await gauges(api, 'orders')).oldest;
@@ -204,9 +264,9 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
 
   expectStatus(await api.post('/api/routes/orders/resume'), 200);
   let now = waiting;
-  await waitUntil('one dead letter and one in flight', async () => {
+  await waitUntil('one dead letter, one in flight, one delivered', async () => {
     now = await gauges(api, 'orders');
-    return now.dead === 1 && now.inflight === 1;
+    return now.dead === 1 && now.inflight === 1 && now.delivered === 1;
   });
   assert.equal(now.queued, 1, 'the message behind the dead letter waits');
   assert.equal(now.blocked, 1);
@@ -216,7 +276,10 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
     now = await gauges(api, 'orders');
     return now.dead === 2;
   });
-  assert.deepEqual({ ...now, oldest: 0 }, { ...idle, queued: 1, dead: 2, blocked: 2 });
+  assert.deepEqual(
+    { ...now, oldest: 0 },
+    { ...idle, queued: 1, dead: 2, delivered: 1, blocked: 2 },
+  );
 
   healthy.now = true;
   expectStatus(await api.delete(`/api/messages/${hanging}`), 200);
@@ -224,9 +287,9 @@ test('queue gauges follow messages as they wait, fly, fail and leave', async (t)
   expectStatus(await api.post('/api/redrive', { ids: [poisoned] }), 200);
   await waitUntil('both delivered', async () => {
     now = await gauges(api, 'orders');
-    return now.delivered === 2;
+    return now.delivered === 3;
   });
-  assert.deepEqual(now, { ...idle, delivered: 2 }, 'nothing waits, so the oldest age is 0');
+  assert.deepEqual(now, { ...idle, delivered: 3 }, 'nothing waits, so the oldest age is 0');
 });
 
 test('retention counts expired messages and the dead letters it deletes', async (t) => {

@@ -14,7 +14,15 @@ import { createAdmin } from '../../src/admin/server.js';
 import { silentLogger } from '../../src/log.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { type AdminApi, type ApiAnswer, startAdmin, TOKEN, waitUntil, webhook } from './support.js';
+import {
+  type AdminApi,
+  type ApiAnswer,
+  refusingUrl,
+  startAdmin,
+  TOKEN,
+  waitUntil,
+  webhook,
+} from './support.js';
 
 interface MediaType {
   schema: Record<string, unknown>;
@@ -201,6 +209,15 @@ test('every documented answer is what a real call gets, and every real answer is
           group: { header: 'X-Group' },
           retry: { maxAttempts: 1 },
         },
+        // Refuses every connection: its target goes down, and its messages wait an hour
+        // between attempts unless retry-now makes them due.
+        {
+          name: 'down',
+          path: '/down',
+          target: await refusingUrl(),
+          group: { header: 'X-Group' },
+          retry: { backoff: { initial: '1h', max: '1h' } },
+        },
       ],
     },
     { behaviour: (r) => (r.body.includes('poison') ? { status: 500, body: 'refused' } : 200) },
@@ -228,11 +245,22 @@ test('every documented answer is what a real call gets, and every real answer is
     dead[group] = await webhook(hookq, '/orders', `{"poison":"${group}"}`, { 'x-group': group });
     await webhook(hookq, '/orders', `{"after":"${group}"}`, { 'x-group': group });
   }
+  const held: Record<string, string> = {};
+  for (const group of ['P', 'Q', 'R']) {
+    held[group] = await webhook(hookq, '/down', `{"held":"${group}"}`, { 'x-group': group });
+  }
+  const attemptsOf = async (id: string) => (await hookq.store.getMessage(id))?.history.length;
   await waitUntil('messages settled', async () => {
     const states = await Promise.all(
-      [delivered, binary, ...Object.values(dead)].map((id) => stateOf(id)),
+      [delivered, binary, ...Object.values(dead), ...Object.values(held)].map((id) => stateOf(id)),
     );
-    return states.join() === 'delivered,delivered,dead,dead,dead';
+    const tries = await Promise.all(Object.values(held).map(attemptsOf));
+    const health = await hookq.store.routeStats(['down']);
+    return (
+      states.join() === 'delivered,delivered,dead,dead,dead,queued,queued,queued' &&
+      tries.join() === '1,1,1' &&
+      health[0]?.health.state === 'down'
+    );
   });
 
   const seen = new Set<string>();
@@ -291,7 +319,23 @@ test('every documented answer is what a real call gets, and every real answer is
   const missing = id('no-such-message');
 
   await check('get', '/api/openapi.json', none);
-  await check('get', '/api/routes', none);
+  // One route delivering into blocked groups, one whose target is down: every field of
+  // the route view, null or not, is held against the document.
+  const routes = await check('get', '/api/routes', none);
+  const views = (routes.json as { routes: Array<Record<string, unknown>> }).routes;
+  const health = (name: string) => views.find((view) => view.name === name)?.health;
+  assert.deepEqual(
+    views.map((view) => [view.name, view.state]),
+    [
+      ['orders', 'stuck'],
+      ['down', 'stuck'],
+    ],
+  );
+  assert.equal((health('down') as { state: string }).state, 'down');
+  assert.ok(
+    Object.values(health('down') as object).every((value) => value !== null),
+    JSON.stringify(health('down')),
+  );
   const first = await check('get', '/api/messages', none, {
     query: { route: 'orders', state: 'dead', limit: 1 },
   });
@@ -334,6 +378,27 @@ test('every documented answer is what a real call gets, and every real answer is
     await check('post', `/api/routes/{name}/${action}`, route);
     await check('post', `/api/routes/{name}/${action}`, { name: 'no-such-route' });
   }
+
+  // Retry-now: one group's head, waiting an hour, goes now, as the probe of the target
+  // that is down; the other groups keep waiting.
+  const retryNow = '/api/routes/{name}/retry-now';
+  const down = { name: 'down' };
+  const one = await check('post', retryNow, down, { body: { group: 'P' } });
+  assert.deepEqual(one.json, { route: 'down', due: 1 });
+  await waitUntil('P tried again', async () => (await attemptsOf(held.P!)) === 2);
+  assert.equal(await attemptsOf(held.Q!), 1, 'retry-now of one group moved another');
+  const unknown = await check('post', retryNow, down, { body: { id: 'no-such-message' } });
+  assert.deepEqual(unknown.json, { route: 'down', due: 0 });
+  const byId = await check('post', retryNow, down, { body: { id: held.Q! } });
+  assert.deepEqual(byId.json, { route: 'down', due: 1 });
+  await check('post', retryNow, down, { body: {} });
+  await check('post', retryNow, route, { body: {} });
+  // Valid for the schema, which cannot say "not both"; the server refuses it.
+  const both = await check('post', retryNow, down, { body: { group: 'P', id: held.P! } });
+  assert.equal(both.status, 400, both.text);
+  assert.equal((both.json as { field?: string }).field, 'id', both.text);
+  const nowhere = await check('post', retryNow, { name: 'no-such-route' }, { body: {} });
+  assert.equal(nowhere.status, 404, nowhere.text);
   await check('get', '/healthz', none, { authorization: null });
   await check('get', '/metrics', none, { authorization: null });
   await check('get', '/readyz', none, { authorization: null });

@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { TestContext } from 'node:test';
 import { type RunningHookq, type StartOptions, startHookq } from '../../src/app.js';
+import { onEnd } from '../e2e/support.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { type Behaviour, type Received, TestTarget } from '../helpers/target.js';
 import { send } from '../ingress/http.js';
@@ -157,10 +158,25 @@ export function messageIds(received: readonly Received[]): string[] {
   return received.map((r) => String(r.headers['hookq-message-id']));
 }
 
-/** A URL where nothing listens: every attempt is refused. */
+/**
+ * A URL where nothing listens: every attempt is refused. Under SPEC §5a a refused
+ * attempt means the target is unavailable, which dead-letters nothing while the route
+ * delivers nothing else: use `rejectingUrl` where a test needs dead letters.
+ */
 export async function refusingUrl(): Promise<string> {
   const target = await TestTarget.start();
   await target.close();
+  return target.url;
+}
+
+/**
+ * A target that answers every attempt with a rejection (`status`, 500 by default:
+ * not one of the "unavailable" statuses of SPEC §5a), so each attempt counts toward
+ * `retry.maxAttempts`. It closes when the test ends.
+ */
+export async function rejectingUrl(t: TestContext, status = 500): Promise<string> {
+  const target = await TestTarget.start(() => ({ status, body: 'rejected' }));
+  onEnd(t, () => target.close());
   return target.url;
 }
 

@@ -249,12 +249,10 @@ export class PostgresStore implements Store {
   async retryNow(route: string, only: { group?: string; id?: string } = {}): Promise<number> {
     const made = await this.transaction('full', async (q) => {
       const now = this.now();
-      if (only.id === undefined) {
-        await q(`UPDATE routes SET probe_at = $2 WHERE name = $1 AND target_state = 'down'`, [
-          route,
-          now,
-        ]);
-      }
+      await q(`UPDATE routes SET probe_at = $2 WHERE name = $1 AND target_state = 'down'`, [
+        route,
+        now,
+      ]);
       const rows = await q(
         `UPDATE messages SET available_at = $2 WHERE pk IN
            (SELECT head_pk FROM groups WHERE route = $1 AND status = 'ready' AND due_at > $2
