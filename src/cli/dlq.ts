@@ -1,7 +1,12 @@
 import { createInterface } from 'node:readline/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
+import {
+  AdminCallError,
+  AdminClient,
+  type AdminOptions,
+  withAdminOptions,
+} from './admin-client.js';
 import { EXIT, exitWith } from './common.js';
 import { clip, printJson, since, table } from './format.js';
 
@@ -196,16 +201,21 @@ export function registerDlq(program: Command): void {
           }
           const client = await AdminClient.connect(options);
           if (ids.length > 0) {
-            const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids });
-            // Some ids were not dead letters: a script must be able to tell.
-            if (moved < ids.length) {
+            const wanted = [...new Set(ids)];
+            const { redriven, notRedriven } = await redriveIds(client, wanted, !options.json);
+            // Some ids were not dead letters: a script must be able to tell, and a person
+            // which ones.
+            if (notRedriven.length > 0) {
               process.exitCode = EXIT.conflict;
+              const why = notRedriven.map(
+                ({ id, state }) => `  ${id}: ${state === null ? 'no such message' : state}\n`,
+              );
               process.stderr.write(
-                `error: ${ids.length - moved} of ${ids.length} are not dead letters, or do not exist\n`,
+                `error: ${notRedriven.length} of ${wanted.length} not redriven, as only dead letters can be:\n${why.join('')}`,
               );
             }
-            if (options.json) return printJson({ moved });
-            process.stdout.write(`redriven ${moved} of ${ids.length}\n`);
+            if (options.json) return printJson({ moved: redriven.length, redriven, notRedriven });
+            process.stdout.write(`redriven ${redriven.length} of ${wanted.length}\n`);
             return;
           }
           const selector = options.all
@@ -284,6 +294,59 @@ export function registerDlq(program: Command): void {
         exitWith(error);
       }
     });
+}
+
+/**
+ * Redrive ids one call each, so that what moved is known id by id, and look up every id
+ * first to say why one cannot move. Oldest first: a message redriven by an earlier call
+ * may be delivered before the next call, which must not be an older one of its group.
+ */
+async function redriveIds(
+  client: AdminClient,
+  ids: readonly string[],
+  show: boolean,
+): Promise<{ redriven: string[]; notRedriven: NotRedriven[] }> {
+  const redriven: string[] = [];
+  const notRedriven: NotRedriven[] = [];
+  const found: MessageSummary[] = [];
+  for (const id of ids) {
+    const message = await find(client, id);
+    if (message === null) notRedriven.push({ id, state: null });
+    else found.push(message);
+  }
+  found.sort(
+    (a, b) => a.route.localeCompare(b.route) || Number(BigInt(a.sequence) - BigInt(b.sequence)),
+  );
+  for (const { id, state } of found) {
+    if (state !== 'dead') {
+      notRedriven.push({ id, state });
+      continue;
+    }
+    const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids: [id] });
+    if (moved > 0) {
+      redriven.push(id);
+      if (show) process.stdout.write(`redriven ${id}\n`);
+    } else {
+      // Moved or discarded by someone else since it was looked up.
+      notRedriven.push({ id, state: (await find(client, id))?.state ?? null });
+    }
+  }
+  return { redriven, notRedriven };
+}
+
+/** An id that was not redriven, and its state: null when there is no such message. */
+interface NotRedriven {
+  id: string;
+  state: string | null;
+}
+
+async function find(client: AdminClient, id: string): Promise<MessageSummary | null> {
+  try {
+    return await client.get<MessageSummary>(`/api/messages/${encodeURIComponent(id)}`);
+  } catch (error) {
+    if (error instanceof AdminCallError && error.exitCode === EXIT.notFound) return null;
+    throw error;
+  }
 }
 
 /**

@@ -116,7 +116,7 @@ test('exit codes for refused access, unknown things, wrong states and bad usage'
       why: 'redrive ids that are not dead letters',
       code: 4,
       args: ['dlq', 'redrive', 'no-such-id'],
-      says: /1 of 1 are not dead letters/,
+      says: /1 of 1 not redriven.*\n {2}no-such-id: no such message$/m,
     },
     {
       why: 'redrive ids and a route',
@@ -159,6 +159,50 @@ test('exit codes for refused access, unknown things, wrong states and bad usage'
     [[dead.id, 1]],
   );
   assert.equal(target.received.length, 1, 'something was delivered again');
+});
+
+test('a redrive of ids of which some are not dead letters says which moved: exit 4', async (t) => {
+  const target = await TestTarget.start((request) => (request.body.includes('fail') ? 500 : 200));
+  onEnd(t, () => target.close());
+  const dir = removeAfter(t, tempDir('hookq-cli-redrive-ids-'));
+  const config = writeConfig(dir, {
+    admin: { listen: '127.0.0.1:0', token: TOKEN },
+    // One group in strict order: while the dead letter holds it, the next message waits.
+    routes: [{ name: 'orders', path: '/orders', target: target.url, retry: { maxAttempts: 1 } }],
+  });
+  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const view = (id: string) =>
+    operator.api<{ state: string; redrives: number }>(`/api/messages/${id}`);
+  const stateOf = async (id: string) => (await view(id)).state;
+  const failing = Buffer.from('{"fail":true}');
+  const dead = accepted(await post(`${ingressUrl}/orders`, failing), 'orders', 1, failing);
+  await waitUntil('the message dead', async () => (await stateOf(dead.id)) === 'dead');
+  const fine = Buffer.from('{"fine":true}');
+  const queued = accepted(await post(`${ingressUrl}/orders`, fine), 'orders', 2, fine);
+  assert.equal(await stateOf(queued.id), 'queued');
+
+  const mixed = await operator.fails(4, ['dlq', 'redrive', 'no-such-id', queued.id, dead.id]);
+  assert.equal(mixed.stdout, `redriven ${dead.id}\nredriven 1 of 3\n`);
+  assert.equal(
+    mixed.stderr,
+    `error: 2 of 3 not redriven, as only dead letters can be:\n  no-such-id: no such message\n  ${queued.id}: queued\n`,
+  );
+  // It fails again and holds the group again; the one behind it has not moved.
+  await waitUntil('the redriven message dead again', async () => {
+    const again = await view(dead.id);
+    return again.redrives === 1 && again.state === 'dead';
+  });
+  assert.equal(await stateOf(queued.id), 'queued');
+
+  // For scripts: the same, as JSON; an id given twice counts once.
+  const twice = ['dlq', 'redrive', dead.id, 'no-such-id', dead.id, '--json'];
+  const json = await operator.fails(4, twice);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    moved: 1,
+    redriven: [dead.id],
+    notRedriven: [{ id: 'no-such-id', state: null }],
+  });
+  assert.match(json.stderr, /^error: 1 of 2 not redriven/);
 });
 
 test("--config (or HOOKQ_CONFIG) gives the admin API's address and token", async (t) => {

@@ -515,6 +515,36 @@ const cases: Case[] = [
     key: 'admin.token',
     says: /must be text \(got a number\)/,
   },
+  {
+    what: 'an admin token of only whitespace',
+    document: withRoute({}, { admin: { token: '   ' } }),
+    key: 'admin.token',
+    says: /must not be blank/,
+  },
+  {
+    what: 'an allowed origin with a path',
+    document: withRoute({}, { admin: { allowedOrigins: ['https://hookq.example.com/console'] } }),
+    key: 'admin.allowedOrigins[0]',
+    says: /must be an origin such as https:\/\/hookq\.example\.com.*nothing after/,
+  },
+  {
+    what: 'an allowed origin that is a wildcard',
+    document: withRoute({}, { admin: { allowedOrigins: ['https://a.example', '*'] } }),
+    key: 'admin.allowedOrigins[1]',
+    says: /must be an origin .*\(got "\*"\)/,
+  },
+  {
+    what: 'an allowed origin of another scheme',
+    document: withRoute({}, { admin: { allowedOrigins: ['file:///srv'] } }),
+    key: 'admin.allowedOrigins[0]',
+    says: /file: is not http: or https:/,
+  },
+  {
+    what: 'allowed origins as one text',
+    document: withRoute({}, { admin: { allowedOrigins: 'https://hookq.example.com' } }),
+    key: 'admin.allowedOrigins',
+    says: /must be a list of origins/,
+  },
 ];
 
 describe('each kind of bad input is a ConfigError at its key', () => {
