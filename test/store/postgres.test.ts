@@ -58,7 +58,7 @@ describe('postgres: opening', {
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
     assert.deepEqual(
       ledger.rows.map((row) => row.version),
-      [1, 2],
+      [1, 2, 3],
     );
   });
 
@@ -188,6 +188,64 @@ describe('postgres: a value the database refuses in a commit batch', {
       assert.equal((await store.routeStats(['r']))[0]?.queued, 10);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('postgres: enqueues lock their group, not their route', {
+  skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+}, () => {
+  const webhook = (group: string, body: string) => ({
+    route: 'r',
+    group,
+    dedupId: null,
+    dedupWindowMs: 0,
+    headers: [] as Array<[string, string]>,
+    body: Buffer.from(body),
+  });
+
+  it("two instances' enqueues to different groups of one route commit side by side", async () => {
+    const schema = freshSchema();
+    const url = `${PG_URL}?schema=${schema}`;
+    const [a, b] = [await PostgresStore.open(url), await PostgresStore.open(url)];
+    const holder = new pg.Client({ connectionString: PG_URL });
+    await holder.connect();
+    try {
+      await a.enqueue(webhook('g1', 'first'));
+      // An enqueue of g1 still in flight, as another instance's would be: it holds g1's
+      // lock and its sequence number, and also the route's row, until it commits.
+      await holder.query(`SET search_path = ${schema}`);
+      await holder.query('BEGIN');
+      const taken = await holder.query<{ seq: string }>(
+        `SELECT hookq_take_sequences(ARRAY['r'], ARRAY['g1']) AS seq`,
+      );
+      const held = Number(taken.rows[0]?.seq);
+      await holder.query(`SELECT 1 FROM routes WHERE name = 'r' FOR UPDATE`);
+
+      // Another group of the route goes through at once, from either instance.
+      const other = await Promise.race([
+        b.enqueue(webhook('g2', 'other group')),
+        new Promise((resolve) => setTimeout(() => resolve('waited'), 5_000)),
+      ]);
+      assert.notEqual(other, 'waited', 'an enqueue of another group waited for the open one');
+      assert.ok(other && typeof other === 'object' && 'sequence' in other);
+      assert.ok(Number(other.sequence) > Number(held), 'sequences still increase in the route');
+
+      // The same group waits: its order must follow commit order.
+      let sameDone = false;
+      const same = a.enqueue(webhook('g1', 'second')).then((result) => {
+        sameDone = true;
+        return result;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(sameDone, false, 'an enqueue of the same group did not wait');
+      await holder.query('COMMIT');
+      const second = await same;
+      assert.ok(!second.duplicate && second.sequence > Number(held));
+    } finally {
+      await holder.end();
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -394,6 +394,94 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 3,
+    name: 'enqueues lock their groups, not their route',
+    sql: `
+-- Sequence numbers come from one sequence per route (routes.last_seq is no longer
+-- written): taking one locks nothing until commit, so enqueues of different groups
+-- commit side by side. Within a group, commit order is kept by a transaction-scoped
+-- advisory lock on the group, taken before its numbers: an enqueue waits only for an
+-- earlier one of the same group, so message N+1 of a group is never visible before N.
+CREATE FUNCTION hookq_sequence_of(p_route text) RETURNS regclass LANGUAGE sql STABLE AS $$
+  SELECT ('hookq_seq_' || md5(p_route))::regclass
+$$;
+
+-- Give a route its row and its sequence (continuing from last_seq, for routes that
+-- had one). Instances may race to create it: the loser finds it made.
+CREATE FUNCTION hookq_ensure_route(p_route text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  next bigint;
+BEGIN
+  INSERT INTO routes (name) VALUES (p_route) ON CONFLICT (name) DO NOTHING;
+  IF to_regclass('hookq_seq_' || md5(p_route)) IS NOT NULL THEN
+    RETURN;
+  END IF;
+  SELECT last_seq + 1 INTO next FROM routes WHERE name = p_route;
+  BEGIN
+    EXECUTE format('CREATE SEQUENCE %I START %s', 'hookq_seq_' || md5(p_route), next);
+  EXCEPTION WHEN duplicate_table OR unique_violation THEN
+    NULL;
+  END;
+END $$;
+
+SELECT hookq_ensure_route(name) FROM routes;
+
+-- Lock the groups of a batch (in one order, so batches cannot deadlock), then number
+-- its items, in item order, from their routes' sequences.
+CREATE FUNCTION hookq_take_sequences(p_routes text[], p_groups text[]) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(k.r, k.g) FROM (
+    SELECT DISTINCT hashtext('hookq-group:' || current_schema() || ':' || u.r) AS r, hashtext(u.g) AS g
+    FROM unnest(p_routes, p_groups) AS u(r, g) ORDER BY 1, 2
+  ) k;
+  FOR i IN 1 .. coalesce(array_length(p_routes, 1), 0) LOOP
+    RETURN NEXT nextval(hookq_sequence_of(p_routes[i]));
+  END LOOP;
+END $$;
+
+-- Counts of arriving messages are appended, one row per statement, rather than added
+-- to a shard row: an enqueue, which waits for a durable commit, then holds no counter
+-- row that another one needs. The sweeper folds them into route_counts (shard 16).
+CREATE TABLE route_count_deltas (
+  route text NOT NULL,
+  state text NOT NULL,
+  n     bigint NOT NULL
+);
+CREATE INDEX route_count_deltas_route ON route_count_deltas (route, state);
+
+CREATE OR REPLACE FUNCTION count_message_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO route_count_deltas (route, state, n)
+    SELECT route, state, count(*) FROM new_rows GROUP BY route, state;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO route_counts AS c (route, state, shard, n)
+    SELECT route, state, 8 + pg_backend_pid() % 8, -count(*) FROM old_rows GROUP BY route, state
+    ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
+  ELSE
+    INSERT INTO route_counts AS c (route, state, shard, n)
+    SELECT route, state, 8 + pg_backend_pid() % 8, sum(delta) FROM (
+      SELECT o.route, o.state, -1 AS delta FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
+      UNION ALL
+      SELECT n.route, n.state, 1 FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
+    ) changes
+    GROUP BY route, state
+    ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- A route's counts: its shard rows and the appended ones not yet folded in.
+CREATE VIEW route_totals AS
+  SELECT route, state, sum(n)::bigint AS n FROM (
+    SELECT route, state, n FROM route_counts
+    UNION ALL
+    SELECT route, state, n FROM route_count_deltas
+  ) parts GROUP BY route, state;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;

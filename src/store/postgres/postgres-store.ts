@@ -21,9 +21,9 @@ import {
   expiryReason,
   healthOf,
   type MessageRow,
+  type PayloadRow,
   ROUTE_HEALTH_COLUMNS,
   type RouteHealthRow,
-  type PayloadRow,
   toAttempt,
   toMessage,
 } from '../rows.js';
@@ -72,7 +72,12 @@ type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => 
  *   an instance share one transaction (group commit). Delivery bookkeeping commits
  *   with `synchronous_commit = off`: a database crash can only lose an outcome, and the
  *   message is then delivered again.
- * - Sequences are taken under the route's row lock, so they follow commit order.
+ * - Nothing route-wide is locked across a durable commit. Sequence numbers come from a
+ *   sequence per route; an enqueue first takes a transaction-scoped advisory lock on each
+ *   of its groups, so within a group numbers follow commit order (N+1 is never visible
+ *   before N) while different groups commit side by side. Arriving messages are counted
+ *   in appended rows, not in a shared counter row, and other instances are notified
+ *   after the commit.
  * - Every transaction locks the rows of the groups it changes before it changes their
  *   messages, always in the same order: instances never disagree about a group's head,
  *   and locks are always taken groups first, counters after, so transactions cannot
@@ -90,6 +95,8 @@ export class PostgresStore implements Store {
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
   private readonly listener: WorkListener;
   private readonly channel: string;
+  /** Routes known to have their row and sequence (see ensureRoutes). */
+  private readonly knownRoutes = new Set<string>();
   /** Why the latest transaction failed for want of the database; cleared by the next success. */
   private failingWrites: Error | undefined;
   private closed = false;
@@ -128,6 +135,7 @@ export class PostgresStore implements Store {
     }
     const store = new PostgresStore(pool, location, options);
     await store.recordOrdering(options.ordering ?? {});
+    await store.ensureRoutes(Object.keys(options.ordering ?? {}));
     await store.listener.start();
     return store;
   }
@@ -153,7 +161,9 @@ export class PostgresStore implements Store {
 
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
     const now = this.now();
-    const rows = await this.call<MessageRow & PayloadRow & { charge_since: number; probe: boolean }>('SELECT * FROM hookq_claim($1, $2, $3, $4, $5, $6)', [
+    const rows = await this.call<
+      MessageRow & PayloadRow & { charge_since: number; probe: boolean }
+    >('SELECT * FROM hookq_claim($1, $2, $3, $4, $5, $6)', [
       request.route,
       request.limit,
       request.maxConcurrency,
@@ -343,7 +353,7 @@ export class PostgresStore implements Store {
   async countDead(selector: { route: string; group?: string } | { all: true }): Promise<number> {
     if ('all' in selector) {
       const [row] = await this.read<{ n: number }>(
-        `SELECT coalesce(sum(n), 0)::bigint AS n FROM route_counts WHERE state = 'dead'`,
+        `SELECT coalesce(sum(n), 0)::bigint AS n FROM route_totals WHERE state = 'dead'`,
       );
       return row?.n ?? 0;
     }
@@ -455,22 +465,24 @@ export class PostgresStore implements Store {
   async routeStats(routes: readonly string[]): Promise<RouteStats[]> {
     const rows = await this.read<
       RouteHealthRow & {
-      route: string;
-      paused: boolean | null;
-      queued: number;
-      inflight: number;
-      dead: number;
-      delivered: number;
-      blocked: number;
-      active: number;
-      oldest: number | null;
-    }
+        route: string;
+        paused: boolean | null;
+        queued: number;
+        inflight: number;
+        dead: number;
+        delivered: number;
+        blocked: number;
+        active: number;
+        oldest: number | null;
+      }
     >(
-      `SELECT r.route, t.paused, ${ROUTE_HEALTH_COLUMNS.split(', ').map((column) => `t.${column}`).join(', ')},
-         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'queued') AS queued,
-         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'inflight') AS inflight,
-         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'dead') AS dead,
-         (SELECT coalesce(sum(n), 0)::bigint FROM route_counts WHERE route = r.route AND state = 'delivered') AS delivered,
+      `SELECT r.route, t.paused, ${ROUTE_HEALTH_COLUMNS.split(', ')
+        .map((column) => `t.${column}`)
+        .join(', ')},
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'queued') AS queued,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'inflight') AS inflight,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'dead') AS dead,
+         (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'delivered') AS delivered,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status = 'blocked') AS blocked,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status IN ('ready', 'inflight')) AS active,
          (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest
@@ -565,6 +577,14 @@ export class PostgresStore implements Store {
            (SELECT dedup_id FROM dedup WHERE route = $1 AND expires_at <= $2 LIMIT $3)`,
         [route, now, limit],
       );
+      // Fold the counts that enqueues appended into the route's counters.
+      await q(
+        `WITH moved AS (DELETE FROM route_count_deltas WHERE route = $1 RETURNING state, n)
+         INSERT INTO route_counts AS c (route, state, shard, n)
+         SELECT $1, state, 16, sum(n) FROM moved GROUP BY state
+         ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n`,
+        [route],
+      );
       for (const [, group] of uniqueGroups([...expired, ...dead]))
         await this.refreshGroup(q, route, group);
       return {
@@ -624,6 +644,7 @@ export class PostgresStore implements Store {
   ): Promise<PromiseSettledResult<EnqueueResult>[]> {
     let results: PromiseSettledResult<EnqueueResult>[];
     try {
+      await this.ensureRoutes(items.map((item) => item.route));
       results = await this.transaction('full', (q) => this.insertEnqueues(q, items));
     } catch (error) {
       if (!this.isRefusedData(error)) throw error;
@@ -637,6 +658,7 @@ export class PostgresStore implements Store {
       if (result.status === 'fulfilled' && !result.value.duplicate) woken.add(items[index]!.route);
     });
     this.emitLocally([...woken]);
+    this.notifyAfterCommit([...woken]);
     return results;
   }
 
@@ -760,28 +782,20 @@ export class PostgresStore implements Store {
       .filter((index) => duplicateOf(index) === undefined);
     const sequences = new Map<number, number>();
     if (fresh.length > 0) {
-      // Sorted, so that instances lock route rows in the same order.
-      const perRoute = new Map<string, number[]>();
-      for (const index of fresh)
-        perRoute.set(items[index]!.route, [...(perRoute.get(items[index]!.route) ?? []), index]);
-      const names = [...perRoute.keys()].sort();
-      const taken = await q<{ name: string; last_seq: number }>(
-        `INSERT INTO routes AS r (name, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
-         ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + excluded.last_seq
-         RETURNING name, last_seq`,
-        [names, names.map((name) => perRoute.get(name)!.length)],
+      // Each group locked, then numbered from its route's sequence (hookq_take_sequences):
+      // nothing route-wide is held until the commit.
+      const taken = await q<{ seq: number }>(
+        'SELECT hookq_take_sequences($1::text[], $2::text[]) AS seq',
+        [fresh.map((i) => items[i]!.route), fresh.map((i) => items[i]!.group)],
       );
+      for (const [position, index] of fresh.entries()) {
+        sequences.set(index, taken[position]!.seq);
+        routes.add(items[index]!.route);
+      }
       await this.lockGroups(
         q,
         uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
       );
-      for (const { name, last_seq } of taken) {
-        const indexes = perRoute.get(name)!;
-        for (const [position, index] of indexes.entries()) {
-          sequences.set(index, last_seq - indexes.length + 1 + position);
-        }
-        routes.add(name);
-      }
       const inserted = await q<{ pk: number; id: string }>(
         `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
          SELECT id, route, group_id, seq, dedup_id, 'queued', $7, $7, $7, replay_of
@@ -831,7 +845,6 @@ export class PostgresStore implements Store {
           now,
         ],
       );
-      await this.notify(q, [...routes]);
     }
     return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
       const original = duplicateOf(index);
@@ -907,6 +920,33 @@ export class PostgresStore implements Store {
     await q('SELECT hookq_refresh_group($1, $2)', [route, group]);
   }
 
+  /**
+   * Give routes met for the first time their row and sequence (hookq_ensure_route), on
+   * a connection of their own: creating a sequence must not wait inside an enqueue.
+   */
+  private async ensureRoutes(routes: readonly string[]): Promise<void> {
+    const missing = [...new Set(routes)].filter((route) => !this.knownRoutes.has(route));
+    if (missing.length === 0) return;
+    await this.call('SELECT hookq_ensure_route(route) FROM unnest($1::text[]) AS route', [missing]);
+    for (const route of missing) this.knownRoutes.add(route);
+  }
+
+  /**
+   * Tell the other instances about new messages once they are committed. Not inside the
+   * enqueue: PostgreSQL serialises the commits of all notifying transactions on one
+   * lock, which an enqueue would then hold across its durable commit. This commit need
+   * not wait for the disk: a lost notification costs only the polling delay.
+   */
+  private notifyAfterCommit(routes: readonly string[]): void {
+    if (routes.length === 0 || this.closed) return;
+    this.pool
+      .query(
+        `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, route) FROM unnest($2::text[]) AS route`,
+        [this.channel, routes],
+      )
+      .catch(() => undefined);
+  }
+
   private async notify(q: Query, routes: readonly string[]): Promise<void> {
     if (routes.length === 0) return;
     await q('SELECT pg_notify($1, route) FROM unnest($2::text[]) AS route', [this.channel, routes]);
@@ -919,7 +959,7 @@ export class PostgresStore implements Store {
 
   private async count(route: string, state: MessageState): Promise<number> {
     const [row] = await this.read<{ n: number }>(
-      'SELECT coalesce(sum(n), 0)::bigint AS n FROM route_counts WHERE route = $1 AND state = $2',
+      'SELECT coalesce(sum(n), 0)::bigint AS n FROM route_totals WHERE route = $1 AND state = $2',
       [route, state],
     );
     return row?.n ?? 0;
