@@ -228,7 +228,7 @@ export interface GroupDelivery extends Delivery {
  * that sent it died). Per-group FIFO across instances means the count never passes 1.
  */
 export class GroupTarget {
-  readonly received: GroupDelivery[] = [];
+  readonly received: Array<GroupDelivery & { status: number }> = [];
   /** Per group, the most requests held at once. */
   readonly mostAtOnce = new Map<string, number>();
   /** Requests that arrived while another of their group was held. */
@@ -237,10 +237,14 @@ export class GroupTarget {
   private readonly server = createServer((request, response) => this.handle(request, response));
   private port = 0;
 
-  private constructor(private readonly delayMs: () => number) {}
+  private constructor(
+    private readonly delayMs: () => number,
+    private readonly fails: () => boolean,
+  ) {}
 
-  static async start(delayMs: () => number): Promise<GroupTarget> {
-    const target = new GroupTarget(delayMs);
+  /** `fails`: whether to answer this request 500 (a rejection) rather than 200. */
+  static async start(delayMs: () => number, fails = () => false): Promise<GroupTarget> {
+    const target = new GroupTarget(delayMs, fails);
     target.server.listen(0, '127.0.0.1');
     await once(target.server, 'listening');
     target.port = (target.server.address() as AddressInfo).port;
@@ -275,10 +279,11 @@ export class GroupTarget {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      this.received.push({ ...headers, at, body: Buffer.concat(chunks) });
+      const status = this.fails() ? 500 : 200;
+      this.received.push({ ...headers, at, body: Buffer.concat(chunks), status });
       setTimeout(() => {
         release();
-        if (!response.destroyed) response.writeHead(200).end('ok');
+        if (!response.destroyed) response.writeHead(status).end(status === 200 ? 'ok' : 'no');
       }, this.delayMs());
     });
   }
