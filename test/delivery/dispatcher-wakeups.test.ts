@@ -64,6 +64,31 @@ async function setUp(t: TestContext) {
   return { dir, target, store, forwarder };
 }
 
+/** Queue one message and start a dispatcher that reads the store through `wrapped`. */
+async function deliverOne(
+  t: TestContext,
+  { dir, target, store, forwarder }: Awaited<ReturnType<typeof setUp>>,
+  wrapped: Store,
+): Promise<void> {
+  const dispatcher = new Dispatcher({
+    store: wrapped,
+    routes: [routeTo(target, dir)],
+    forwarder,
+    log: silentLogger(),
+    pollMs: POLL_MS,
+  });
+  onEnd(t, () => dispatcher.stop(1_000));
+  await store.enqueue({
+    route: 'r',
+    group: 'g',
+    dedupId: null,
+    dedupWindowMs: 0,
+    headers: [],
+    body: Buffer.from('x'),
+  });
+  dispatcher.start();
+}
+
 test('a sleep computed by an older pass never replaces the fresher one', async (t) => {
   const { dir, target, store, forwarder } = await setUp(t);
   // The first pass's read of the next due time is held until the second pass (woken
@@ -82,23 +107,7 @@ test('a sleep computed by an older pass never replaces the fresher one', async (
     if (call === 2) secondAnswered = true;
     return at;
   });
-  const dispatcher = new Dispatcher({
-    store: wrapped,
-    routes: [routeTo(target, dir)],
-    forwarder,
-    log: silentLogger(),
-    pollMs: POLL_MS,
-  });
-  onEnd(t, () => dispatcher.stop(1_000));
-  await store.enqueue({
-    route: 'r',
-    group: 'g',
-    dedupId: null,
-    dedupWindowMs: 0,
-    headers: [],
-    body: Buffer.from('x'),
-  });
-  dispatcher.start();
+  await deliverOne(t, { dir, target, store, forwarder }, wrapped);
   await waitUntil('the second pass read its due time', () => secondAnswered, 5_000);
   await new Promise((resolve) => setImmediate(resolve));
   release?.();
@@ -116,23 +125,7 @@ test('a due time that passes while it is being read wakes the dispatcher at once
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS + 100));
     return at;
   });
-  const dispatcher = new Dispatcher({
-    store: wrapped,
-    routes: [routeTo(target, dir)],
-    forwarder,
-    log: silentLogger(),
-    pollMs: POLL_MS,
-  });
-  onEnd(t, () => dispatcher.stop(1_000));
-  await store.enqueue({
-    route: 'r',
-    group: 'g',
-    dedupId: null,
-    dedupWindowMs: 0,
-    headers: [],
-    body: Buffer.from('x'),
-  });
-  dispatcher.start();
+  await deliverOne(t, { dir, target, store, forwarder }, wrapped);
   await target.waitFor((received) => received.length >= 2, 5_000);
   const [first, second] = target.received;
   // Due after RETRY_MS, noticed once the slow read returns (RETRY_MS + 100): no later.
