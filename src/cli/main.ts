@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerDlq } from './dlq.js';
 import { registerPause } from './pause.js';
 import { registerReplay } from './replay.js';
+import { registerRetryNow } from './retry-now.js';
 import { registerSend } from './send.js';
 import { registerServe } from './serve.js';
 import { registerStatus } from './status.js';
@@ -28,5 +29,6 @@ registerStatus(program);
 registerDlq(program);
 registerReplay(program);
 registerPause(program);
+registerRetryNow(program);
 
 await program.parseAsync();

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
 import { exitWith } from './common.js';
-import { age, printJson, table } from './format.js';
+import { age, clip, printJson, since, table } from './format.js';
+
+interface TargetHealth {
+  state: 'up' | 'down';
+  since: string | null;
+  lastError: string | null;
+  nextProbeAt: string | null;
+}
 
 interface RouteView {
   name: string;
@@ -13,13 +20,17 @@ interface RouteView {
   deadLetter: number;
   blockedGroups: number;
   oldestAgeSeconds: number;
+  state: 'delivering' | 'idle' | 'paused' | 'stuck';
+  health: TargetHealth;
 }
 
 export function registerStatus(program: Command): void {
   withAdminOptions(
     program
       .command('status')
-      .description('each route: queued, in flight, dead letters, blocked groups, oldest message'),
+      .description(
+        'each route: what it is doing, queued, in flight, dead letters, blocked groups, oldest message, and any target that is down',
+      ),
   )
     .option('--json', 'print JSON for scripts')
     .action(async (options: AdminOptions & { json?: boolean }) => {
@@ -42,7 +53,7 @@ export function registerStatus(program: Command): void {
             ],
             routes.map((r) => [
               r.name,
-              r.paused ? 'paused' : 'delivering',
+              stateOf(r),
               r.queued,
               r.inflight,
               r.deadLetter,
@@ -52,8 +63,41 @@ export function registerStatus(program: Command): void {
             ]),
           )}\n`,
         );
+        // The table says that a target is down; why, and when hookq looks again, needs a
+        // line of its own: an error text does not fit a column.
+        const down = routes.filter((r) => r.health.state === 'down');
+        if (down.length > 0) process.stdout.write(`\n${down.map(outageLine).join('\n')}\n`);
       } catch (error) {
         exitWith(error);
       }
     });
+}
+
+/** The STATE cell: the API's word, and for a stuck route what holds it. */
+function stateOf(route: RouteView): string {
+  if (route.state !== 'stuck') return route.state;
+  if (route.health.state === 'down') {
+    return route.health.since === null
+      ? 'stuck: target down'
+      : `stuck: target down ${since(route.health.since)}`;
+  }
+  return 'stuck: groups blocked';
+}
+
+/** `orders: target down for 3m12s: connect ECONNREFUSED …; next probe in 8s` */
+function outageLine(route: RouteView): string {
+  const { health } = route;
+  const how = health.since === null ? 'target down' : `target down for ${since(health.since)}`;
+  const why = health.lastError === null ? '' : `: ${clip(health.lastError, 100)}`;
+  return `${route.name}: ${how}${why}; ${nextProbe(route)}`;
+}
+
+function nextProbe(route: RouteView): string {
+  if (route.paused) return 'no probe while paused';
+  // A probe is a waiting message's attempt: with none waiting, none goes.
+  if (route.queued === 0) return 'the next message is the probe';
+  const at = route.health.nextProbeAt;
+  if (at === null) return 'no probe scheduled';
+  const wait = (Date.parse(at) - Date.now()) / 1000;
+  return wait < 1 ? 'next probe now' : `next probe in ${age(wait)}`;
 }

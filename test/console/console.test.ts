@@ -261,7 +261,8 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   assert.equal((await hookq.store.routeStats(['invoices']))[0]!.paused, true);
   await screenshot(page, 'overview', true);
   await page.getByRole('button', { name: 'Resume deliveries of invoices' }).click();
-  await waitUntil('invoices running', async () => (await textOf(invoices.state)) === 'running');
+  // Nothing waits on invoices (its dead letters hold no group in fifo): idle, not running.
+  await waitUntil('invoices idle', async () => (await textOf(invoices.state)) === 'idle');
   clearInterval(traffic);
 
   // --- Blocked groups: each held group with the message that holds it.
@@ -365,6 +366,93 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await page.getByRole('button', { name: 'Sign out' }).click();
   await tokenField.waitFor();
   assert.equal(await storedToken(page), null);
+});
+
+test('a down target shows red with its error, and Retry now sends what it holds once the application is back', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  // The application is away: its port refuses connections.
+  const app = await TestTarget.start();
+  await app.down();
+  onEnd(t, () => app.close());
+  const dir = tempDir('hookq-console-outage-');
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  const hookq = await startHookq(
+    configFor(dir, {
+      routes: [
+        {
+          name: 'payments',
+          path: '/payments',
+          target: app.url,
+          // Neither a retry nor a probe comes by itself within the test: only the button.
+          retry: { maxAttempts: 3, backoff: { initial: '1m', max: '1m' } },
+          delivery: { timeout: '2s', breaker: { after: 1, probe: { initial: '1m', max: '1m' } } },
+        },
+        { name: 'signups', path: '/signups', target: app.url },
+      ],
+    }),
+    { pollMs: 200 },
+  );
+  onEnd(t, () => hookq.close(0));
+  const sent = await fetch(`${hookq.ingressUrl}/payments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ payment: 'pay-1', amount: 4200 }),
+  });
+  const { messageId } = (await sent.json()) as { messageId: string };
+  await waitUntil(
+    'payments down',
+    async () => (await hookq.store.routeStats(['payments']))[0]!.health.state === 'down',
+  );
+
+  const page = await openPage(t);
+  await page.goto(`${hookq.adminUrl}/`);
+  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  const payments = routeRow(page, 'payments');
+  // Under the route's row, across the table: since when, why, and when hookq looks again.
+  const outage = page.locator('tr[data-outage-of="payments"]');
+  await waitUntil('payments shown down', async () =>
+    /^payments: Target down for \d+ s · /.test(await textOf(outage)),
+  );
+  assert.equal(await outage.isVisible(), true);
+  const stateBadge = payments.state.locator('.badge');
+  assert.equal(await textOf(stateBadge), 'stuck');
+  assert.match((await stateBadge.getAttribute('class')) ?? '', /\bbad\b/);
+  const port = new URL(app.url).port;
+  assert.match(
+    await textOf(outage.locator('.error-text')),
+    new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
+  );
+  assert.match(await textOf(outage), /Next probe in (\d+ s|1 min)\.$/);
+  // Red: the colour the console gives everything bad.
+  const colour = (locator: Locator) =>
+    locator.evaluate('(element) => getComputedStyle(element).color');
+  const bad = await colour(stateBadge);
+  assert.equal(await colour(outage.locator('strong')), bad);
+  assert.equal(await colour(payments.row.locator('.target')), bad);
+  assert.equal(await textOf(routeRow(page, 'signups').state), 'idle');
+  assert.equal(await page.locator('tr[data-outage-of="signups"]').count(), 0);
+  await screenshot(page, 'outage');
+
+  // Back, but hookq would only find out at the next probe, a minute away.
+  await app.up();
+  const call = page.waitForRequest(
+    (request) =>
+      request.method() === 'POST' && request.url().endsWith('/api/routes/payments/retry-now'),
+  );
+  await page.getByRole('button', { name: 'Retry the waiting messages of payments now' }).click();
+  assert.deepEqual((await call).postDataJSON(), {});
+  await page
+    .getByText(
+      'Retry now on payments: 1 waiting message made due; the target is down, so the next probe goes now.',
+    )
+    .waitFor();
+  await app.waitFor((received) => received.length === 1, 10_000);
+  assert.equal(app.received[0]!.headers['hookq-message-id'], messageId);
+  await waitUntil('payments idle and up', async () => (await textOf(payments.state)) === 'idle');
+  assert.doesNotMatch((await payments.row.getAttribute('class')) ?? '', /target-down/);
+  assert.equal(await outage.count(), 0, 'the outage line is gone');
 });
 
 test('without a token configured (loopback), the console opens without signing in', {

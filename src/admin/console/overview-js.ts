@@ -2,7 +2,7 @@
 // biome-ignore lint/complexity/noUselessStringRaw: all console files are raw strings, so a backslash added later reaches the browser as written.
 export const overviewJs = String.raw`
 import { api, listRoutes } from './api.js';
-import { badge, busy, count, duration, h, localTime, notify, reportError } from './ui.js';
+import { badge, busy, count, duration, h, localTime, notify, plural, reportError } from './ui.js';
 
 const REFRESH_MS = 2000;
 // The rate is measured over the last ten seconds of refreshes rather than the last
@@ -19,6 +19,59 @@ function set(cell, key, build) {
 }
 
 const linkedCount = (n, href) => (n > 0 ? h('a', { href }, count(n)) : count(n));
+
+/** Whole seconds from now until an ISO time (negative: it has passed). */
+const secondsUntil = (iso) => Math.round((Date.parse(iso) - Date.now()) / 1000);
+
+/**
+ * What a route is doing, as the API says it. Stuck is bad when the target is down (the
+ * application is away) and a warning when only dead letters hold the groups.
+ */
+function routeBadge(route) {
+  if (route.state !== 'stuck') {
+    return badge(route.state, { delivering: 'good', paused: 'warn' }[route.state]);
+  }
+  if (route.health.state === 'down') return badge('stuck', 'bad');
+  const held = badge('stuck', 'warn');
+  held.title = 'Every waiting message sits behind a dead letter of its group.';
+  return held;
+}
+
+/** When hookq looks at a down target again. A probe is a waiting message's attempt. */
+function nextProbe(route) {
+  if (route.paused) return 'No probe while paused.';
+  if (route.queued === 0) return 'The next message is the probe.';
+  if (!route.health.nextProbeAt) return 'No probe scheduled.';
+  const wait = secondsUntil(route.health.nextProbeAt);
+  return wait < 1 ? 'Next probe now.' : 'Next probe in ' + duration(wait) + '.';
+}
+
+/**
+ * The line under a route whose target is down: since when, why and what next. It spans
+ * the table, so an error text does not squeeze the counts.
+ */
+function outageParts(route) {
+  const health = route.health;
+  return [
+    h('span', { class: 'visually-hidden' }, route.name + ': '),
+    h(
+      'strong',
+      {},
+      health.since ? 'Target down for ' + duration(-secondsUntil(health.since)) : 'Target down',
+    ),
+    health.lastError ? [' · ', h('span', { class: 'error-text' }, health.lastError)] : null,
+    ' · ',
+    h('span', { class: 'muted' }, nextProbe(route)),
+  ];
+}
+
+/** What the outage line shows, to the second, so it is rebuilt only when that changes. */
+const outageKey = (route) =>
+  [
+    route.health.since && secondsUntil(route.health.since),
+    route.health.lastError,
+    nextProbe(route),
+  ].join('|');
 
 export const overview = {
   title: () => 'Overview',
@@ -86,6 +139,17 @@ export const overview = {
       };
       const toggle = h('button', { type: 'button', class: 'small' });
       toggle.addEventListener('click', () => togglePause(route.name, toggle));
+      const retry = h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'aria-label': 'Retry the waiting messages of ' + route.name + ' now',
+          title: 'Send the waiting messages now instead of after their backoff; a down target is probed now. No attempt is charged.',
+        },
+        'Retry now',
+      );
+      retry.addEventListener('click', () => retryNow(route.name, retry));
       const row = h(
         'tr',
         {},
@@ -94,7 +158,7 @@ export const overview = {
           { scope: 'row' },
           h('span', { class: 'route-name' }, route.name),
           h('span', { class: 'sub mono' }, route.path),
-          h('span', { class: 'sub mono' }, '→ ' + route.target),
+          h('span', { class: 'sub mono target' }, '→ ' + route.target),
         ),
         cells.state,
         cells.queued,
@@ -103,18 +167,31 @@ export const overview = {
         cells.blocked,
         cells.oldest,
         cells.rate,
-        h('td', { class: 'row-actions' }, toggle),
+        h('td', { class: 'row-actions route-actions' }, retry, toggle),
       );
-      return { row, cells, toggle, paused: undefined };
+      const outage = h('td', { colspan: 9 });
+      // In the table only while the target is down, right under the route's row.
+      const outageRow = h(
+        'tr',
+        { class: 'outage-row target-down', 'data-outage-of': route.name },
+        outage,
+      );
+      return { row, outageRow, outage, cells, toggle, paused: undefined, down: false };
     }
 
     function update(entry, route) {
       const { cells, toggle } = entry;
       const name = encodeURIComponent(route.name);
       entry.paused = route.paused;
-      set(cells.state, String(route.paused), () =>
-        route.paused ? badge('paused', 'warn') : badge('running', 'good'),
-      );
+      entry.down = route.health.state === 'down';
+      entry.row.classList.toggle('target-down', entry.down);
+      set(cells.state, route.state + '|' + route.health.state, () => routeBadge(route));
+      if (entry.down) {
+        if (!entry.outageRow.isConnected) entry.row.after(entry.outageRow);
+        set(entry.outage, outageKey(route), () => h('span', {}, outageParts(route)));
+      } else {
+        entry.outageRow.remove();
+      }
       set(cells.queued, String(route.queued), () => count(route.queued));
       set(cells.inflight, String(route.inflight), () => count(route.inflight));
       set(cells.dead, String(route.deadLetter), () =>
@@ -178,6 +255,7 @@ export const overview = {
         for (const [name, entry] of rows) {
           if (!names.has(name)) {
             entry.row.remove();
+            entry.outageRow.remove();
             rows.delete(name);
           }
         }
@@ -226,6 +304,30 @@ export const overview = {
           );
         } catch (error) {
           reportError('Could not ' + (pause ? 'pause ' : 'resume ') + name, error);
+        }
+      });
+      await refreshSoon();
+    }
+
+    async function retryNow(name, button) {
+      const entry = rows.get(name);
+      await busy(button, async () => {
+        try {
+          const answer = await api('routes/' + encodeURIComponent(name) + '/retry-now', {
+            method: 'POST',
+            body: {},
+          });
+          notify(
+            'Retry now on ' +
+              name +
+              ': ' +
+              plural(answer.due, 'waiting message') +
+              ' made due' +
+              (entry.down ? '; the target is down, so the next probe goes now.' : '.'),
+            'success',
+          );
+        } catch (error) {
+          reportError('Could not retry ' + name + ' now', error);
         }
       });
       await refreshSoon();

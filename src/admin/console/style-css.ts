@@ -527,6 +527,36 @@ table.data.headers th:first-child {
   color: var(--info);
 }
 
+/* A route whose target is down: a red bar along its rows, and the line under it. */
+table.data tbody tr.target-down > th,
+table.data tbody tr.outage-row > td {
+  box-shadow: inset 3px 0 0 var(--bad);
+}
+table.data tbody tr.target-down:not(.outage-row) > * {
+  border-bottom: 0;
+}
+table.data tbody tr.outage-row > td {
+  padding-top: 0;
+}
+tr.target-down .target,
+tr.outage-row strong {
+  color: var(--bad);
+}
+tr.outage-row .error-text {
+  max-width: none;
+}
+table.data tbody tr.target-down:hover + tr.outage-row {
+  background: var(--soft);
+}
+/* Two actions per route, one above the other: the counts keep their width. */
+table.data .route-actions button {
+  display: block;
+  width: 100%;
+}
+table.data .route-actions button + button {
+  margin: 6px 0 0;
+}
+
 /* --- Message --- */
 
 .facts {

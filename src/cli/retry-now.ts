@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import {
+  AdminCallError,
+  AdminClient,
+  type AdminOptions,
+  withAdminOptions,
+} from './admin-client.js';
+import { EXIT, exitWith } from './common.js';
+import { printJson } from './format.js';
+
+interface RetryNowOptions extends AdminOptions {
+  group?: string;
+  id?: string;
+  json?: boolean;
+}
+
+export function registerRetryNow(program: Command): void {
+  withAdminOptions(
+    program
+      .command('retry-now')
+      .description(
+        "try a route's waiting messages now instead of at the end of their backoff, charging no attempt; a down target is probed now",
+      )
+      .argument('<route>', 'route name'),
+  )
+    .option('--group <group>', "only this group's waiting message")
+    .option('--id <id>', 'only this message (it must head its group)')
+    .option('--json', 'print JSON for scripts')
+    .action(async (route: string, options: RetryNowOptions) => {
+      try {
+        if (options.group !== undefined && options.id !== undefined) {
+          throw Object.assign(new Error('give --group or --id, not both'), {
+            exitCode: EXIT.usage,
+          });
+        }
+        const client = await AdminClient.connect(options);
+        const only =
+          options.group !== undefined
+            ? { group: options.group }
+            : options.id !== undefined
+              ? { id: options.id }
+              : {};
+        const name = encodeURIComponent(route);
+        const result = await client.post<{ route: string; due: number }>(
+          `/api/routes/${name}/retry-now`,
+          only,
+        );
+        const note =
+          options.id !== undefined && result.due === 0
+            ? await whyNot(client, route, options.id)
+            : '';
+        if (options.json) return printJson(result);
+        const made = `${result.due} waiting ${result.due === 1 ? 'message' : 'messages'} made due now`;
+        process.stdout.write(
+          `${route}: ${made}${note}${await probeNote(client, route, options)}\n`,
+        );
+      } catch (error) {
+        exitWith(error);
+      }
+    });
+}
+
+/**
+ * Why a message given by id was not made due. An id that names nothing on this route is
+ * not found, one that cannot wait for a retry is in the wrong state; a queued message
+ * that is due already or waits behind an earlier one of its group is no error.
+ */
+async function whyNot(client: AdminClient, route: string, id: string): Promise<string> {
+  let message: { route: string; state: string };
+  try {
+    message = await client.get(`/api/messages/${encodeURIComponent(id)}`);
+  } catch (error) {
+    if (error instanceof AdminCallError && error.exitCode === EXIT.notFound) {
+      throw new AdminCallError(`no message ${id}`, EXIT.notFound);
+    }
+    throw error;
+  }
+  if (message.route !== route) {
+    throw new AdminCallError(
+      `message ${id} is on route ${message.route}, not ${route}`,
+      EXIT.notFound,
+    );
+  }
+  if (message.state !== 'queued') {
+    throw new AdminCallError(
+      `message ${id} is ${message.state === 'inflight' ? 'in flight' : message.state}: only a queued message waits for a retry`,
+      EXIT.conflict,
+    );
+  }
+  return ` (${id} is due already, or waits behind an earlier message of its group)`;
+}
+
+/**
+ * While the target is down the breaker, not their backoff, holds the messages: say that
+ * the next probe goes now (the API does that unless one message was named).
+ */
+async function probeNote(
+  client: AdminClient,
+  route: string,
+  options: RetryNowOptions,
+): Promise<string> {
+  const { routes } = await client.get<{
+    routes: Array<{ name: string; health: { state: 'up' | 'down' } }>;
+  }>('/api/routes');
+  if (routes.find((r) => r.name === route)?.health.state !== 'down') return '';
+  return options.id === undefined
+    ? '; the target is down: the next probe goes now'
+    : '; the target is down: the message goes with the next probe';
+}
