@@ -1,4 +1,4 @@
-import type { Migration } from '../sqlite/migrations.js';
+import type { Migration } from '../migration.js';
 
 /**
  * PostgreSQL schema, as append-only numbered migrations, applied inside the store's
