@@ -4,7 +4,6 @@ import type { Migration } from '../migration.js';
  * SQLite schema, as append-only numbered migrations. Never edit a released entry:
  * add a new one. Each runs in one transaction and leaves a row in `hookq_migrations`.
  */
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
