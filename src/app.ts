@@ -79,6 +79,7 @@ export async function startHookq(
     metrics,
     log,
     token: config.admin.token,
+    allowedOrigins: config.admin.allowedOrigins,
     version: packageJson.version,
     now: options.now,
   });

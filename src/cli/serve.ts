@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import type { RunningHookq } from '../app.js';
 import type { HookqConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
 import { configPath, exitWith, readConfig } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -14,6 +16,39 @@ export function registerServe(program: Command): void {
       '10',
     )
     .action(async (options: { config?: string; logLevel: string; shutdownGrace: string }) => {
+      // Signals are taken first: one that comes while hookq starts must stop it cleanly
+      // once start-up is done, not kill it half-started (the default action of SIGTERM).
+      let signalled: NodeJS.Signals | undefined;
+      let log: Logger | undefined;
+      let hookq: RunningHookq | undefined;
+      let graceMs = 0;
+      const stop = async (signal: NodeJS.Signals) => {
+        log?.info(
+          { signal, graceMs },
+          'shutting down: no new webhooks, finishing attempts in flight',
+        );
+        try {
+          await hookq?.close(graceMs);
+          log?.info('stopped');
+          process.exit(0);
+        } catch (error) {
+          log?.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        }
+      };
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) {
+          log?.warn({ signal }, 'second signal: exiting now');
+          process.exit(1);
+        }
+        signalled = signal;
+        // During start-up, start-up itself stops once it is done (below).
+        if (hookq) void stop(signal);
+        else log?.info({ signal }, 'signal during start-up: stopping once started');
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+
       // A bad configuration stops here, before any port is bound.
       let config: HookqConfig;
       try {
@@ -21,21 +56,30 @@ export function registerServe(program: Command): void {
       } catch (error) {
         exitWith(error);
       }
-      const graceMs = Number(options.shutdownGrace) * 1000;
+      graceMs = Number(options.shutdownGrace) * 1000;
       if (!Number.isFinite(graceMs) || graceMs < 0) {
         exitWith(
           new Error(`--shutdown-grace must be a number of seconds, got "${options.shutdownGrace}"`),
         );
       }
-      const { startHookq } = await import('../app.js');
       const { createLogger } = await import('../log.js');
-      const log = createLogger(options.logLevel);
-      let hookq: Awaited<ReturnType<typeof startHookq>>;
+      log = createLogger(options.logLevel);
+      // Nothing is started yet: a signal so far needs no more than an exit.
+      if (signalled) {
+        log.info({ signal: signalled }, 'stopped before starting');
+        process.exit(0);
+      }
+      log.info({ config: configPath(options.config) }, 'hookq is starting');
+      const { startHookq } = await import('../app.js');
       try {
         hookq = await startHookq(config, { log });
       } catch (error) {
         log.fatal({ err: error }, 'hookq could not start');
         exitWith(error);
+      }
+      if (signalled) {
+        await stop(signalled);
+        return;
       }
       log.info(
         {
@@ -51,28 +95,5 @@ export function registerServe(program: Command): void {
         },
         'hookq is ready',
       );
-
-      let stopping = false;
-      const stop = async (signal: NodeJS.Signals) => {
-        if (stopping) {
-          log.warn({ signal }, 'second signal: exiting now');
-          process.exit(1);
-        }
-        stopping = true;
-        log.info(
-          { signal, graceMs },
-          'shutting down: no new webhooks, finishing attempts in flight',
-        );
-        try {
-          await hookq.close(graceMs);
-          log.info('stopped');
-          process.exit(0);
-        } catch (error) {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        }
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
     });
 }

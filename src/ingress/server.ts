@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics, RejectReason } from '../admin/metrics.js';
@@ -18,10 +20,23 @@ export interface IngressOptions {
   requestTimeoutMs?: number;
   /** Request headers must arrive within this. */
   headersTimeoutMs?: number;
+  /** On close, how long a request still arriving may take before its connection is cut. */
+  closeGraceMs?: number;
+  /** While storage refuses webhooks, how often the count of those refused is logged. */
+  refusalLogIntervalMs?: number;
 }
 
 /** Seconds a sender is asked to wait before retrying when storage cannot take a write. */
 export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * On close, the time a sender still sending its request gets to finish it. Longer, and
+ * a few thousand slow senders would hold up every stop; the ones cut send again.
+ */
+export const CLOSE_GRACE_MS = 3_000;
+
+/** While storage refuses webhooks, how often the count of those refused is logged. */
+export const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The webhook receiver: one `POST <path>` per route. A 2xx is sent only after the
@@ -41,15 +56,63 @@ export function createIngress(options: IngressOptions) {
     return503OnClosing: false,
   });
   app.server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const refusals = new Refusals(
+    options.log,
+    options.refusalLogIntervalMs ?? REFUSAL_LOG_INTERVAL_MS,
+    now,
+  );
+
+  // Each open connection, with its latest request once that request's headers came.
+  const connections = new Map<
+    Socket,
+    { request: IncomingMessage; response: ServerResponse } | undefined
+  >();
+  app.server.on('connection', (socket: Socket) => {
+    connections.set(socket, undefined);
+    socket.once('close', () => connections.delete(socket));
+  });
 
   // While closing, requests on kept-alive connections are turned away with a 503 the
-  // provider will retry, and the connection is closed so that shutdown can finish.
+  // provider will retry, and the connection is closed so that shutdown can finish. Idle
+  // connections are closed at once by the server; a request still arriving gets a short
+  // grace, then its connection is cut (the sender sends again). A request received in
+  // full is answered: it may be stored already, and cut off, it would be sent twice.
   let closing = false;
+  let cutSlowSenders: NodeJS.Timeout | undefined;
+  let closeIdle: NodeJS.Timeout | undefined;
   app.addHook('preClose', (done) => {
     closing = true;
+    // An answer begun before the close leaves its connection kept alive once sent; the
+    // server closes only the connections idle when the close begins.
+    closeIdle = setInterval(() => app.server.closeIdleConnections(), 200);
+    cutSlowSenders = setTimeout(() => {
+      let sending = 0;
+      let idle = 0;
+      for (const [socket, exchange] of connections) {
+        if (!exchange?.request.complete) sending++;
+        else if (exchange.response.writableFinished) idle++;
+        else continue; // being answered
+        socket.destroy();
+      }
+      if (sending + idle > 0) {
+        options.log.warn(
+          { sending, idle, graceMs: options.closeGraceMs ?? CLOSE_GRACE_MS },
+          'shutdown: cut the connections still open; senders cut off mid-request will send again',
+        );
+      }
+    }, options.closeGraceMs ?? CLOSE_GRACE_MS);
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    clearInterval(closeIdle);
+    clearTimeout(cutSlowSenders);
+    refusals.stop();
     done();
   });
   app.addHook('onRequest', (request, reply, done) => {
+    if (connections.has(request.raw.socket)) {
+      connections.set(request.raw.socket, { request: request.raw, response: reply.raw });
+    }
     if (closing) {
       reply
         .code(503)
@@ -112,13 +175,14 @@ export function createIngress(options: IngressOptions) {
       });
     } catch (error) {
       options.metrics.messageRejected(route.name, 'storage_unavailable');
-      request.log.error({ err: error, route: route.name }, 'webhook refused: storage failed');
+      refusals.refused(request, route.name, error);
       return reply
         .code(503)
         .header('retry-after', String(RETRY_AFTER_SECONDS))
         .send({ error: 'storage is unavailable; the webhook was not stored, send it again later' });
     }
 
+    refusals.stored();
     if (result.duplicate) {
       options.metrics.duplicateReceived(route.name);
       return reply.send({ messageId: result.messageId, duplicate: true });
@@ -186,6 +250,73 @@ export function createIngress(options: IngressOptions) {
   }
 
   return app;
+}
+
+/**
+ * The log of webhooks refused because storage failed. An outage refuses every webhook
+ * that arrives, tens of thousands a second: one line each would flood the log and cost
+ * more than the refusals. So the first refusal is logged in full, then how many more
+ * every interval while the outage lasts, and one line once a webhook is stored again.
+ */
+class Refusals {
+  private outage:
+    | {
+        since: number;
+        refused: number;
+        unreported: number;
+        lastError: unknown;
+        timer: NodeJS.Timeout;
+      }
+    | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  refused(request: FastifyRequest, route: string, error: unknown): void {
+    if (this.outage) {
+      this.outage.refused++;
+      this.outage.unreported++;
+      this.outage.lastError = error;
+      return;
+    }
+    request.log.error({ err: error, route }, 'webhook refused: storage failed');
+    this.outage = {
+      since: this.now(),
+      refused: 1,
+      unreported: 0,
+      lastError: error,
+      timer: setInterval(() => this.report(), this.intervalMs).unref(),
+    };
+  }
+
+  /** A webhook was stored: an outage, if there was one, is over. */
+  stored(): void {
+    if (!this.outage) return;
+    const { since, refused } = this.outage;
+    this.stop();
+    this.log.info(
+      { refused, outageMs: this.now() - since },
+      'storage works again: webhooks are stored',
+    );
+  }
+
+  stop(): void {
+    clearInterval(this.outage?.timer);
+    this.outage = undefined;
+  }
+
+  private report(): void {
+    const outage = this.outage;
+    if (!outage || outage.unreported === 0) return;
+    this.log.error(
+      { refused: outage.unreported, outageMs: this.now() - outage.since, err: outage.lastError },
+      'more webhooks refused: storage unavailable',
+    );
+    outage.unreported = 0;
+  }
 }
 
 /** Node's raw header array ([name, value, name, value…]) as pairs, names lower-cased. */

@@ -126,10 +126,6 @@ export interface Store {
 
 /** What differs between backends, in one place. */
 export interface StoreCapabilities {
-  /** Short name for logs and metrics: `sqlite`, `postgres`. */
-  kind: string;
-  /** Whether `onWork` also reports work enqueued by other processes. */
-  crossProcessWakeups: boolean;
   /**
    * Whether writes take effect in the order they were called, so that a claim called
    * after an outcome sees that outcome. Otherwise callers look again once it committed.

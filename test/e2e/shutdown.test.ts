@@ -6,11 +6,16 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { startHookq } from '../../src/app.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { configFor, tempDir, writeConfig } from '../helpers/config.js';
+import { spawnHookq } from '../helpers/hookq-process.js';
+import { TestTarget } from '../helpers/target.js';
 import {
   accepted,
   delay,
@@ -169,4 +174,148 @@ test('a stop that comes while a new message is being claimed still waits for its
       await store.close();
     }
   }
+});
+
+test('a signal during start-up stops hookq cleanly once it has started', async (t) => {
+  const target = await TestTarget.start();
+  onEnd(t, () => target.close());
+  const dir = removeAfter(t, tempDir('hookq-e2e-early-signal-'));
+  const config = writeConfig(dir, {
+    routes: [{ name: 'orders', path: '/orders', target: target.url }],
+  });
+  // Start-up waits for the database while another connection holds its write lock,
+  // so the signal lands in the middle of it, whatever the machine's speed.
+  const path = join(dir, 'hookq.db');
+  await SqliteStore.open(path).close();
+  const holder = new Database(path);
+  onEnd(t, () => holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+
+  const child = spawnHookq(['serve', '--config', config]);
+  onEnd(t, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const logs: Array<Record<string, unknown>> = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  const said = (msg: string) => logs.some((entry) => entry.msg === msg);
+  await waitUntil('hookq started starting', () => said('hookq is starting'), 20_000);
+  child.kill('SIGTERM');
+  await delay(300);
+  holder.exec('ROLLBACK');
+
+  const [code, signal] = await exited;
+  assert.deepEqual([code, signal], [0, null], stderr.join('\n'));
+  assert.ok(said('signal during start-up: stopping once started'), JSON.stringify(logs));
+  assert.ok(said('stopped'), JSON.stringify(logs));
+});
+
+/** A raw connection to ingress, open once this resolves. */
+async function connection(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Resolves when the socket is closed, with the time it was. */
+function closedAt(socket: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(Date.now()));
+  });
+}
+
+test('a stop closes idle connections at once, cuts slow senders soon, and answers what it received', async (t) => {
+  const target = await TestTarget.start();
+  onEnd(t, () => target.close());
+  const dir = removeAfter(t, tempDir('hookq-e2e-stop-connections-'));
+  const config = writeConfig(dir, {
+    routes: [{ name: 'orders', path: '/orders', target: target.url }],
+  });
+  const { server, ingressUrl } = await serve(t, config);
+  const sockets: Socket[] = [];
+  onEnd(t, () => {
+    for (const socket of sockets) socket.destroy();
+  });
+
+  // Kept-alive connections, idle after an answer.
+  const idle = await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      const socket = await connection(ingressUrl);
+      sockets.push(socket);
+      const answered = once(socket, 'data');
+      socket.write('GET /nothing HTTP/1.1\r\nHost: hookq\r\n\r\n');
+      await answered;
+      return { closed: closedAt(socket) };
+    }),
+  );
+  // Senders that send their body a byte at a time and would take minutes.
+  const slow = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const socket = await connection(ingressUrl);
+      sockets.push(socket);
+      socket.write(
+        'POST /orders HTTP/1.1\r\nHost: hookq\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{',
+      );
+      const trickle = setInterval(() => socket.writable && socket.write(' '), 100);
+      // A sender gives up in the end; hookq must not wait for that.
+      const givingUp = setTimeout(() => socket.destroy(), 30_000);
+      const closed = closedAt(socket);
+      void closed.then(() => {
+        clearInterval(trickle);
+        clearTimeout(givingUp);
+      });
+      return { closed };
+    }),
+  );
+  // A webhook whose last bytes arrive as the signal comes: it was received, so it is answered.
+  const body = '{"event":"last"}';
+  const last = await connection(ingressUrl);
+  sockets.push(last);
+  const reply: Buffer[] = [];
+  last.on('data', (chunk: Buffer) => reply.push(chunk));
+  const lastClosed = closedAt(last);
+  last.write(
+    `POST /orders HTTP/1.1\r\nHost: hookq\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+  );
+  await delay(200);
+
+  const exited = once(server.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  last.write(body.slice(5));
+  const signalledAt = Date.now();
+  server.child.kill('SIGTERM');
+  const [code] = await exited;
+  const tookMs = Date.now() - signalledAt;
+
+  assert.equal(code, 0, server.stderr.join('\n'));
+  // Before, the slow senders held the stop up for as long as they kept sending.
+  assert.ok(tookMs < 10_000, `the stop took ${tookMs} ms`);
+  const idleClosed = await Promise.all(idle.map((socket) => socket.closed));
+  const slowClosed = await Promise.all(slow.map((socket) => socket.closed));
+  assert.ok(
+    Math.max(...idleClosed) < Math.min(...slowClosed),
+    'idle connections should close before slow senders are cut',
+  );
+  const [cut] = logsSaying(
+    server,
+    'shutdown: cut the connections still open; senders cut off mid-request will send again',
+  );
+  assert.equal(cut?.sending, 50, JSON.stringify(cut));
+
+  await lastClosed;
+  const answer = Buffer.concat(reply).toString();
+  assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+  const messageId = String(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).messageId);
+  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  try {
+    assert.equal(Buffer.from((await store.getMessage(messageId))!.body).toString(), body);
+  } finally {
+    await store.close();
+  }
+  t.diagnostic(`stopped ${tookMs} ms after SIGTERM`);
 });

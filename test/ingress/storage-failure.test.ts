@@ -5,8 +5,12 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
+import { Metrics } from '../../src/admin/metrics.js';
 import { type RunningHookq, startHookq } from '../../src/app.js';
-import { RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
+import { StorageUnavailableError } from '../../src/core/errors.js';
+import { createIngress, RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
+import type { Store } from '../../src/store/store.js';
+import { delay, waitUntil } from '../e2e/support.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import { type Answer, sample, send, storedMessage, storedMessages } from './http.js';
@@ -189,6 +193,88 @@ describe('ingress when storage fails', () => {
       } finally {
         unmount(mountPoint);
       }
+    }
+  });
+});
+
+describe('the log during a storage outage', () => {
+  test('logs the first refusal, then a count per interval, then that storage works again', async () => {
+    const entries: Array<{
+      level: number;
+      msg: string;
+      refused?: number;
+      err?: { message?: string };
+    }> = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => entries.push(JSON.parse(line)) },
+    );
+    // A store that fails while told to, so the outage starts and ends when the test says.
+    let failure: Error | undefined;
+    let stored = 0;
+    const store = {
+      enqueue: async () => {
+        if (failure) throw failure;
+        stored++;
+        return { messageId: `m${stored}`, sequence: stored, duplicate: false as const };
+      },
+    } as unknown as Store;
+    const routes = configFor(tempDir(), {
+      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+    }).routes;
+    const ingress = createIngress({
+      store,
+      routes,
+      log,
+      metrics: new Metrics(store, routes),
+      refusalLogIntervalMs: 300,
+    });
+    const url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}/orders`;
+    const saying = (msg: string) => entries.filter((entry) => entry.msg === msg);
+    const sendMany = (n: number) =>
+      Promise.all(Array.from({ length: n }, (_, i) => send(url, { body: Buffer.from(`${i}`) })));
+    try {
+      accepted(await send(url, { body: Buffer.from('before') }));
+
+      failure = new StorageUnavailableError('the disk is full');
+      for (const answer of await sendMany(50)) unavailable(answer);
+      assert.equal(saying('webhook refused: storage failed').length, 1);
+      assert.equal(saying('webhook refused: storage failed')[0]!.err?.message, 'the disk is full');
+      // The counts add up to every later refusal, in a line per interval, not one each.
+      const counts = () => saying('more webhooks refused: storage unavailable');
+      const reported = () => counts().reduce((sum, entry) => sum + (entry.refused ?? 0), 0);
+      await waitUntil('the count is logged', () => reported() === 49);
+      assert.equal(counts().at(-1)!.err?.message, 'the disk is full');
+
+      failure = new StorageUnavailableError('the disk is still full');
+      for (const answer of await sendMany(20)) unavailable(answer);
+      await waitUntil('the next count is logged', () => reported() === 69);
+      assert.equal(counts().at(-1)!.err?.message, 'the disk is still full');
+      assert.ok(counts().length <= 4, `${counts().length} lines for 69 refusals`);
+      // Nothing refused since: no line.
+      const lines = counts().length;
+      await delay(700);
+      assert.equal(counts().length, lines);
+
+      failure = undefined;
+      for (const answer of await sendMany(5)) accepted(answer);
+      assert.deepEqual(
+        saying('storage works again: webhooks are stored').map((entry) => entry.refused),
+        [70],
+      );
+      // Nothing else was logged as an error: no line per webhook.
+      assert.equal(
+        entries.filter((entry) => entry.level >= 50).length,
+        1 + counts().length,
+        JSON.stringify(entries),
+      );
+
+      // A second outage is reported from its start again.
+      failure = new StorageUnavailableError('the database is locked');
+      unavailable(await send(url, { body: Buffer.from('again') }));
+      assert.equal(saying('webhook refused: storage failed').length, 2);
+    } finally {
+      await ingress.close();
     }
   });
 });

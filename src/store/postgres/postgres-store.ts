@@ -108,8 +108,6 @@ export class PostgresStore implements Store {
     this.channel = `hookq_work_${location.schema}`;
     // Writes run concurrently on pooled connections.
     this.capabilities = {
-      kind: 'postgres',
-      crossProcessWakeups: true,
       writesInCallOrder: false,
       location: location.display,
     };

@@ -119,8 +119,6 @@ export class SqliteStore implements Store {
     this.onStaleGroup = options.onStaleGroup;
     // One queue of writes, committed in the order they were called.
     this.capabilities = {
-      kind: 'sqlite',
-      crossProcessWakeups: false,
       writesInCallOrder: true,
       location,
     };
@@ -195,13 +193,21 @@ export class SqliteStore implements Store {
         if ((route.rate_next_at ?? 0) > now) return [];
         room = 1;
       }
-      const heads = (
-        probe
-          ? this.sql.probeHead.all(request.route, now)
-          : this.sql.dueHeads.all(request.route, now, room)
-      ) as Array<{ group_id: string; head_pk: number }>;
       const leaseExpiresAt = now + request.leaseMs;
-      const claimed = heads.flatMap((head) => this.leaseHead(request.route, head, now, probe, leaseExpiresAt));
+      const claimed: ClaimedMessage[] = [];
+      // A stale row leases nothing and is dropped: look again for the room it took.
+      for (let stale = true, tries = 0; stale && claimed.length < room && tries < 3; tries++) {
+        const heads = (
+          probe
+            ? this.sql.probeHead.all(request.route, now)
+            : this.sql.dueHeads.all(request.route, now, room - claimed.length)
+        ) as Array<{ group_id: string; head_pk: number }>;
+        const before = claimed.length;
+        for (const head of heads) {
+          claimed.push(...this.leaseHead(request.route, head, now, probe, leaseExpiresAt));
+        }
+        stale = claimed.length - before < heads.length;
+      }
       if (claimed.length > 0 && probe) this.sql.probeLeased.run(leaseExpiresAt, request.route);
       if (claimed.length > 0 && request.maxPerSecond !== undefined) {
         this.sql.rateTaken.run(now + 1000 / request.maxPerSecond, request.route);
@@ -335,7 +341,7 @@ export class SqliteStore implements Store {
         id: only.id ?? null,
       });
       this.sql.groupsDueAgain.run({ now, route });
-      if (only.id === undefined) this.sql.probeNow.run(now, route);
+      this.sql.probeNow.run(now, route);
       return changes;
     });
     this.emitWork(route);
@@ -854,7 +860,9 @@ class OpenFiles {
     this.shm = `${location}-shm`;
     const database = fileAt(location);
     if (!database || database instanceof Error) {
-      throw new StorageUnavailableError(`cannot look at ${location}: ${describe(database)}`);
+      throw new StorageUnavailableError(
+        `cannot look at ${location}: ${database?.message ?? 'it is gone'}`,
+      );
     }
     this.database = database;
     const wal = fileAt(this.wal);
@@ -877,12 +885,13 @@ class OpenFiles {
     const what = this.difference();
     if (what && !this.lost) {
       this.lost = new StorageUnavailableError(
-        `${what.why}, so hookq refuses every write (webhooks get 503) until the path names that file again. ` +
-          'The messages acknowledged so far are only in the file hookq still has open: put back the file that was moved away, ' +
-          `or stop hookq with SIGTERM (not kill -9): it then writes them to ${this.location}, or beside it if another file is there, ` +
-          'and a restart carries on from them',
+        `${what.why}. hookq refuses every write (webhooks get 503) until it is back where it was. ` +
+          'The messages acknowledged so far are only in the file hookq still has open: if it was moved away, move it back; ' +
+          `otherwise stop hookq with SIGTERM (not kill -9), and it writes them to ${this.location} ` +
+          '(or beside it, if another file is there) before it exits, for a restart to carry on from them',
       );
-      this.log?.error({ storage: this.location, err: this.lost }, this.lost.message);
+      // The line an operator needs: what happened and what to do; no stack.
+      this.log?.error({ storage: this.location }, this.lost.message);
       if (what.anotherDatabase) this.clearOurLogs();
     } else if (!what && this.lost) {
       this.lost = undefined;
@@ -897,16 +906,12 @@ class OpenFiles {
    * once it has closed.
    */
   rescue(db: Database.Database): (() => void) | undefined {
-    if (sameFile(fileAt(this.location), this.database)) {
-      // Only the write-ahead log is gone: move what it holds into the database file.
-      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-      if (result?.busy === 0) {
-        this.log?.warn(
-          { storage: this.location },
-          'wrote the messages of the lost write-ahead log into the database file; starting hookq again carries on from them',
-        );
-        return undefined;
-      }
+    if (sameFile(fileAt(this.location), this.database) && this.checkpoint(db)) {
+      this.log?.warn(
+        { storage: this.location },
+        'wrote the messages of the lost write-ahead log into the database file; starting hookq again carries on from them',
+      );
+      return undefined;
     }
     const copy = `${this.location}.saved-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {
@@ -938,15 +943,28 @@ class OpenFiles {
           { storage: this.location },
           `wrote the messages hookq held back to ${this.location}; starting hookq again carries on from them`,
         );
-      } catch {
+      } catch (error) {
         syncDirectory(copy);
+        const why = existsSync(this.location)
+          ? `another database is at ${this.location} now`
+          : `they could not be put back at ${this.location} (${describe(error)})`;
         this.log?.error(
           { storage: this.location, saved: copy },
-          `another database is at ${this.location} now; the messages hookq held are saved in ${copy}. ` +
+          `${why}; the messages hookq held are saved in ${copy}. ` +
             `To carry on from them, move that file to ${this.location} (and remove any ${this.wal}) while hookq is stopped`,
         );
       }
     };
+  }
+
+  /** Move everything in the write-ahead log into the database file; false if it could not. */
+  private checkpoint(db: Database.Database): boolean {
+    try {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      return result?.busy === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** What differs; undefined when the path names the open files. */
