@@ -7,6 +7,7 @@ export type RejectReason =
   | 'signature'
   | 'too_large'
   | 'storage_unavailable'
+  | 'unstorable'
   | 'method'
   | 'not_found';
 

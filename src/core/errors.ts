@@ -53,6 +53,16 @@ export class SchemaVersionError extends HookqError {
   }
 }
 
+/**
+ * The storage refused one webhook for what it holds (a value its database cannot keep),
+ * not for being unavailable: sending it again would fail the same way.
+ */
+export class WebhookRefusedError extends HookqError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('webhook_refused', message, options);
+  }
+}
+
 /** A request names something that does not exist. */
 export class NotFoundError extends HookqError {
   constructor(message: string) {
@@ -86,6 +96,8 @@ export function httpStatusOf(error: unknown): number {
       return 404;
     case 'conflict':
       return 409;
+    case 'webhook_refused':
+      return 422;
     case 'storage_unavailable':
     case 'storage_corrupt':
       return 503;

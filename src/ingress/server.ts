@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics, RejectReason } from '../admin/metrics.js';
 import type { RouteConfig } from '../config/types.js';
 import { dedupId } from '../core/dedup.js';
+import { WebhookRefusedError } from '../core/errors.js';
 import { resolveGroup } from '../core/group.js';
 import type { HeaderList } from '../core/terms.js';
 import type { Store } from '../store/store.js';
@@ -174,6 +175,12 @@ export function createIngress(options: IngressOptions) {
         body,
       });
     } catch (error) {
+      if (error instanceof WebhookRefusedError) {
+        // Sending it again would fail the same way: a 4xx tells the provider so.
+        options.metrics.messageRejected(route.name, 'unstorable');
+        request.log.warn({ route: route.name, err: error }, 'webhook refused: it cannot be stored');
+        return reply.code(422).send({ error: `the webhook cannot be stored: ${error.message}` });
+      }
       options.metrics.messageRejected(route.name, 'storage_unavailable');
       refusals.refused(request, route.name, error);
       return reply

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Metrics } from '../../src/admin/metrics.js';
 import { type RunningHookq, startHookq } from '../../src/app.js';
-import { StorageUnavailableError } from '../../src/core/errors.js';
+import { StorageUnavailableError, WebhookRefusedError } from '../../src/core/errors.js';
 import { createIngress, RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
 import type { Store } from '../../src/store/store.js';
 import { delay, waitUntil } from '../e2e/support.js';
@@ -273,6 +273,40 @@ describe('the log during a storage outage', () => {
       failure = new StorageUnavailableError('the database is locked');
       unavailable(await send(url, { body: Buffer.from('again') }));
       assert.equal(saying('webhook refused: storage failed').length, 2);
+    } finally {
+      await ingress.close();
+    }
+  });
+});
+
+describe('a webhook the storage refuses for what it holds', () => {
+  test('gets 422, not 503: sending it again would fail the same way; the next one is stored', async () => {
+    // The PostgreSQL store refuses an item of a batch this way (see its tests, on a real
+    // server); here the store says so directly, so ingress's answer is what is tested.
+    let refuse = true;
+    const store = {
+      enqueue: async () => {
+        if (refuse) throw new WebhookRefusedError('the database refused the webhook');
+        return { messageId: 'm1', sequence: 1, duplicate: false as const };
+      },
+    } as unknown as Store;
+    const routes = configFor(tempDir(), {
+      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+    }).routes;
+    const metrics = new Metrics(store, routes);
+    const ingress = createIngress({ store, routes, log: pino({ level: 'silent' }), metrics });
+    const url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}/orders`;
+    try {
+      const answer = await send(url, { body: Buffer.from('x') });
+      assert.equal(answer.status, 422);
+      assert.equal(answer.headers['retry-after'], undefined);
+      assert.match(String(answer.json?.error), /cannot be stored: the database refused/);
+      assert.match(
+        await metrics.registry.getSingleMetricAsString('hookq_messages_rejected_total'),
+        /hookq_messages_rejected_total\{route="orders",reason="unstorable"\} 1/,
+      );
+      refuse = false;
+      accepted(await send(url, { body: Buffer.from('y') }));
     } finally {
       await ingress.close();
     }

@@ -1,5 +1,10 @@
 import pg from 'pg';
-import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  StorageUnavailableError,
+  WebhookRefusedError,
+} from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
 import type { AfterFailure } from '../../core/retry.js';
@@ -702,7 +707,7 @@ export class PostgresStore implements Store {
   }
 
   private refusal(item: QueuedMessage, error: unknown): Error {
-    return new Error(
+    return new WebhookRefusedError(
       `the database refused the webhook for route ${JSON.stringify(item.route)}, group ${JSON.stringify(item.group)}: ${(error as Error).message}`,
       { cause: error },
     );
