@@ -1,21 +1,13 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RouteConfig } from '../config/types.js';
+import type { IngressCounters, RejectReason } from '../ingress/server.js';
 import type { AttemptRecord, Store, SweepResult } from '../store/store.js';
-
-/** Why ingress turned a request away (label `reason` of hookq_messages_rejected_total). */
-export type RejectReason =
-  | 'signature'
-  | 'too_large'
-  | 'storage_unavailable'
-  | 'unstorable'
-  | 'method'
-  | 'not_found';
 
 /**
  * hookq's Prometheus metrics. Counters move as messages flow; the queue gauges are read
  * from the store when scraped, so they are right for every instance on a shared store.
  */
-export class Metrics {
+export class Metrics implements IngressCounters {
   readonly registry = new Registry();
   private readonly received: Counter<'route'>;
   private readonly duplicates: Counter<'route'>;

@@ -8,8 +8,8 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import * as z from 'zod';
+import { standardWebhooksKey } from '../core/standard-webhooks.js';
 import { parseDuration, parseSize } from '../core/units.js';
-import { standardWebhooksKey } from '../ingress/verify/standard-webhooks.js';
 
 /** A value that failed to parse. `path` points below the current key when the fault is deeper. */
 export class Invalid {

@@ -1,9 +1,9 @@
 import type { DedupRule } from '../core/dedup.js';
 import type { GroupRule } from '../core/group.js';
 import type { BreakerPolicy } from '../core/outage.js';
+import type { RetentionPolicy } from '../core/retention.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { Ordering } from '../core/terms.js';
-import type { RetentionPolicy } from '../store/store.js';
 
 /**
  * The configuration after loading: `${ENV}` replaced, durations in milliseconds, sizes

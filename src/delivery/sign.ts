@@ -1,8 +1,5 @@
 import { ConfigError } from '../core/errors.js';
-import {
-  standardWebhooksKey,
-  standardWebhooksSignature,
-} from '../ingress/verify/standard-webhooks.js';
+import { standardWebhooksKey, standardWebhooksSignature } from '../core/standard-webhooks.js';
 
 export interface StandardWebhookHeaders {
   'webhook-id': string;

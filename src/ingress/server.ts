@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import type { Metrics, RejectReason } from '../admin/metrics.js';
 import type { RouteConfig } from '../config/types.js';
 import { dedupId } from '../core/dedup.js';
 import { WebhookRefusedError } from '../core/errors.js';
@@ -11,11 +10,27 @@ import type { HeaderList } from '../core/terms.js';
 import type { Store } from '../store/store.js';
 import { verifySignature } from './verify/index.js';
 
+/** Why ingress turned a request away (label `reason` of hookq_messages_rejected_total). */
+export type RejectReason =
+  | 'signature'
+  | 'too_large'
+  | 'storage_unavailable'
+  | 'unstorable'
+  | 'method'
+  | 'not_found';
+
+/** What ingress reports of each webhook, for the metrics (the admin stage counts them). */
+export interface IngressCounters {
+  messageReceived(route: string): void;
+  duplicateReceived(route: string): void;
+  messageRejected(route: string, reason: RejectReason): void;
+}
+
 export interface IngressOptions {
   store: Store;
   routes: readonly RouteConfig[];
   log: Logger;
-  metrics: Metrics;
+  metrics: IngressCounters;
   now?: () => number;
   /** Whole request, headers and body, must arrive within this (slow clients are cut off). */
   requestTimeoutMs?: number;

@@ -92,11 +92,6 @@ export function attemptError(attempt: AttemptRecord): string {
   return attempt.error ?? (attempt.status !== null ? `HTTP ${attempt.status}` : attempt.outcome);
 }
 
-/** What a dead letter that outlived `retention.queued` is marked with. */
-export function expiryReason(queuedMs: number, format: (ms: number) => string): string {
-  return `expired: queued longer than ${format(queuedMs)}`;
-}
-
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes)
     ? bytes

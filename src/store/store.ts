@@ -1,4 +1,5 @@
 import type { TargetHealth } from '../core/outage.js';
+import type { RetentionPolicy } from '../core/retention.js';
 import type { AfterFailure } from '../core/retry.js';
 import type {
   Attempt,
@@ -275,12 +276,6 @@ export interface BlockedGroup {
   group: string;
   /** The dead letter that holds the group. */
   heldBy: Message;
-}
-
-export interface RetentionPolicy {
-  queuedMs: number;
-  deadLetterMs: number;
-  deliveredMs: number;
 }
 
 export interface SweepResult {

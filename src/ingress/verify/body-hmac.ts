@@ -1,4 +1,5 @@
-import { hmacVerdict, strictDecode } from './hmac.js';
+import { strictDecode } from '../../core/hmac.js';
+import { hmacVerdict } from './hmac.js';
 import { readHeader, rejected, type VerifyResult } from './result.js';
 
 /**

@@ -7,6 +7,7 @@ import {
 } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
+import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
 import type { AfterFailure } from '../../core/retry.js';
 import {
   type HeaderList,
@@ -16,14 +17,12 @@ import {
   type MessageState,
   type Ordering,
 } from '../../core/terms.js';
-import { formatDuration } from '../../core/units.js';
 import { CommitBatcher } from '../commit-batcher.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   type AttemptRow,
   asBuffer,
   attemptError,
-  expiryReason,
   healthOf,
   type MessageRow,
   type PayloadRow,
@@ -45,7 +44,6 @@ import type {
   Page,
   QueuedMessage,
   RedriveSelector,
-  RetentionPolicy,
   RouteStats,
   Store,
   StoreCapabilities,
@@ -560,7 +558,7 @@ export class PostgresStore implements Store {
       const expired = await q<MessageRow>(
         `UPDATE messages SET state = 'dead', finished_at = $1, dead_reason = $2, blocking = hookq_strict(route)
          WHERE pk = ANY($3) AND state = 'queued' RETURNING *`,
-        [now, expiryReason(retention.queuedMs, formatDuration), expiring.map((row) => row.pk)],
+        [now, expiryReason(retention.queuedMs), expiring.map((row) => row.pk)],
       );
       const dead = await q<MessageRow>(
         `DELETE FROM messages WHERE pk = ANY($1) AND state = 'dead' RETURNING *`,

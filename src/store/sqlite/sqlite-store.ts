@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
+import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
 import type { AfterFailure } from '../../core/retry.js';
 import {
   type HeaderList,
@@ -22,7 +23,6 @@ import {
   type MessageState,
   type Ordering,
 } from '../../core/terms.js';
-import { formatDuration } from '../../core/units.js';
 import type { Logger } from '../../log.js';
 import { CommitBatcher } from '../commit-batcher.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -30,7 +30,6 @@ import {
   type AttemptRow,
   asBuffer,
   attemptError,
-  expiryReason,
   type HeadRow,
   healthOf,
   type MessageRow,
@@ -52,7 +51,6 @@ import type {
   Page,
   QueuedMessage,
   RedriveSelector,
-  RetentionPolicy,
   RouteStats,
   Store,
   StoreCapabilities,
@@ -544,7 +542,7 @@ export class SqliteStore implements Store {
       const now = this.now();
       const touched = new Set<string>();
 
-      const reason = expiryReason(retention.queuedMs, formatDuration);
+      const reason = expiryReason(retention.queuedMs);
       const blocking = this.orderingOf(route) === 'strict' ? 1 : 0;
       const old = this.sql.queuedOlderThan.all(route, now - retention.queuedMs, limit) as Array<{
         pk: number;
