@@ -28,3 +28,21 @@ export function decodeCursor<T extends readonly ('string' | 'number')[]>(
   }
   return key as { [K in keyof T]: T[K] extends 'string' ? string : number };
 }
+
+/**
+ * A page of at most `limit` items from `rows`, which a query fetched with `limit + 1`:
+ * the extra row only says that there is more, and the cursor points past the last item.
+ */
+export function pageOf<Row, Item>(
+  rows: readonly Row[],
+  limit: number,
+  item: (row: Row) => Item,
+  keyOf: (row: Row) => readonly (string | number)[],
+): { items: Item[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(item),
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null,
+  };
+}

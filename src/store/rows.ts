@@ -1,6 +1,14 @@
+import { ConflictError, NotFoundError } from '../core/errors.js';
 import { HEALTHY, type TargetHealth } from '../core/outage.js';
-import type { Attempt, AttemptOutcome, Message, MessageState } from '../core/terms.js';
-import type { AttemptRecord } from './store.js';
+import type {
+  Attempt,
+  AttemptOutcome,
+  HeaderList,
+  Message,
+  MessageDetail,
+  MessageState,
+} from '../core/terms.js';
+import type { AttemptRecord, ClaimedMessage, ExpiredLease, QueuedMessage } from './store.js';
 
 /**
  * Rows as the SQL backends keep them (both use the same column names), and their
@@ -122,5 +130,66 @@ export function healthOf(row: RouteHealthRow | undefined): TargetHealth {
     lastError: row.target_error,
     nextProbeAt: down ? row.probe_at : null,
     probeIntervalMs: down ? row.probe_interval_ms : null,
+  };
+}
+
+/** A leased message as a claim hands it out, from its row and its payload. */
+export function toClaimedMessage(
+  route: string,
+  row: Pick<
+    MessageRow,
+    'id' | 'group_id' | 'seq' | 'attempts' | 'total_attempts' | 'received_at' | 'charged'
+  > & { charge_since: number },
+  payload: PayloadRow,
+  probe: boolean,
+): ClaimedMessage {
+  return {
+    messageId: row.id,
+    lease: row.total_attempts,
+    route,
+    group: row.group_id,
+    sequence: row.seq,
+    attempt: row.attempts,
+    receivedAt: row.received_at,
+    headers: JSON.parse(payload.headers) as HeaderList,
+    body: payload.body,
+    charged: row.charged,
+    chargeSince: row.charge_since,
+    probe,
+  };
+}
+
+/** An in-flight message whose lease ran out, from its row. */
+export function toExpiredLease(route: string, row: MessageRow): ExpiredLease {
+  return {
+    messageId: row.id,
+    lease: row.total_attempts,
+    route,
+    group: row.group_id,
+    attempt: row.attempts,
+    startedAt: row.leased_at ?? 0,
+    charged: row.charged,
+  };
+}
+
+/**
+ * The copy a replay enqueues: a delivered message's headers and body as a new message of
+ * its group, taking part in no deduplication.
+ */
+export function replayCopyOf(original: MessageDetail | null, id: string): QueuedMessage {
+  if (!original) throw new NotFoundError(`no message ${id}`);
+  if (original.state !== 'delivered') {
+    throw new ConflictError(
+      `message ${id} is ${original.state}; only delivered messages can be replayed (redrive dead letters instead)`,
+    );
+  }
+  return {
+    route: original.route,
+    group: original.group,
+    dedupId: null,
+    dedupWindowMs: 0,
+    headers: original.headers,
+    body: original.body,
+    replayOf: original.id,
   };
 }

@@ -1,24 +1,18 @@
 import pg from 'pg';
-import {
-  ConflictError,
-  NotFoundError,
-  StorageUnavailableError,
-  WebhookRefusedError,
-} from '../../core/errors.js';
+import { ConflictError, StorageUnavailableError, WebhookRefusedError } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
 import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
 import type { AfterFailure } from '../../core/retry.js';
-import {
-  type HeaderList,
-  MESSAGE_STATES,
-  type Message,
-  type MessageDetail,
-  type MessageState,
-  type Ordering,
+import type {
+  HeaderList,
+  Message,
+  MessageDetail,
+  MessageState,
+  Ordering,
 } from '../../core/terms.js';
 import { CommitBatcher } from '../commit-batcher.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor, pageOf } from '../cursor.js';
 import {
   type AttemptRow,
   asBuffer,
@@ -28,9 +22,13 @@ import {
   type PayloadRow,
   ROUTE_HEALTH_COLUMNS,
   type RouteHealthRow,
+  replayCopyOf,
   toAttempt,
+  toClaimedMessage,
+  toExpiredLease,
   toMessage,
 } from '../rows.js';
+import { DEAD, DELIVERED, listMessagesSql } from '../sql.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -172,20 +170,7 @@ export class PostgresStore implements Store {
       now + request.leaseMs,
       request.maxPerSecond === undefined ? null : 1000 / request.maxPerSecond,
     ]);
-    return rows.map((row) => ({
-      messageId: row.id,
-      lease: row.total_attempts,
-      route: request.route,
-      group: row.group_id,
-      sequence: row.seq,
-      attempt: row.attempts,
-      receivedAt: row.received_at,
-      headers: JSON.parse(row.headers) as HeaderList,
-      body: row.body,
-      charged: row.charged,
-      chargeSince: row.charge_since,
-      probe: row.probe,
-    }));
+    return rows.map((row) => toClaimedMessage(request.route, row, row, row.probe));
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
@@ -251,7 +236,7 @@ export class PostgresStore implements Store {
   async lastDeliveredAt(route: string): Promise<number | null> {
     const [row] = await this.read<{ at: number | null }>(
       `SELECT max(finished_at) AS at FROM messages
-       WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = $1`,
+       WHERE ${DELIVERED} AND route = $1`,
       [route],
     );
     return row?.at ?? null;
@@ -295,15 +280,7 @@ export class PostgresStore implements Store {
        WHERE g.route = $1 AND g.status = 'inflight' AND g.due_at <= $2 ORDER BY g.due_at LIMIT $3`,
       [route, this.now(), limit],
     );
-    return rows.map((row) => ({
-      messageId: row.id,
-      lease: row.total_attempts,
-      route,
-      group: row.group_id,
-      attempt: row.attempts,
-      startedAt: row.leased_at ?? 0,
-      charged: row.charged,
-    }));
+    return rows.map((row) => toExpiredLease(route, row));
   }
 
   async redrive(selector: RedriveSelector, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
@@ -327,7 +304,7 @@ export class PostgresStore implements Store {
         if ('route' in selector) params.push(selector.route);
         if ('route' in selector && selector.group !== undefined) params.push(selector.group);
         picked = await q(
-          `SELECT pk, route, group_id FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' ${where}
+          `SELECT pk, route, group_id FROM messages WHERE ${DEAD} ${where}
            ORDER BY route, seq LIMIT $1`,
           params,
         );
@@ -361,7 +338,7 @@ export class PostgresStore implements Store {
     if (selector.group === undefined) return this.count(selector.route, 'dead');
     const [row] = await this.read<{ n: number }>(
       `SELECT count(*)::bigint AS n FROM messages
-       WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = $1 AND group_id = $2`,
+       WHERE ${DEAD} AND route = $1 AND group_id = $2`,
       [selector.route, selector.group],
     );
     return row?.n ?? 0;
@@ -388,23 +365,8 @@ export class PostgresStore implements Store {
   }
 
   async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
-    const original = await this.getMessage(id);
-    if (!original) throw new NotFoundError(`no message ${id}`);
-    if (original.state !== 'delivered') {
-      throw new ConflictError(
-        `message ${id} is ${original.state}; only delivered messages can be replayed (redrive dead letters instead)`,
-      );
-    }
-    const result = await this.enqueues.submit({
-      route: original.route,
-      group: original.group,
-      dedupId: null,
-      dedupWindowMs: 0,
-      headers: original.headers,
-      body: original.body,
-      replayOf: original.id,
-    });
-    return result as EnqueueResult & { duplicate: false };
+    const copy = replayCopyOf(await this.getMessage(id), id);
+    return (await this.enqueues.submit(copy)) as EnqueueResult & { duplicate: false };
   }
 
   async getMessage(id: string): Promise<MessageDetail | null> {
@@ -426,41 +388,13 @@ export class PostgresStore implements Store {
   }
 
   async listMessages(query: ListQuery): Promise<Page<Message>> {
-    const where: string[] = [];
     const params: unknown[] = [];
-    const param = (value: unknown) => {
+    const sql = listMessagesSql(query, (value) => {
       params.push(value);
       return `$${params.length}`;
-    };
-    let from = 'messages m';
-    if (query.state !== undefined) {
-      // A literal, so that the planner can use the partial index for the state.
-      if (!MESSAGE_STATES.includes(query.state)) throw new Error(`unknown state ${query.state}`);
-      if (query.state === 'dead' || query.state === 'delivered') {
-        where.push(`m.state IN ('dead', 'delivered')`);
-      } else if (query.state === 'inflight') {
-        // Few messages are in flight and each heads its group: find them there.
-        from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
-      }
-      where.push(`m.state = '${query.state}'`);
-    }
-    if (query.route !== undefined) where.push(`m.route = ${param(query.route)}`);
-    if (query.group !== undefined) where.push(`m.group_id = ${param(query.group)}`);
-    if (query.cursor !== undefined) {
-      const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
-      where.push(`(m.route, m.seq) > (${param(route)}, ${param(seq)})`);
-    }
-    const rows = await this.read<MessageRow>(
-      `SELECT m.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY m.route, m.seq LIMIT ${param(query.limit + 1)}`,
-      params,
-    );
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
-    return {
-      items: page.map(toMessage),
-      nextCursor: rows.length > query.limit && last ? encodeCursor([last.route, last.seq]) : null,
-    };
+    });
+    const rows = await this.read<MessageRow>(sql, params);
+    return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
   }
 
   async routeStats(routes: readonly string[]): Promise<RouteStats[]> {
@@ -516,17 +450,12 @@ export class PostgresStore implements Store {
        ORDER BY g.due_at, g.group_id LIMIT $4`,
       [route, since, after, limit + 1],
     );
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      items: page.map((row) => ({
-        route,
-        group: row.blocked_group,
-        heldBy: toMessage(row),
-      })),
-      nextCursor:
-        rows.length > limit && last ? encodeCursor([last.blocked_at, last.blocked_group]) : null,
-    };
+    return pageOf(
+      rows,
+      limit,
+      (row) => ({ route, group: row.blocked_group, heldBy: toMessage(row) }),
+      (row) => [row.blocked_at, row.blocked_group],
+    );
   }
 
   async setPaused(route: string, paused: boolean): Promise<void> {
@@ -549,7 +478,7 @@ export class PostgresStore implements Store {
         [route, now - retention.queuedMs, limit],
       );
       const old = await q<{ pk: number; route: string; group_id: string }>(
-        `SELECT pk, route, group_id FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead'
+        `SELECT pk, route, group_id FROM messages WHERE ${DEAD}
          AND route = $1 AND finished_at < $2 ORDER BY finished_at LIMIT $3`,
         [route, now - retention.deadLetterMs, limit],
       );
@@ -567,7 +496,7 @@ export class PostgresStore implements Store {
       // Delivered messages are no group's head: no group lock needed to delete them.
       const delivered = await q(
         `WITH picked AS MATERIALIZED (
-           SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = $1
+           SELECT pk FROM messages WHERE ${DELIVERED} AND route = $1
            AND finished_at < $2 ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED
          )
          DELETE FROM messages m USING picked WHERE m.pk = picked.pk RETURNING m.pk`,

@@ -10,22 +10,21 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConflictError, NotFoundError, StorageUnavailableError } from '../../core/errors.js';
+import { ConflictError, StorageUnavailableError } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
 import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
 import type { AfterFailure } from '../../core/retry.js';
-import {
-  type HeaderList,
-  MESSAGE_STATES,
-  type Message,
-  type MessageDetail,
-  type MessageState,
-  type Ordering,
+import type {
+  HeaderList,
+  Message,
+  MessageDetail,
+  MessageState,
+  Ordering,
 } from '../../core/terms.js';
 import type { Logger } from '../../log.js';
 import { CommitBatcher } from '../commit-batcher.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor, pageOf } from '../cursor.js';
 import {
   type AttemptRow,
   asBuffer,
@@ -35,9 +34,13 @@ import {
   type MessageRow,
   type PayloadRow,
   type RouteHealthRow,
+  replayCopyOf,
   toAttempt,
+  toClaimedMessage,
+  toExpiredLease,
   toMessage,
 } from '../rows.js';
+import { listMessagesSql } from '../sql.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -237,23 +240,7 @@ export class SqliteStore implements Store {
       return [];
     }
     this.sql.groupLeased.run(leaseExpiresAt, route, head.group_id);
-    const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
-    return [
-      {
-        messageId: row.id,
-        lease: row.total_attempts,
-        route: row.route,
-        group: row.group_id,
-        sequence: row.seq,
-        attempt: row.attempts,
-        receivedAt: row.received_at,
-        headers: JSON.parse(payload.headers) as HeaderList,
-        body: payload.body,
-        charged: row.charged,
-        chargeSince: row.charge_since,
-        probe,
-      },
-    ];
+    return [toClaimedMessage(route, row, this.sql.payloadGet.get(row.pk) as PayloadRow, probe)];
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
@@ -348,15 +335,9 @@ export class SqliteStore implements Store {
 
   expiredLeases(route: string, limit: number): Promise<ExpiredLease[]> {
     return this.read(() =>
-      (this.sql.expiredLeases.all(route, this.now(), limit) as MessageRow[]).map((row) => ({
-        messageId: row.id,
-        lease: row.total_attempts,
-        route,
-        group: row.group_id,
-        attempt: row.attempts,
-        startedAt: row.leased_at ?? 0,
-        charged: row.charged,
-      })),
+      (this.sql.expiredLeases.all(route, this.now(), limit) as MessageRow[]).map((row) =>
+        toExpiredLease(route, row),
+      ),
     );
   }
 
@@ -413,22 +394,7 @@ export class SqliteStore implements Store {
   }
 
   async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
-    const original = await this.getMessage(id);
-    if (!original) throw new NotFoundError(`no message ${id}`);
-    if (original.state !== 'delivered') {
-      throw new ConflictError(
-        `message ${id} is ${original.state}; only delivered messages can be replayed (redrive dead letters instead)`,
-      );
-    }
-    const copy: QueuedMessage = {
-      route: original.route,
-      group: original.group,
-      dedupId: null,
-      dedupWindowMs: 0,
-      headers: original.headers,
-      body: original.body,
-      replayOf: original.id,
-    };
+    const copy = replayCopyOf(await this.getMessage(id), id);
     const result = await this.write('full', () => this.insert(copy));
     this.emitWork(copy.route);
     return result as EnqueueResult & { duplicate: false };
@@ -450,42 +416,13 @@ export class SqliteStore implements Store {
 
   listMessages(query: ListQuery): Promise<Page<Message>> {
     return this.read(() => {
-      const where: string[] = [];
-      const params: Array<string | number> = [];
-      let from = 'messages m';
-      if (query.state !== undefined) {
-        // A literal, so that the planner can use the partial index for the state.
-        if (!MESSAGE_STATES.includes(query.state)) throw new Error(`unknown state ${query.state}`);
-        if (query.state === 'dead' || query.state === 'delivered') {
-          where.push(`m.state IN ('dead', 'delivered')`);
-        } else if (query.state === 'inflight') {
-          // Few messages are in flight and each heads its group: find them there.
-          from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
-        }
-        where.push(`m.state = '${query.state}'`);
-      }
-      if (query.route !== undefined) {
-        where.push('m.route = ?');
-        params.push(query.route);
-      }
-      if (query.group !== undefined) {
-        where.push('m.group_id = ?');
-        params.push(query.group);
-      }
-      if (query.cursor !== undefined) {
-        const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
-        where.push('(m.route, m.seq) > (?, ?)');
-        params.push(route, seq);
-      }
-      const sql = `SELECT m.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY m.route, m.seq LIMIT ?`;
-      const rows = this.db.prepare(sql).all(...params, query.limit + 1) as MessageRow[];
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(toMessage),
-        nextCursor: rows.length > query.limit && last ? encodeCursor([last.route, last.seq]) : null,
-      };
+      const params: unknown[] = [];
+      const sql = listMessagesSql(query, (value) => {
+        params.push(value);
+        return '?';
+      });
+      const rows = this.db.prepare(sql).all(...params) as MessageRow[];
+      return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
     });
   }
 
@@ -519,16 +456,16 @@ export class SqliteStore implements Store {
         due_at: number;
         head_pk: number;
       }>;
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map((row) => ({
+      return pageOf(
+        rows,
+        limit,
+        (row) => ({
           route,
           group: row.group_id,
           heldBy: toMessage(this.sql.messageByPk.get(row.head_pk) as MessageRow),
-        })),
-        nextCursor: rows.length > limit && last ? encodeCursor([last.due_at, last.group_id]) : null,
-      };
+        }),
+        (row) => [row.due_at, row.group_id],
+      );
     });
   }
 

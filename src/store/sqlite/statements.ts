@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { DEAD, DELIVERED } from '../sql.js';
 
 /**
  * Every SQL statement of the SQLite store, prepared once.
@@ -133,7 +134,7 @@ export function prepareStatements(db: Database.Database) {
          probe_at = excluded.probe_at, probe_interval_ms = excluded.probe_interval_ms, probe_until = NULL`,
     ),
     lastDelivered: p(
-      `SELECT max(finished_at) AS at FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = ?`,
+      `SELECT max(finished_at) AS at FROM messages WHERE ${DELIVERED} AND route = ?`,
     ),
     // Heal: heads that waited only for the outage are due now (messages first: the
     // groups update reads their new time).
@@ -160,15 +161,15 @@ export function prepareStatements(db: Database.Database) {
     // dead letters
     deadById: p(`SELECT pk FROM messages WHERE id = ? AND state = 'dead'`),
     deadOfRoute: p(
-      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ?
+      `SELECT pk FROM messages WHERE ${DEAD} AND route = ?
        ORDER BY seq LIMIT ?`,
     ),
     deadOfGroup: p(
-      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ? AND group_id = ?
+      `SELECT pk FROM messages WHERE ${DEAD} AND route = ? AND group_id = ?
        ORDER BY seq LIMIT ?`,
     ),
     deadAll: p(
-      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead'
+      `SELECT pk FROM messages WHERE ${DEAD}
        ORDER BY route, seq LIMIT ?`,
     ),
     redrive: p(
@@ -179,7 +180,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     deadCountOfGroup: p(
       `SELECT count(*) AS n FROM messages
-       WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ? AND group_id = ?`,
+       WHERE ${DEAD} AND route = ? AND group_id = ?`,
     ),
     deadCountAll: p(`SELECT coalesce(sum(n), 0) AS n FROM route_counts WHERE state = 'dead'`),
     blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
@@ -200,11 +201,11 @@ export function prepareStatements(db: Database.Database) {
       `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, blocking = ? WHERE pk = ? RETURNING *`,
     ),
     deadOlderThan: p(
-      `SELECT * FROM messages WHERE state IN ('dead', 'delivered') AND state = 'dead' AND route = ?
+      `SELECT * FROM messages WHERE ${DEAD} AND route = ?
        AND finished_at < ? ORDER BY finished_at LIMIT ?`,
     ),
     deliveredOlderThan: p(
-      `SELECT pk FROM messages WHERE state IN ('dead', 'delivered') AND state = 'delivered' AND route = ?
+      `SELECT pk FROM messages WHERE ${DELIVERED} AND route = ?
        AND finished_at < ? ORDER BY finished_at LIMIT ?`,
     ),
   };
