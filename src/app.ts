@@ -42,7 +42,7 @@ export async function startHookq(
   const log = options.log ?? silentLogger();
   const ordering = Object.fromEntries(config.routes.map((route) => [route.name, route.ordering]));
   let metrics: Metrics | undefined;
-  const store = await openStore(config.storage.url, {
+  const store = await openStore(config.storage, {
     ordering,
     now: options.now,
     log,

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import type { StorageLocation } from '../store/location.js';
 import type { ListenAddress } from './fields.js';
 import { interpolateEnv } from './interpolate-env.js';
 import { configError, formatKey, type Problem } from './problems.js';
@@ -15,7 +16,7 @@ import {
   checkRouteSettings,
   mergeRouteSettings,
 } from './route-settings.js';
-import { type ConfigFile, configFileSchema, type StorageLocation } from './schema.js';
+import { type ConfigFile, configFileSchema } from './schema.js';
 import type { HookqConfig, RouteConfig } from './types.js';
 
 const DEFAULT_SERVER: ListenAddress = { host: '0.0.0.0', port: 8080 };
@@ -160,7 +161,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, problems: Problem[]): 
   return {
     server: { ...server },
     admin: { ...admin, token, allowedOrigins },
-    storage: { url: storageUrl(file.storage?.url ?? DEFAULT_STORAGE, baseDir) },
+    storage: resolveStorage(file.storage?.url ?? DEFAULT_STORAGE, baseDir),
     routes,
   };
 }
@@ -186,9 +187,11 @@ function checkUnique(routes: ConfigFile['routes'], index: number): Problem[] {
   return problems;
 }
 
-function storageUrl(location: StorageLocation, baseDir: string): string {
-  if (location.kind === 'postgres') return location.url;
-  return `sqlite:${resolve(baseDir, location.path)}`;
+/** A relative sqlite path is relative to the configuration file's directory. */
+function resolveStorage(location: StorageLocation, baseDir: string): StorageLocation {
+  return location.kind === 'sqlite'
+    ? { kind: 'sqlite', path: resolve(baseDir, location.path) }
+    : location;
 }
 
 /** Whether two listeners would fight over one port: same port, and a host in common. */

@@ -11,6 +11,7 @@ import {
   MAX_GROUP_LENGTH,
   wellFormedGroupId,
 } from '../core/group.js';
+import { parseStorageUrl, type StorageLocation } from '../store/location.js';
 import {
   decimal,
   duration,
@@ -74,7 +75,11 @@ const breakerField = z.unknown().transform((value, ctx) => {
   const parsed = breakerSection.safeParse(value);
   if (parsed.success) return parsed.data ?? {};
   for (const issue of parsed.error.issues) {
-    ctx.addIssue({ code: 'custom', path: issue.path as Array<string | number>, message: issue.message });
+    ctx.addIssue({
+      code: 'custom',
+      path: issue.path as Array<string | number>,
+      message: issue.message,
+    });
   }
   return z.NEVER;
 });
@@ -291,40 +296,15 @@ const routeSchema = section({
 
 // --- Server, admin, storage ---------------------------------------------------------------
 
-export type StorageLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
-
 /** Not repeated in messages: a postgres URL may carry a password. */
 const storageUrl = field((value): StorageLocation | Invalid => {
-  const expected = 'must be sqlite:PATH (such as sqlite:./data/hookq.db) or a postgres:// URL';
-  if (typeof value !== 'string') return new Invalid(`${expected} (got ${kindOf(value)})`);
-  if (value.startsWith('sqlite:')) {
-    let path = value.slice('sqlite:'.length);
-    if (path.startsWith('///')) path = path.slice(2);
-    else if (path.startsWith('//')) {
-      return new Invalid(
-        'sqlite: takes a file path, such as sqlite:./data/hookq.db or sqlite:///var/lib/hookq/hookq.db',
-      );
-    }
-    if (path === '')
-      return new Invalid('sqlite: needs a file path, such as sqlite:./data/hookq.db');
-    if (path === ':memory:') {
-      return new Invalid(
-        'sqlite::memory: would keep nothing across a restart, and hookq acknowledges a webhook only once it is on disk; give a file path',
-      );
-    }
-    if (path === '~' || path.startsWith('~/')) {
-      return new Invalid(
-        'sqlite: paths do not expand "~"; give an absolute path or one relative to this file',
-      );
-    }
-    return { kind: 'sqlite', path };
+  if (typeof value !== 'string') {
+    return new Invalid(
+      `must be sqlite:PATH (such as sqlite:./data/hookq.db) or a postgres:// URL (got ${kindOf(value)})`,
+    );
   }
-  if (/^postgres(ql)?:\/\//.test(value)) {
-    return URL.canParse(value)
-      ? { kind: 'postgres', url: value }
-      : new Invalid('is not a valid postgres:// URL');
-  }
-  return new Invalid(expected);
+  const location = parseStorageUrl(value);
+  return typeof location === 'string' ? new Invalid(location) : location;
 });
 
 const listen = field(parseListen);

@@ -4,6 +4,7 @@ import type { BreakerPolicy } from '../core/outage.js';
 import type { RetentionPolicy } from '../core/retention.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { Ordering } from '../core/terms.js';
+import type { StorageLocation } from '../store/location.js';
 
 /**
  * The configuration after loading: `${ENV}` replaced, durations in milliseconds, sizes
@@ -19,7 +20,7 @@ export interface HookqConfig {
     /** Origins besides its own whose pages may call the admin listener (a reverse proxy's). */
     allowedOrigins: string[];
   };
-  storage: { url: string };
+  storage: StorageLocation;
   routes: RouteConfig[];
 }
 

@@ -108,7 +108,7 @@ describe('cross-origin requests (CSRF)', () => {
       },
       routes: [{ ...ROUTES[0], target: 'http://127.0.0.1:9/' }],
     });
-    const store = await openStore(config.storage.url);
+    const store = await openStore(config.storage);
     const admin = createAdmin({
       store,
       routes: config.routes,

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load-config.js';
 import type { HookqConfig, RouteConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { describeLocation, storageLocationOf } from '../../src/store/location.js';
 
 const BASE = '/srv/hookq';
 const MINUTE = 60_000;
@@ -126,7 +127,7 @@ routes:
     const expected: HookqConfig = {
       server: { host: '0.0.0.0', port: 9080 },
       admin: { host: '::1', port: 9081, token: 'admin-token', allowedOrigins: [] },
-      storage: { url: 'postgres://hookq@db.internal:5432/hookq' },
+      storage: storageLocationOf('postgres://hookq@db.internal:5432/hookq'),
       routes: [
         {
           name: 'approvals',
@@ -209,7 +210,7 @@ routes:
     assert.deepEqual(config, {
       server: { host: '0.0.0.0', port: 8080 },
       admin: { host: '127.0.0.1', port: 8081, token: null, allowedOrigins: [] },
-      storage: { url: `sqlite:${BASE}/data/hookq.db` },
+      storage: { kind: 'sqlite', path: `${BASE}/data/hookq.db` },
       routes: [{ name: 'a', path: '/a', target: 'http://127.0.0.1:3000/', ...BUILT_IN }],
     });
   });
@@ -497,27 +498,39 @@ describe('${NAME} interpolation', () => {
 
 describe('storage.url', () => {
   const withStorage = (url: string, baseDir = BASE) =>
-    parseConfig(stringify({ storage: { url }, routes: [ROUTE] }), 'hookq.yaml', {}, baseDir).storage
-      .url;
+    describeLocation(
+      parseConfig(stringify({ storage: { url }, routes: [ROUTE] }), 'hookq.yaml', {}, baseDir)
+        .storage,
+    );
 
   test('a relative sqlite path is resolved against the base directory', () => {
-    assert.equal(withStorage('sqlite:./data/q.db'), `sqlite:${BASE}/data/q.db`);
-    assert.equal(withStorage('sqlite:q.db', '/etc/hookq'), 'sqlite:/etc/hookq/q.db');
-    assert.equal(withStorage('sqlite:../q.db', '/etc/hookq'), 'sqlite:/etc/q.db');
+    assert.equal(withStorage('sqlite:./data/q.db'), `${BASE}/data/q.db`);
+    assert.equal(withStorage('sqlite:q.db', '/etc/hookq'), '/etc/hookq/q.db');
+    assert.equal(withStorage('sqlite:../q.db', '/etc/hookq'), '/etc/q.db');
   });
 
   test('an absolute sqlite path is kept', () => {
-    assert.equal(withStorage('sqlite:/var/lib/hookq/q.db'), 'sqlite:/var/lib/hookq/q.db');
-    assert.equal(withStorage('sqlite:///var/lib/hookq/q.db'), 'sqlite:/var/lib/hookq/q.db');
+    assert.equal(withStorage('sqlite:/var/lib/hookq/q.db'), '/var/lib/hookq/q.db');
+    assert.equal(withStorage('sqlite:///var/lib/hookq/q.db'), '/var/lib/hookq/q.db');
   });
 
-  test('postgres URLs are kept as written', () => {
-    assert.equal(withStorage('postgresql://u:p@h/db'), 'postgresql://u:p@h/db');
+  test('postgres URLs are kept, their password masked wherever they are shown', () => {
+    assert.equal(withStorage('postgresql://u:p@h/db'), 'postgresql://u:***@h/db');
+    const config = parseConfig(
+      stringify({ storage: { url: 'postgresql://u:p@h/db?schema=q' }, routes: [ROUTE] }),
+      'hookq.yaml',
+    );
+    assert.deepEqual(config.storage, {
+      kind: 'postgres',
+      connectionString: 'postgresql://u:p@h/db',
+      schema: 'q',
+      display: 'postgresql://u:***@h/db',
+    });
   });
 
   test('the base directory defaults to the directory of the file name', () => {
     const config = parseConfig(stringify({ routes: [ROUTE] }), '/etc/hookq/hookq.yaml', {});
-    assert.equal(config.storage.url, 'sqlite:/etc/hookq/data/hookq.db');
+    assert.deepEqual(config.storage, { kind: 'sqlite', path: '/etc/hookq/data/hookq.db' });
   });
 });
 
@@ -633,7 +646,7 @@ describe('loadConfig', () => {
       'storage: { url: "sqlite:db/q.db" }\nroutes:\n  - { name: a, path: /a, target: "http://x/" }\n',
     );
     const config = loadConfig(path, {});
-    assert.equal(config.storage.url, `sqlite:${join(dir, 'etc', 'db', 'q.db')}`);
+    assert.deepEqual(config.storage, { kind: 'sqlite', path: join(dir, 'etc', 'db', 'q.db') });
   });
 
   test('uses process.env by default', () => {

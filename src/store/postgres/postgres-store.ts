@@ -1,5 +1,10 @@
 import pg from 'pg';
-import { ConflictError, StorageUnavailableError, WebhookRefusedError } from '../../core/errors.js';
+import {
+  ConfigError,
+  ConflictError,
+  StorageUnavailableError,
+  WebhookRefusedError,
+} from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
 import type { TargetHealth } from '../../core/outage.js';
 import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
@@ -13,6 +18,7 @@ import type {
 } from '../../core/terms.js';
 import { CommitBatcher } from '../commit-batcher.js';
 import { decodeCursor, pageOf } from '../cursor.js';
+import { type PgLocation, storageLocationOf } from '../location.js';
 import {
   type AttemptRow,
   asBuffer,
@@ -48,15 +54,9 @@ import type {
   StoreOptions,
   SweepResult,
 } from '../store.js';
-import {
-  clientConfig,
-  isConnectionLost,
-  isRetryable,
-  migratePg,
-  type PgLocation,
-  parsePgUrl,
-  translatePgError,
-} from './connection.js';
+import { clientConfig } from './connection.js';
+import { isConnectionLost, isRetryable, translatePgError } from './errors.js';
+import { migratePg } from './migrate.js';
 import { WorkListener } from './work-listener.js';
 
 /** Most enqueues in one commit. */
@@ -116,8 +116,12 @@ export class PostgresStore implements Store {
     this.listener = new WorkListener(clientConfig(location), this.channel);
   }
 
-  static async open(url: string, options: StoreOptions = {}): Promise<PostgresStore> {
-    const location = parsePgUrl(url);
+  /** Open the store at a location, or at a postgres:// URL. */
+  static async open(
+    where: PgLocation | string,
+    options: StoreOptions = {},
+  ): Promise<PostgresStore> {
+    const location = typeof where === 'string' ? pgLocationOf(where) : where;
     const pool = new pg.Pool({
       ...clientConfig(location),
       max: 10,
@@ -967,6 +971,17 @@ export class PostgresStore implements Store {
       throw translatePgError(error, this.location);
     }
   }
+}
+
+function pgLocationOf(url: string): PgLocation {
+  const location = storageLocationOf(url);
+  if (location.kind !== 'postgres') {
+    throw new ConfigError(
+      'storage.url',
+      'storage.url: the PostgreSQL store needs a postgres:// URL',
+    );
+  }
+  return location;
 }
 
 function uniqueGroups(rows: Array<{ route: string; group_id: string }>): Array<[string, string]> {

@@ -1,10 +1,5 @@
 import type Database from 'better-sqlite3';
-import {
-  CorruptDatabaseError,
-  HookqError,
-  SchemaVersionError,
-  StorageUnavailableError,
-} from '../../core/errors.js';
+import { CorruptDatabaseError, SchemaVersionError } from '../../core/errors.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
 
 /** Refuse, before any write, a file that is not a hookq database or is from a newer hookq. */
@@ -51,27 +46,4 @@ export function migrate(db: Database.Database): void {
       );
     }).exclusive();
   }
-}
-
-/** Map driver errors to hookq's: damaged files, and storage that cannot take writes. */
-export function translateSqliteError(error: unknown, location: string): Error {
-  if (error instanceof HookqError) return error;
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string') {
-    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-      return new CorruptDatabaseError(location, describe(error), {
-        cause: error,
-      });
-    }
-    if (/^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|PERM|NOMEM|PROTOCOL)/.test(code)) {
-      return new StorageUnavailableError(`${location}: ${describe(error)}`, {
-        cause: error,
-      });
-    }
-  }
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

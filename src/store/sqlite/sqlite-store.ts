@@ -61,8 +61,9 @@ import type {
   SweepResult,
 } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
-import { checkBeforeWriting, describe, migrate, translateSqliteError } from './migrate.js';
-import { prepareStatements, type Statements } from './statements.js';
+import { describe, translateSqliteError } from './errors.js';
+import { checkBeforeWriting, migrate } from './migrate.js';
+import { prepareStatements, type Statements } from './queries.js';
 
 /** The columns of a route's row. */
 interface RouteRow extends RouteHealthRow {
