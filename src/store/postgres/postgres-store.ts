@@ -57,6 +57,7 @@ import type {
 import { clientConfig } from './connection.js';
 import { isConnectionLost, isRetryable, translatePgError } from './errors.js';
 import { migratePg } from './migrate.js';
+import { SQL } from './queries.js';
 import { WorkListener } from './work-listener.js';
 
 /** Most enqueues in one commit. */
@@ -166,7 +167,7 @@ export class PostgresStore implements Store {
     const now = this.now();
     const rows = await this.call<
       MessageRow & PayloadRow & { charge_since: number; probe: boolean }
-    >('SELECT * FROM hookq_claim($1, $2, $3, $4, $5, $6)', [
+    >(SQL.CLAIM, [
       request.route,
       request.limit,
       request.maxConcurrency,
@@ -645,9 +646,8 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Enqueue a batch inside one transaction: claim the dedup ids, take sequence numbers
-   * under the routes' row locks, insert messages and payloads, register new group
-   * heads, and notify the other instances.
+   * Enqueue a batch inside one transaction: claim the dedup ids, lock the groups and
+   * number the messages, insert messages and payloads, and register new group heads.
    */
   private async insertEnqueues(
     q: Query,
@@ -674,20 +674,13 @@ export class PostgresStore implements Store {
     const earlier = new Map<number, string>();
     if (owners.size > 0) {
       const claiming = [...owners.values()];
-      const claimed = await q<{ route: string; dedup_id: string }>(
-        `INSERT INTO dedup (route, dedup_id, message_id, expires_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
-         ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
-           WHERE dedup.expires_at <= $5
-         RETURNING route, dedup_id`,
-        [
-          claiming.map((i) => items[i]!.route),
-          claiming.map((i) => items[i]!.dedupId),
-          claiming.map((i) => ids[i]),
-          claiming.map((i) => now + items[i]!.dedupWindowMs),
-          now,
-        ],
-      );
+      const claimed = await q<{ route: string; dedup_id: string }>(SQL.CLAIM_DEDUP_IDS, [
+        claiming.map((i) => items[i]!.route),
+        claiming.map((i) => items[i]!.dedupId),
+        claiming.map((i) => ids[i]),
+        claiming.map((i) => now + items[i]!.dedupWindowMs),
+        now,
+      ]);
       const won = new Set(claimed.map((row) => keyOf(row.route, row.dedup_id)));
       const lost = claiming.filter((i) => !won.has(keyOf(items[i]!.route, items[i]!.dedupId!)));
       if (lost.length > 0) {
@@ -695,11 +688,10 @@ export class PostgresStore implements Store {
           route: string;
           dedup_id: string;
           message_id: string;
-        }>(
-          `SELECT d.route, d.dedup_id, d.message_id FROM dedup d
-           JOIN unnest($1::text[], $2::text[]) AS k(route, dedup_id) USING (route, dedup_id)`,
-          [lost.map((i) => items[i]!.route), lost.map((i) => items[i]!.dedupId)],
-        );
+        }>(SQL.DEDUP_HOLDERS, [
+          lost.map((i) => items[i]!.route),
+          lost.map((i) => items[i]!.dedupId),
+        ]);
         const holder = new Map(held.map((row) => [keyOf(row.route, row.dedup_id), row.message_id]));
         for (const i of lost)
           earlier.set(i, holder.get(keyOf(items[i]!.route, items[i]!.dedupId!))!);
@@ -718,10 +710,10 @@ export class PostgresStore implements Store {
     if (fresh.length > 0) {
       // Each group locked, then numbered from its route's sequence (hookq_take_sequences):
       // nothing route-wide is held until the commit.
-      const taken = await q<{ seq: number }>(
-        'SELECT hookq_take_sequences($1::text[], $2::text[]) AS seq',
-        [fresh.map((i) => items[i]!.route), fresh.map((i) => items[i]!.group)],
-      );
+      const taken = await q<{ seq: number }>(SQL.TAKE_SEQUENCES, [
+        fresh.map((i) => items[i]!.route),
+        fresh.map((i) => items[i]!.group),
+      ]);
       for (const [position, index] of fresh.entries()) {
         sequences.set(index, taken[position]!.seq);
         routes.add(items[index]!.route);
@@ -730,35 +722,22 @@ export class PostgresStore implements Store {
         q,
         uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
       );
-      const inserted = await q<{ pk: number; id: string }>(
-        `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
-         SELECT id, route, group_id, seq, dedup_id, 'queued', $7, $7, $7, replay_of
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-           AS t(id, route, group_id, seq, dedup_id, replay_of)
-         RETURNING pk, id`,
-        [
-          fresh.map((i) => ids[i]),
-          fresh.map((i) => items[i]!.route),
-          fresh.map((i) => items[i]!.group),
-          fresh.map((i) => sequences.get(i)),
-          fresh.map((i) => items[i]!.dedupId),
-          fresh.map((i) => items[i]!.replayOf ?? null),
-          now,
-        ],
-      );
+      const inserted = await q<{ pk: number; id: string }>(SQL.INSERT_MESSAGES, [
+        fresh.map((i) => ids[i]),
+        fresh.map((i) => items[i]!.route),
+        fresh.map((i) => items[i]!.group),
+        fresh.map((i) => sequences.get(i)),
+        fresh.map((i) => items[i]!.dedupId),
+        fresh.map((i) => items[i]!.replayOf ?? null),
+        now,
+      ]);
       const pkOf = new Map(inserted.map((row) => [row.id, row.pk]));
-      await q(
-        `INSERT INTO payloads (message_pk, headers, body)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])`,
-        [
-          fresh.map((i) => pkOf.get(ids[i]!)),
-          fresh.map((i) => JSON.stringify(items[i]!.headers)),
-          fresh.map((i) => asBuffer(items[i]!.body)),
-        ],
-      );
-      // A new message heads its group only when the group has nothing pending. An
-      // existing group row is locked (DO UPDATE ... WHERE false writes nothing but
-      // locks), so a concurrent head recomputation cannot drop the group meanwhile.
+      await q(SQL.INSERT_PAYLOADS, [
+        fresh.map((i) => pkOf.get(ids[i]!)),
+        fresh.map((i) => JSON.stringify(items[i]!.headers)),
+        fresh.map((i) => asBuffer(items[i]!.body)),
+      ]);
+      // The first new message of each group, in the groups' order (see ADD_GROUP_HEADS).
       const firstOfGroup = new Map<string, number>();
       for (const index of fresh) {
         const key = JSON.stringify([items[index]!.route, items[index]!.group]);
@@ -767,18 +746,12 @@ export class PostgresStore implements Store {
       const heads = [...firstOfGroup.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([, i]) => i);
-      await q(
-        `INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
-         SELECT route, group_id, head_pk, 'ready', $4 FROM unnest($1::text[], $2::text[], $3::bigint[])
-           AS t(route, group_id, head_pk)
-         ON CONFLICT (route, group_id) DO UPDATE SET head_pk = g.head_pk WHERE false`,
-        [
-          heads.map((i) => items[i]!.route),
-          heads.map((i) => items[i]!.group),
-          heads.map((i) => pkOf.get(ids[i]!)),
-          now,
-        ],
-      );
+      await q(SQL.ADD_GROUP_HEADS, [
+        heads.map((i) => items[i]!.route),
+        heads.map((i) => items[i]!.group),
+        heads.map((i) => pkOf.get(ids[i]!)),
+        now,
+      ]);
     }
     return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
       const original = duplicateOf(index);
@@ -803,25 +776,22 @@ export class PostgresStore implements Store {
     next: AfterFailure | undefined,
   ): Promise<boolean> {
     const retry = next !== undefined && 'retryAt' in next ? next : undefined;
-    const [row] = await this.call<{ kept: boolean }>(
-      'SELECT hookq_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS kept',
-      [
-        lease.messageId,
-        lease.lease,
-        this.now(),
-        attempt.startedAt,
-        Math.round(attempt.durationMs),
-        attempt.outcome,
-        attempt.status,
-        attempt.responseExcerpt,
-        attempt.error,
-        next === undefined ? null : attemptError(attempt),
-        retry?.retryAt ?? null,
-        next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
-        retry?.charged === false ? 0 : 1,
-        retry?.heldByOutage === true,
-      ],
-    );
+    const [row] = await this.call<{ kept: boolean }>(SQL.SETTLE, [
+      lease.messageId,
+      lease.lease,
+      this.now(),
+      attempt.startedAt,
+      Math.round(attempt.durationMs),
+      attempt.outcome,
+      attempt.status,
+      attempt.responseExcerpt,
+      attempt.error,
+      next === undefined ? null : attemptError(attempt),
+      retry?.retryAt ?? null,
+      next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
+      retry?.charged === false ? 0 : 1,
+      retry?.heldByOutage === true,
+    ]);
     return row?.kept === true;
   }
 
@@ -832,12 +802,7 @@ export class PostgresStore implements Store {
    */
   private async lockGroups(q: Query, groups: ReadonlyArray<[string, string]>): Promise<void> {
     if (groups.length === 0) return;
-    await q(
-      `SELECT 1 FROM groups g
-       JOIN unnest($1::text[], $2::text[]) AS k(route, group_id) ON g.route = k.route AND g.group_id = k.group_id
-       ORDER BY g.route, g.group_id FOR UPDATE OF g`,
-      [groups.map(([route]) => route), groups.map(([, group]) => group)],
-    );
+    await q(SQL.LOCK_GROUPS, [groups.map(([route]) => route), groups.map(([, group]) => group)]);
   }
 
   /** Lock the row of the group a message belongs to (see lockGroups). */
