@@ -37,6 +37,8 @@ export function leaseMsFor(timeoutMs: number): number {
 
 /** How long to wait before trying again after the store failed. */
 const STORE_ERROR_BACKOFF_MS = 1_000;
+/** While the store keeps failing, its error is logged at most this often per route. */
+const STORE_ERROR_LOG_EVERY_MS = 30_000;
 
 /**
  * Claims due group heads from the store and forwards them, route by route. Each route
@@ -105,6 +107,8 @@ class RouteWorker {
   private ramp: number | undefined;
   /** When this worker last delivered a message (the store's record may lag a commit behind). */
   private deliveredAt = Number.NEGATIVE_INFINITY;
+  /** When the store's failure was last logged. */
+  private storeFailureLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly route: RouteConfig,
@@ -161,8 +165,14 @@ class RouteWorker {
         await this.recoverExpiredLeases();
         await this.claimAndStart();
       } while (this.again && !this.stopped);
+      this.storeFailureLoggedAt = Number.NEGATIVE_INFINITY;
     } catch (error) {
-      this.log.error({ err: error }, 'delivery paused: the store failed; trying again shortly');
+      // Once when it starts and then now and then, not on every retry of an outage.
+      const now = this.now();
+      if (now - this.storeFailureLoggedAt >= STORE_ERROR_LOG_EVERY_MS) {
+        this.storeFailureLoggedAt = now;
+        this.log.error({ err: error }, 'delivery paused: the store failed; trying again shortly');
+      }
       retryInMs = STORE_ERROR_BACKOFF_MS;
     } finally {
       this.pumping = false;
