@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MESSAGE_STATES } from '../core/terms.js';
+import { MAX_PAGE, MAX_REDRIVE_IDS } from './console/limits.js';
 
 /**
  * The admin API's requests and answers, as zod schemas. Requests are validated with
@@ -7,9 +8,8 @@ import { MESSAGE_STATES } from '../core/terms.js';
  * document cannot drift from what the server accepts and answers.
  */
 
-const MAX_PAGE = 1000;
-/** Most ids in one redrive call; larger sets go by route or group, in pages. */
-export const MAX_REDRIVE_IDS = 1000;
+// The limits the console shares live in console/limits.js, which the browser loads too.
+export { MAX_REDRIVE_IDS };
 
 const limit = (fallback: number) =>
   z.coerce
@@ -134,7 +134,7 @@ export const MessageView = MessageSummary.extend({
 });
 
 export const TargetHealthView = z.object({
-  state: z.enum(['up', 'down']).describe("down: the target is unavailable and only probes go out"),
+  state: z.enum(['up', 'down']).describe('down: the target is unavailable and only probes go out'),
   since: Time.nullable().describe('when the current state began; null if never down'),
   lastError: z.string().nullable().describe('the latest unavailable attempt, while down'),
   nextProbeAt: Time.nullable().describe('while down: when the next probe may start'),

@@ -1,35 +1,67 @@
-/** Browser module: the overview, every route's queue at a glance, refreshed live. */
-// biome-ignore lint/complexity/noUselessStringRaw: all console files are raw strings, so a backslash added later reaches the browser as written.
-export const overviewJs = String.raw`
+// @ts-check
+// The overview: every route's queue at a glance, refreshed live.
+
 import { api, listRoutes } from './api.js';
 import { badge, busy, count, duration, h, localTime, notify, plural, reportError } from './ui.js';
+
+/**
+ * @import { PauseState, RetryNowResult, Route } from './api.js'
+ * @import { View } from './app.js'
+ */
+
+/**
+ * A route's rows in the table, kept from one refresh to the next.
+ * @typedef {object} RouteRow
+ * @property {HTMLTableRowElement} row
+ * @property {HTMLTableRowElement} outageRow The line under the row while the target is down.
+ * @property {HTMLTableCellElement} outage
+ * @property {Record<'state' | 'queued' | 'inflight' | 'dead' | 'blocked' | 'oldest' | 'rate', HTMLTableCellElement>} cells
+ * @property {HTMLButtonElement} toggle
+ * @property {boolean | undefined} paused
+ * @property {boolean} down
+ */
+
+/**
+ * The delivered count of every route at one refresh.
+ * @typedef {{ at: number, delivered: Map<string, number> }} Sample
+ */
 
 const REFRESH_MS = 2000;
 // The rate is measured over the last ten seconds of refreshes rather than the last
 // two, so that a batch landing between two refreshes does not make it jump.
 const RATE_WINDOW_MS = 10000;
 
-const numeric = (label) => h('th', { scope: 'col', class: 'num' }, label);
+const numeric = (/** @type {string} */ label) => h('th', { scope: 'col', class: 'num' }, label);
 
-/** Replace a cell's content only when it changed, so a focused link in it keeps the focus. */
+/**
+ * Replace a cell's content only when it changed, so a focused link in it keeps the focus.
+ * @param {HTMLElement} cell
+ * @param {string} key What the content shows.
+ * @param {() => Node | string} build
+ */
 function set(cell, key, build) {
   if (cell.dataset.key === key) return;
   cell.dataset.key = key;
   cell.replaceChildren(build());
 }
 
-const linkedCount = (n, href) => (n > 0 ? h('a', { href }, count(n)) : count(n));
+const linkedCount = (/** @type {number} */ n, /** @type {string} */ href) =>
+  n > 0 ? h('a', { href }, count(n)) : count(n);
 
 /** Whole seconds from now until an ISO time (negative: it has passed). */
-const secondsUntil = (iso) => Math.round((Date.parse(iso) - Date.now()) / 1000);
+const secondsUntil = (/** @type {string} */ iso) =>
+  Math.round((Date.parse(iso) - Date.now()) / 1000);
 
 /**
  * What a route is doing, as the API says it. Stuck is bad when the target is down (the
  * application is away) and a warning when only dead letters hold the groups.
+ * @param {Route} route
  */
 function routeBadge(route) {
   if (route.state !== 'stuck') {
-    return badge(route.state, { delivering: 'good', paused: 'warn' }[route.state]);
+    /** @type {Record<string, string>} */
+    const kinds = { delivering: 'good', paused: 'warn' };
+    return badge(route.state, kinds[route.state]);
   }
   if (route.health.state === 'down') return badge('stuck', 'bad');
   const held = badge('stuck', 'warn');
@@ -37,27 +69,31 @@ function routeBadge(route) {
   return held;
 }
 
-/** When hookq looks at a down target again. A probe is a waiting message's attempt. */
+/**
+ * When hookq looks at a down target again. A probe is a waiting message's attempt.
+ * @param {Route} route
+ */
 function nextProbe(route) {
   if (route.paused) return 'No probe while paused.';
   if (route.queued === 0) return 'The next message is the probe.';
   if (!route.health.nextProbeAt) return 'No probe scheduled.';
   const wait = secondsUntil(route.health.nextProbeAt);
-  return wait < 1 ? 'Next probe now.' : 'Next probe in ' + duration(wait) + '.';
+  return wait < 1 ? 'Next probe now.' : `Next probe in ${duration(wait)}.`;
 }
 
 /**
  * The line under a route whose target is down: since when, why and what next. It spans
  * the table, so an error text does not squeeze the counts.
+ * @param {Route} route
  */
 function outageParts(route) {
   const health = route.health;
   return [
-    h('span', { class: 'visually-hidden' }, route.name + ': '),
+    h('span', { class: 'visually-hidden' }, `${route.name}: `),
     h(
       'strong',
       {},
-      health.since ? 'Target down for ' + duration(-secondsUntil(health.since)) : 'Target down',
+      health.since ? `Target down for ${duration(-secondsUntil(health.since))}` : 'Target down',
     ),
     health.lastError ? [' · ', h('span', { class: 'error-text' }, health.lastError)] : null,
     ' · ',
@@ -66,13 +102,14 @@ function outageParts(route) {
 }
 
 /** What the outage line shows, to the second, so it is rebuilt only when that changes. */
-const outageKey = (route) =>
+const outageKey = (/** @type {Route} */ route) =>
   [
     route.health.since && secondsUntil(route.health.since),
     route.health.lastError,
     nextProbe(route),
   ].join('|');
 
+/** @type {View} */
 export const overview = {
   title: () => 'Overview',
   async render(root, { signal }) {
@@ -111,22 +148,31 @@ export const overview = {
       ),
     );
 
+    /** @type {Map<string, RouteRow>} */
     const rows = new Map();
+    /** @type {Sample[]} */
     const samples = [];
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;
+    /** @type {Promise<void> | undefined} */
     let running;
     signal.addEventListener('abort', () => clearTimeout(timer));
 
+    /** @param {string} name */
     function rate(name) {
       if (samples.length < 2) return null;
-      const first = samples[0];
-      const last = samples[samples.length - 1];
+      const first = /** @type {Sample} */ (samples[0]);
+      const last = /** @type {Sample} */ (samples[samples.length - 1]);
       const seconds = (last.at - first.at) / 1000;
       // Retention deletes delivered messages, which lowers the count: never a negative rate.
       const delivered = (last.delivered.get(name) ?? 0) - (first.delivered.get(name) ?? 0);
       return seconds > 0 ? Math.max(0, delivered) / seconds : null;
     }
 
+    /**
+     * @param {Route} route
+     * @returns {RouteRow}
+     */
     function rowFor(route) {
       const cells = {
         state: h('td'),
@@ -144,8 +190,9 @@ export const overview = {
         {
           type: 'button',
           class: 'small',
-          'aria-label': 'Retry the waiting messages of ' + route.name + ' now',
-          title: 'Send the waiting messages now instead of after their backoff; a down target is probed now. No attempt is charged.',
+          'aria-label': `Retry the waiting messages of ${route.name} now`,
+          title:
+            'Send the waiting messages now instead of after their backoff; a down target is probed now. No attempt is charged.',
         },
         'Retry now',
       );
@@ -158,7 +205,7 @@ export const overview = {
           { scope: 'row' },
           h('span', { class: 'route-name' }, route.name),
           h('span', { class: 'sub mono' }, route.path),
-          h('span', { class: 'sub mono target' }, '→ ' + route.target),
+          h('span', { class: 'sub mono target' }, `→ ${route.target}`),
         ),
         cells.state,
         cells.queued,
@@ -179,13 +226,17 @@ export const overview = {
       return { row, outageRow, outage, cells, toggle, paused: undefined, down: false };
     }
 
+    /**
+     * @param {RouteRow} entry
+     * @param {Route} route
+     */
     function update(entry, route) {
       const { cells, toggle } = entry;
       const name = encodeURIComponent(route.name);
       entry.paused = route.paused;
       entry.down = route.health.state === 'down';
       entry.row.classList.toggle('target-down', entry.down);
-      set(cells.state, route.state + '|' + route.health.state, () => routeBadge(route));
+      set(cells.state, `${route.state}|${route.health.state}`, () => routeBadge(route));
       if (entry.down) {
         if (!entry.outageRow.isConnected) entry.row.after(entry.outageRow);
         set(entry.outage, outageKey(route), () => h('span', {}, outageParts(route)));
@@ -195,17 +246,17 @@ export const overview = {
       set(cells.queued, String(route.queued), () => count(route.queued));
       set(cells.inflight, String(route.inflight), () => count(route.inflight));
       set(cells.dead, String(route.deadLetter), () =>
-        linkedCount(route.deadLetter, '#/dead?route=' + name),
+        linkedCount(route.deadLetter, `#/dead?route=${name}`),
       );
       set(cells.blocked, String(route.blockedGroups), () =>
         route.ordering === 'fifo'
           ? h('span', { class: 'muted', title: 'fifo routes never block a group' }, 'n/a')
-          : linkedCount(route.blockedGroups, '#/blocked?route=' + name),
+          : linkedCount(route.blockedGroups, `#/blocked?route=${name}`),
       );
       const age = route.oldestAgeSeconds > 0 ? duration(route.oldestAgeSeconds) : '—';
       set(cells.oldest, age, () => age);
       const perSecond = rate(route.name);
-      const shown = perSecond === null ? '—' : perSecond.toFixed(perSecond < 10 ? 1 : 0) + ' /s';
+      const shown = perSecond === null ? '—' : `${perSecond.toFixed(perSecond < 10 ? 1 : 0)} /s`;
       set(cells.rate, shown, () => shown);
       toggle.textContent = route.paused ? 'Resume' : 'Pause';
       toggle.setAttribute(
@@ -214,8 +265,11 @@ export const overview = {
       );
     }
 
+    /** @param {Route[]} routes */
     function renderTotals(routes) {
+      /** @param {'queued' | 'inflight' | 'deadLetter' | 'blockedGroups'} field */
       const sum = (field) => routes.reduce((total, route) => total + route[field], 0);
+      /** @type {Array<[string, number]>} */
       const tiles = [
         ['Queued', sum('queued')],
         ['In flight', sum('inflight')],
@@ -230,8 +284,7 @@ export const overview = {
           h(
             'div',
             {
-              class:
-                'tile' + (value > 0 && label !== 'Queued' && label !== 'In flight' ? ' alert' : ''),
+              class: `tile${value > 0 && label !== 'Queued' && label !== 'In flight' ? ' alert' : ''}`,
             },
             h('dt', {}, label),
             h('dd', {}, count(value)),
@@ -249,7 +302,8 @@ export const overview = {
           at,
           delivered: new Map(routes.map((route) => [route.name, route.delivered])),
         });
-        while (samples.length > 2 && at - samples[0].at > RATE_WINDOW_MS) samples.shift();
+        while (samples.length > 2 && at - /** @type {Sample} */ (samples[0]).at > RATE_WINDOW_MS)
+          samples.shift();
         renderTotals(routes);
         const names = new Set(routes.map((route) => route.name));
         for (const [name, entry] of rows) {
@@ -268,7 +322,7 @@ export const overview = {
           }
           update(entry, route);
         }
-        updated.textContent = 'Updated at ' + localTime(new Date(at).toISOString()).slice(11) + '.';
+        updated.textContent = `Updated at ${localTime(new Date(at).toISOString()).slice(11)}.`;
       } catch (error) {
         if (signal.aborted) return;
         reportError('Could not refresh the overview', error);
@@ -286,34 +340,44 @@ export const overview = {
       return running;
     }
 
+    /**
+     * @param {string} name
+     * @param {HTMLButtonElement} button
+     */
     async function togglePause(name, button) {
-      const entry = rows.get(name);
+      const entry = /** @type {RouteRow} */ (rows.get(name));
       const pause = !entry.paused;
       await busy(button, async () => {
         try {
+          /** @type {PauseState} */
           const answer = await api(
-            'routes/' + encodeURIComponent(name) + '/' + (pause ? 'pause' : 'resume'),
+            `routes/${encodeURIComponent(name)}/${pause ? 'pause' : 'resume'}`,
             { method: 'POST' },
           );
           entry.paused = answer.paused;
           notify(
             answer.paused
-              ? 'Paused ' + name + ': deliveries stop; webhooks are still accepted and queued.'
-              : 'Resumed ' + name + ': deliveries go on.',
+              ? `Paused ${name}: deliveries stop; webhooks are still accepted and queued.`
+              : `Resumed ${name}: deliveries go on.`,
             'success',
           );
         } catch (error) {
-          reportError('Could not ' + (pause ? 'pause ' : 'resume ') + name, error);
+          reportError(`Could not ${pause ? 'pause ' : 'resume '}${name}`, error);
         }
       });
       await refreshSoon();
     }
 
+    /**
+     * @param {string} name
+     * @param {HTMLButtonElement} button
+     */
     async function retryNow(name, button) {
-      const entry = rows.get(name);
+      const entry = /** @type {RouteRow} */ (rows.get(name));
       await busy(button, async () => {
         try {
-          const answer = await api('routes/' + encodeURIComponent(name) + '/retry-now', {
+          /** @type {RetryNowResult} */
+          const answer = await api(`routes/${encodeURIComponent(name)}/retry-now`, {
             method: 'POST',
             body: {},
           });
@@ -327,7 +391,7 @@ export const overview = {
             'success',
           );
         } catch (error) {
-          reportError('Could not retry ' + name + ' now', error);
+          reportError(`Could not retry ${name} now`, error);
         }
       });
       await refreshSoon();
@@ -336,4 +400,3 @@ export const overview = {
     await refreshSoon();
   },
 };
-`;

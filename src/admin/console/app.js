@@ -1,5 +1,6 @@
-/** Browser module: the console's entry point; hash routing, layout and sign-in. */
-export const appJs = String.raw`
+// @ts-check
+// The console's entry point: hash routing, layout and sign-in.
+
 import { api, apiEvents, token } from './api.js';
 import { blockedGroups } from './blocked.js';
 import { deadLetters } from './dead-letters.js';
@@ -7,19 +8,48 @@ import { messageView } from './message.js';
 import { overview } from './overview.js';
 import { busy, h, notify, reportError } from './ui.js';
 
+/** @import { ApiError } from './api.js' */
+
+/**
+ * Where the hash points: #/message/ID is { name: 'message', arg: 'ID' }.
+ * @typedef {{ name: string, arg: string, params: URLSearchParams }} Place
+ */
+
+/**
+ * What a view renders with. The signal aborts when another view replaces it.
+ * @typedef {object} ViewContext
+ * @property {string} arg
+ * @property {URLSearchParams} params
+ * @property {AbortSignal} signal
+ * @property {() => Promise<void>} reload Shows the view afresh.
+ */
+
+/**
+ * A page of the console: its title, and how it fills the root under its heading.
+ * @typedef {object} View
+ * @property {(place: Place) => string} title
+ * @property {(root: HTMLElement, context: ViewContext) => Promise<void>} render
+ */
+
 // Views by the first part of the hash: #/dead?route=orders, #/message/ID. The hash keeps
 // the page's state (so it survives a reload and can be shared), never the token.
+/** @type {Record<string, View | undefined>} */
 const VIEWS = { '': overview, dead: deadLetters, message: messageView, blocked: blockedGroups };
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const signOut = document.getElementById('sign-out');
+const main = /** @type {HTMLElement} */ (document.getElementById('main'));
+const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
+const signOut = /** @type {HTMLButtonElement} */ (document.getElementById('sign-out'));
 
-/** Aborted when the view on screen is replaced: its timers stop, late answers are dropped. */
+/**
+ * Aborted when the view on screen is replaced: its timers stop, late answers are dropped.
+ * @type {AbortController | undefined}
+ */
 let current;
+/** @type {string | undefined} */
 let shownView;
 let signingIn = false;
 
+/** @returns {Place} */
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const at = raw.indexOf('?');
@@ -32,6 +62,10 @@ function parseHash() {
   };
 }
 
+/**
+ * @param {boolean} signedIn
+ * @param {string} [viewName]
+ */
 function setChrome(signedIn, viewName) {
   nav.hidden = !signedIn;
   // Without a token the server is open (loopback only): there is nothing to sign out of.
@@ -53,7 +87,7 @@ async function show() {
   setChrome(true, route.name);
 
   const title = view ? view.title(route) : 'Not found';
-  document.title = title + ' · hookq';
+  document.title = `${title} · hookq`;
   const heading = h('h1', { tabindex: -1 }, title);
   const root = h('div', { class: 'view' }, heading);
   const focusInPage = main.contains(document.activeElement);
@@ -81,6 +115,7 @@ async function show() {
   }
 }
 
+/** @param {string} [message] Why the token is asked for. */
 function showSignIn(message) {
   if (current) current.abort();
   current = undefined;
@@ -101,6 +136,7 @@ function showSignIn(message) {
   const error = h('p', { id: 'signin-error', class: 'field-error', role: 'alert' }, message || '');
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
 
+  /** @param {SubmitEvent} event */
   async function submit(event) {
     event.preventDefault();
     const value = input.value.trim();
@@ -117,11 +153,12 @@ function showSignIn(message) {
         token.set(value);
         notify('');
         show();
-      } catch (failure) {
+      } catch (caught) {
+        const failure = /** @type {ApiError} */ (caught);
         error.textContent =
           failure.status === 401
             ? 'That token was not accepted. It is admin.token in the configuration of this hookq.'
-            : 'Could not sign in: ' + failure.message;
+            : `Could not sign in: ${failure.message}`;
         input.setAttribute('aria-invalid', 'true');
         input.select();
         input.focus();
@@ -170,4 +207,3 @@ window.addEventListener('hashchange', () => {
 });
 
 show();
-`;

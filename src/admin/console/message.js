@@ -1,5 +1,6 @@
-/** Browser module: one message with its headers, body and attempt timeline. */
-export const messageJs = String.raw`
+// @ts-check
+// One message with its headers, body and attempt timeline.
+
 import { api, messagePath, redriveIds } from './api.js';
 import {
   badge,
@@ -14,10 +15,22 @@ import {
   time,
 } from './ui.js';
 
+/**
+ * @import { ApiError, Message, Replayed } from './api.js'
+ * @import { View } from './app.js'
+ * @import { Child } from './ui.js'
+ */
+
+/**
+ * A way to show the body: its value, its label and the text it shows.
+ * @typedef {[string, string, () => string]} Format
+ */
+
 // Past this size a body is cut for display: a hex dump of megabytes helps nobody and
 // makes the page crawl.
 const SHOWN_BYTES = 64 * 1024;
 
+/** @type {Record<string, [string, string] | undefined>} */
 const OUTCOMES = {
   delivered: ['delivered', 'good'],
   http_error: ['HTTP error', 'bad'],
@@ -26,6 +39,7 @@ const OUTCOMES = {
   lease_expired: ['outcome lost', 'warn'],
 };
 
+/** @param {Message} message */
 function bytesOf(message) {
   if (message.bodyEncoding === 'base64') {
     return Uint8Array.from(atob(message.body), (char) => char.charCodeAt(0));
@@ -33,15 +47,20 @@ function bytesOf(message) {
   return new TextEncoder().encode(message.body);
 }
 
+/** @param {Uint8Array} bytes */
 function base64Of(bytes) {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    // apply takes any array-like, though its type names only arrays.
+    binary += String.fromCharCode.apply(null, /** @type {any} */ (bytes.subarray(i, i + 0x8000)));
   }
   return btoa(binary);
 }
 
-/** Offset, sixteen bytes in hex, and the same bytes as ASCII (dots for the rest). */
+/**
+ * Offset, sixteen bytes in hex, and the same bytes as ASCII (dots for the rest).
+ * @param {Uint8Array} bytes
+ */
 function hexDump(bytes) {
   const lines = [];
   for (let offset = 0; offset < bytes.length; offset += 16) {
@@ -55,7 +74,7 @@ function hexDump(bytes) {
     lines.push(
       offset.toString(16).padStart(8, '0') +
         '  ' +
-        (left + '  ' + right).padEnd(49) +
+        `${left}  ${right}`.padEnd(49) +
         ' |' +
         ascii +
         '|',
@@ -64,6 +83,7 @@ function hexDump(bytes) {
   return lines.join('\n');
 }
 
+/** @param {Message} message */
 function prettyJson(message) {
   if (message.bodyEncoding !== 'utf8') return null;
   try {
@@ -73,6 +93,10 @@ function prettyJson(message) {
   }
 }
 
+/**
+ * The message's facts as a list of terms; those without a value are left out.
+ * @param {Array<[string, Child]>} entries
+ */
 function facts(entries) {
   return h(
     'dl',
@@ -83,14 +107,21 @@ function facts(entries) {
   );
 }
 
+/**
+ * @param {string} title
+ * @param {string} id The heading's id, which names the section.
+ * @param {Child[]} content
+ */
 function section(title, id, ...content) {
   return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
 }
 
+/** @param {Message} message */
 function bodySection(message) {
   const bytes = bytesOf(message);
   const shown = bytes.length > SHOWN_BYTES ? bytes.subarray(0, SHOWN_BYTES) : bytes;
   const json = prettyJson(message);
+  /** @type {Format[]} */
   const formats = [];
   if (json !== null) formats.push(['json', 'JSON', () => json]);
   if (message.bodyEncoding === 'utf8')
@@ -99,8 +130,8 @@ function bodySection(message) {
   formats.push(['base64', 'Base64', () => base64Of(shown)]);
 
   const pre = h('pre', { class: 'body', tabindex: 0, 'aria-label': 'Message body' });
-  const show = (format) => {
-    pre.textContent = formats.find((entry) => entry[0] === format)[2]();
+  const show = (/** @type {string} */ format) => {
+    pre.textContent = /** @type {Format} */ (formats.find((entry) => entry[0] === format))[2]();
   };
   const chooser = h(
     'fieldset',
@@ -121,7 +152,7 @@ function bodySection(message) {
       ),
     ),
   );
-  show(formats[0][0]);
+  show(/** @type {Format} */ (formats[0])[0]);
   const kind =
     json !== null ? 'JSON' : message.bodyEncoding === 'utf8' ? 'UTF-8 text' : 'binary (not UTF-8)';
   return section(
@@ -136,9 +167,7 @@ function bodySection(message) {
         count(message.bodyBytes) +
           ' bytes, ' +
           kind +
-          (bytes.length > SHOWN_BYTES
-            ? '; the first ' + count(SHOWN_BYTES) + ' bytes are shown'
-            : '') +
+          (bytes.length > SHOWN_BYTES ? `; the first ${count(SHOWN_BYTES)} bytes are shown` : '') +
           '.',
       ),
       chooser,
@@ -147,6 +176,7 @@ function bodySection(message) {
   );
 }
 
+/** @param {Message} message */
 function headersSection(message) {
   return section(
     'Headers',
@@ -181,6 +211,7 @@ function headersSection(message) {
   );
 }
 
+/** @param {Message} message */
 function attemptsSection(message) {
   if (message.history.length === 0) {
     return section('Attempts', 'attempts-heading', h('p', { class: 'muted' }, 'No attempt yet.'));
@@ -195,18 +226,18 @@ function attemptsSection(message) {
         const [outcome, kind] = OUTCOMES[attempt.outcome] || [attempt.outcome, ''];
         return h(
           'li',
-          { class: 'attempt ' + kind },
+          { class: `attempt ${kind}` },
           h(
             'div',
             { class: 'attempt-head' },
-            h('strong', {}, 'Attempt ' + attempt.number),
+            h('strong', {}, `Attempt ${attempt.number}`),
             badge(outcome, kind),
-            attempt.status !== null ? h('span', { class: 'mono' }, 'HTTP ' + attempt.status) : null,
-            h('span', { class: 'muted' }, count(Math.round(attempt.durationMs)) + ' ms'),
+            attempt.status !== null ? h('span', { class: 'mono' }, `HTTP ${attempt.status}`) : null,
+            h('span', { class: 'muted' }, `${count(Math.round(attempt.durationMs))} ms`),
             h('span', { class: 'muted' }, time(attempt.startedAt)),
           ),
           // "HTTP 500" as the error only repeats the status shown above it.
-          attempt.error && attempt.error !== 'HTTP ' + attempt.status
+          attempt.error && attempt.error !== `HTTP ${attempt.status}`
             ? h('p', { class: 'error-text' }, attempt.error)
             : null,
           attempt.responseExcerpt
@@ -223,16 +254,18 @@ function attemptsSection(message) {
   );
 }
 
+/** @type {View} */
 export const messageView = {
-  title: (route) => 'Message ' + route.arg,
+  title: (route) => `Message ${route.arg}`,
   async render(root, { arg: id, signal, reload }) {
+    /** @type {Message} */
     let message;
     try {
       message = await api(messagePath(id));
     } catch (error) {
-      if (error.status === 404) {
+      if (/** @type {ApiError} */ (error).status === 404) {
         root.append(
-          h('p', {}, 'There is no message ' + id + ': it was discarded, or retention removed it. '),
+          h('p', {}, `There is no message ${id}: it was discarded, or retention removed it. `),
           h('p', {}, h('a', { href: '#/dead' }, 'Back to the dead letters')),
         );
         return;
@@ -286,8 +319,8 @@ export const messageView = {
         await busy(discard, async () => {
           try {
             await api(messagePath(message.id), { method: 'DELETE' });
-            notify('Discarded message ' + message.id + '.', 'success');
-            location.hash = '#/dead?route=' + encodeURIComponent(message.route);
+            notify(`Discarded message ${message.id}.`, 'success');
+            location.hash = `#/dead?route=${encodeURIComponent(message.route)}`;
           } catch (error) {
             reportError('Discard failed', error);
           }
@@ -300,7 +333,8 @@ export const messageView = {
       replay.addEventListener('click', () =>
         busy(replay, async () => {
           try {
-            const copy = await api(messagePath(message.id) + '/replay', { method: 'POST' });
+            /** @type {Replayed} */
+            const copy = await api(`${messagePath(message.id)}/replay`, { method: 'POST' });
             notify(
               h('span', {}, 'Replayed as a new message: ', messageLink(copy.messageId), '.'),
               'success',
@@ -318,14 +352,14 @@ export const messageView = {
     const back = h(
       'a',
       {
-        href: message.state === 'dead' ? '#/dead?route=' + encodeURIComponent(message.route) : '#/',
+        href: message.state === 'dead' ? `#/dead?route=${encodeURIComponent(message.route)}` : '#/',
       },
-      message.state === 'dead' ? '← Dead letters of ' + message.route : '← Overview',
+      message.state === 'dead' ? `← Dead letters of ${message.route}` : '← Overview',
     );
 
     root.append(
       h('p', { class: 'meta' }, back),
-      actions.childElementCount > 0 ? actions : null,
+      actions.childElementCount > 0 ? actions : '',
       facts([
         ['State', stateBadge(message.state)],
         ['Route', message.route],
@@ -356,4 +390,3 @@ export const messageView = {
     );
   },
 };
-`;

@@ -1,28 +1,46 @@
-/** Browser module: building elements, formatting, notices and the confirmation dialog. */
-// biome-ignore lint/complexity/noUselessStringRaw: all console files are raw strings, so a backslash added later reaches the browser as written.
-export const uiJs = String.raw`
+// @ts-check
+// Building elements, formatting, notices and the confirmation dialog.
+
+/** @import { MessageState } from '../../core/terms.js' */
+
+/**
+ * What h() adds to an element: nodes, text (numbers too), nothing, or arrays of these.
+ * @typedef {Node | string | number | boolean | null | undefined | Child[]} Child
+ */
+
 /**
  * Create an element. Text is always added as text nodes, never parsed as HTML: message
  * bodies, headers and error texts come from the outside world.
  * props: 'on<event>' adds a listener, 'class' sets the class, 'value' and 'checked' set
  * the live properties, true sets an empty attribute, false/null/undefined skip it.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} [props]
+ * @param {Child[]} children
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function h(tag, props, ...children) {
   const element = document.createElement(tag);
+  /** @type {Array<[string, unknown]>} */
   const late = [];
   for (const [name, value] of Object.entries(props || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
-    else if (name === 'class') element.className = value;
+    if (name.startsWith('on'))
+      element.addEventListener(name.slice(2), /** @type {EventListener} */ (value));
+    else if (name === 'class') element.className = /** @type {string} */ (value);
     else if (name === 'value' || name === 'checked') late.push([name, value]);
     else element.setAttribute(name, value === true ? '' : String(value));
   }
   append(element, children);
   // After the children: a select's value can only name one of its options.
-  for (const [name, value] of late) element[name] = value;
+  for (const [name, value] of late) /** @type {any} */ (element)[name] = value;
   return element;
 }
 
+/**
+ * @param {Node & ParentNode} parent
+ * @param {Child[]} children
+ */
 function append(parent, children) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
@@ -31,66 +49,90 @@ function append(parent, children) {
   }
 }
 
-export const count = (n) => Number(n).toLocaleString('en');
+export const count = (/** @type {number} */ n) => Number(n).toLocaleString('en');
 
-export const plural = (n, one, many) => count(n) + ' ' + (n === 1 ? one : many || one + 's');
+/**
+ * "1 dead letter", "2 dead letters"; many when the plural is not one with an s.
+ * @param {number} n
+ * @param {string} one
+ * @param {string} [many]
+ */
+export const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many || `${one}s`}`;
 
-/** A duration in seconds, to the two largest units: "3 min 20 s", "2 h 5 min". */
+/**
+ * A duration in seconds, to the two largest units: "3 min 20 s", "2 h 5 min".
+ * @param {number} seconds
+ */
 export function duration(seconds) {
   const s = Math.floor(seconds);
-  if (s < 60) return s + ' s';
-  if (s < 3600) return Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + (s % 60) + ' s' : '');
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
   if (s < 86400) {
     const m = Math.floor((s % 3600) / 60);
-    return Math.floor(s / 3600) + ' h' + (m ? ' ' + m + ' min' : '');
+    return `${Math.floor(s / 3600)} h${m ? ` ${m} min` : ''}`;
   }
   const hours = Math.floor((s % 86400) / 3600);
-  return Math.floor(s / 86400) + ' d' + (hours ? ' ' + hours + ' h' : '');
+  return `${Math.floor(s / 86400)} d${hours ? ` ${hours} h` : ''}`;
 }
 
-const pad = (n) => String(n).padStart(2, '0');
+const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
 
-/** A time in the operator's zone, to the second: "2024-05-01 14:03:07". */
+/**
+ * A time in the operator's zone, to the second: "2024-05-01 14:03:07".
+ * @param {string} iso
+ */
 export function localTime(iso) {
   const t = new Date(iso);
   const date = [t.getFullYear(), pad(t.getMonth() + 1), pad(t.getDate())].join('-');
   const clock = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => pad(n)).join(':');
-  return date + ' ' + clock;
+  return `${date} ${clock}`;
 }
 
-/** A time element: local time shown, the exact UTC time in its datetime and title. */
+/**
+ * A time element: local time shown, the exact UTC time in its datetime and title.
+ * @param {string | null} iso
+ */
 export function time(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');
   return h('time', { datetime: iso, title: iso }, localTime(iso));
 }
 
-/** A small coloured label; the text carries the meaning, the colour only repeats it. */
-export const badge = (text, kind) => h('span', { class: 'badge ' + (kind || '') }, text);
+/**
+ * A small coloured label; the text carries the meaning, the colour only repeats it.
+ * @param {string} text
+ * @param {string} [kind]
+ */
+export const badge = (text, kind) => h('span', { class: `badge ${kind || ''}` }, text);
 
-export const stateBadge = (state) =>
+export const stateBadge = (/** @type {MessageState} */ state) =>
   badge(
     state === 'inflight' ? 'in flight' : state,
     { dead: 'bad', delivered: 'good', inflight: 'busy', queued: 'info' }[state],
   );
 
 /** The message id as a link to its page. */
-export const messageLink = (id) =>
-  h('a', { href: '#/message/' + encodeURIComponent(id), class: 'mono' }, id);
+export const messageLink = (/** @type {string} */ id) =>
+  h('a', { href: `#/message/${encodeURIComponent(id)}`, class: 'mono' }, id);
 
 // --- Notices --------------------------------------------------------------------------
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
 
-/** Tell the operator what happened, in the page's live region. Errors stay until the next notice. */
+/**
+ * Tell the operator what happened, in the page's live region. Errors stay until the next notice.
+ * @param {string | Node} text
+ * @param {'info' | 'success' | 'error'} [kind]
+ */
 export function notify(text, kind) {
-  const region = document.getElementById('notice');
+  const region = /** @type {HTMLElement} */ (document.getElementById('notice'));
   clearTimeout(noticeTimer);
   region.replaceChildren();
   if (!text) return;
   region.append(
     h(
       'p',
-      { class: 'notice-' + (kind || 'info') },
+      { class: `notice-${kind || 'info'}` },
       text,
       h(
         'button',
@@ -102,10 +144,14 @@ export function notify(text, kind) {
   if (kind !== 'error') noticeTimer = setTimeout(() => notify(''), 8000);
 }
 
-/** An error of an API call, unless it is a 401: the app is already asking for the token. */
+/**
+ * An error of an API call, unless it is a 401: the app is already asking for the token.
+ * @param {string} what
+ * @param {any} error Whatever was thrown, mostly an ApiError.
+ */
 export function reportError(what, error) {
   if (error?.status === 401) return;
-  notify(what + ': ' + (error?.message ? error.message : String(error)), 'error');
+  notify(`${what}: ${error?.message ? error.message : String(error)}`, 'error');
 }
 
 // --- Confirmation ---------------------------------------------------------------------
@@ -116,11 +162,13 @@ let dialogs = 0;
  * Ask before acting, in a modal dialog that says what will happen. Resolves true when
  * confirmed; Escape or Cancel resolve false. Cancel has the focus, so a stray Enter
  * does nothing harmful.
+ * @param {{ title: string, description: Child, confirm: string, danger?: boolean }} question
+ * @returns {Promise<boolean>}
  */
 export function confirmAction({ title, description, confirm, danger }) {
   dialogs += 1;
-  const titleId = 'dialog-title-' + dialogs;
-  const descriptionId = 'dialog-description-' + dialogs;
+  const titleId = `dialog-title-${dialogs}`;
+  const descriptionId = `dialog-description-${dialogs}`;
   return new Promise((resolve) => {
     const dialog = h(
       'dialog',
@@ -150,6 +198,11 @@ export function confirmAction({ title, description, confirm, danger }) {
 /**
  * Mark a button busy while its action runs, so a double click cannot act twice. It stays
  * enabled (aria-disabled), because disabling a focused button drops the keyboard focus.
+ * The action may change the button's label while it runs; the label comes back after.
+ * @template T
+ * @param {HTMLButtonElement} button
+ * @param {(label: (text: string) => void) => Promise<T>} action
+ * @returns {Promise<T | undefined>}
  */
 export async function busy(button, action) {
   if (button.getAttribute('aria-busy') === 'true') return undefined;
@@ -166,4 +219,3 @@ export async function busy(button, action) {
     button.textContent = label;
   }
 }
-`;

@@ -1,6 +1,6 @@
-/** Browser module: groups held by a dead letter, with a one-click way out. */
-// biome-ignore lint/complexity/noUselessStringRaw: all console files are raw strings, so a backslash added later reaches the browser as written.
-export const blockedJs = String.raw`
+// @ts-check
+// Groups held by a dead letter, with a one-click way out.
+
 import { api, listRoutes, messagePath, query, redriveIds } from './api.js';
 import {
   busy,
@@ -14,8 +14,15 @@ import {
   time,
 } from './ui.js';
 
+/**
+ * @import { BlockedGroupPage, Route } from './api.js'
+ * @import { View } from './app.js'
+ * @typedef {BlockedGroupPage['items'][number]} BlockedGroup
+ */
+
 const PAGE = 100;
 
+/** @type {View} */
 export const blockedGroups = {
   title: () => 'Blocked groups',
   async render(root, { params, signal }) {
@@ -43,9 +50,9 @@ export const blockedGroups = {
           class: 'filters',
           role: 'search',
           'aria-label': 'Choose a route',
-          onsubmit: (event) => {
+          onsubmit: (/** @type {SubmitEvent} */ event) => {
             event.preventDefault();
-            location.hash = '#/blocked' + query({ route: select.value });
+            location.hash = `#/blocked${query({ route: select.value })}`;
           },
         },
         h('div', { class: 'field' }, h('label', { for: 'blocked-route' }, 'Route'), select),
@@ -64,7 +71,7 @@ export const blockedGroups = {
           strict.length === 0
             ? 'No route uses strict ordering, so no group can be blocked.'
             : wanted
-              ? 'No strict route is named ' + wanted + '.'
+              ? `No strict route is named ${wanted}.`
               : 'No group is blocked.',
         ),
       );
@@ -77,32 +84,41 @@ export const blockedGroups = {
   },
 };
 
+/**
+ * One route's blocked groups, a page at a time.
+ * @param {Route} route
+ * @param {AbortSignal} signal
+ */
 async function routeSection(route, signal) {
-  const headingId = 'blocked-' + route.name.replace(/[^A-Za-z0-9_-]/g, '_');
+  const headingId = `blocked-${route.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   const heading = h('h2', { id: headingId, tabindex: -1 }, route.name);
   const body = h('tbody');
   const status = h('p', { class: 'meta', 'aria-live': 'polite' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  /** @type {string | undefined} */
   let cursor;
   let shown = 0;
 
+  /** @param {HTMLElement['hidden']} done Whether all are shown: Load more is hidden. */
   function refreshStatus(done) {
     status.textContent =
       shown === 0
-        ? 'No group of ' + route.name + ' is blocked.'
-        : 'Showing ' + plural(shown, 'blocked group') + (done ? '.' : '; there are more.');
+        ? `No group of ${route.name} is blocked.`
+        : `Showing ${plural(shown, 'blocked group')}${done ? '.' : '; there are more.'}`;
   }
 
+  /** @param {HTMLTableRowElement} row */
   function removeRow(row) {
     // The focus was on the row's button: put it on the next row, or on the heading.
     const next = row.nextElementSibling || row.previousElementSibling;
     row.remove();
     shown -= 1;
     refreshStatus(more.hidden);
-    const target = next ? next.querySelector('button') : heading;
+    const target = /** @type {HTMLElement} */ (next ? next.querySelector('button') : heading);
     target.focus();
   }
 
+  /** @param {BlockedGroup} item */
   function row(item) {
     const held = item.heldBy;
     const redrive = h(
@@ -110,7 +126,7 @@ async function routeSection(route, signal) {
       {
         type: 'button',
         class: 'small primary',
-        'aria-label': 'Redrive the message holding group ' + item.group,
+        'aria-label': `Redrive the message holding group ${item.group}`,
       },
       'Redrive',
     );
@@ -119,7 +135,7 @@ async function routeSection(route, signal) {
       {
         type: 'button',
         class: 'small danger',
-        'aria-label': 'Discard the message holding group ' + item.group,
+        'aria-label': `Discard the message holding group ${item.group}`,
       },
       'Discard',
     );
@@ -160,7 +176,7 @@ async function routeSection(route, signal) {
     discard.addEventListener('click', async () => {
       // Discarding loses the message for good: the one action here that asks first.
       const ok = await confirmAction({
-        title: 'Discard the message holding group ' + item.group + '?',
+        title: `Discard the message holding group ${item.group}?`,
         description: h(
           'p',
           {},
@@ -182,10 +198,7 @@ async function routeSection(route, signal) {
       await busy(discard, async () => {
         try {
           await api(messagePath(held.id), { method: 'DELETE' });
-          notify(
-            'Discarded the message holding group ' + item.group + ' of ' + route.name + '.',
-            'success',
-          );
+          notify(`Discarded the message holding group ${item.group} of ${route.name}.`, 'success');
           removeRow(tr);
         } catch (error) {
           reportError('Discard failed', error);
@@ -196,7 +209,8 @@ async function routeSection(route, signal) {
   }
 
   async function load() {
-    const page = await api('groups/blocked' + query({ route: route.name, limit: PAGE, cursor }));
+    /** @type {BlockedGroupPage} */
+    const page = await api(`groups/blocked${query({ route: route.name, limit: PAGE, cursor })}`);
     if (signal.aborted) return;
     body.append(...page.items.map(row));
     shown += page.items.length;
@@ -246,4 +260,3 @@ async function routeSection(route, signal) {
     h('div', { class: 'table-foot' }, status, more),
   );
 }
-`;

@@ -1,6 +1,8 @@
-/** Browser module: the dead-letter queue, filtered, with redrive and discard. */
-export const deadLettersJs = String.raw`
+// @ts-check
+// The dead-letter queue, filtered, with redrive and discard.
+
 import { api, discardIds, listRoutes, query, redriveIds } from './api.js';
+import { MAX_PAGE } from './limits.js';
 import {
   busy,
   confirmAction,
@@ -17,53 +19,84 @@ import {
 // pages it returns. A page of the API is scanned in steps, and one "load" stops after
 // SCAN_LIMIT dead letters even when few of them match, so a rare error text never
 // makes the page walk a huge queue in one go.
+/**
+ * @import { MessagePage, MessageSummary, RedriveResult } from './api.js'
+ * @import { View } from './app.js'
+ */
+
+/**
+ * The page's filters, as in its hash: empty when not set.
+ * @typedef {{ route: string, group: string, since: string, error: string }} Filters
+ */
+
 const FETCH_LIMIT = 500;
 const SHOW_AT_LEAST = 100;
 const SCAN_LIMIT = 5000;
 
+/** @type {Array<keyof Filters>} */
 const FILTERS = ['route', 'group', 'since', 'error'];
 
+/**
+ * @param {URLSearchParams} params
+ * @returns {Filters}
+ */
 function readFilters(params) {
-  return Object.fromEntries(FILTERS.map((name) => [name, (params.get(name) || '').trim()]));
+  return /** @type {Filters} */ (
+    Object.fromEntries(FILTERS.map((name) => [name, (params.get(name) || '').trim()]))
+  );
 }
 
 /** Filters the API cannot apply. */
-const needsScan = (filters) => filters.since !== '' || filters.error !== '';
+const needsScan = (/** @type {Filters} */ filters) => filters.since !== '' || filters.error !== '';
 
+/**
+ * @param {Filters} filters
+ * @returns {(message: MessageSummary) => boolean}
+ */
 function matcher(filters) {
   // datetime-local values have no zone: Date reads them as the operator's local time.
   const since = filters.since ? new Date(filters.since).getTime() : null;
   const needle = filters.error.toLowerCase();
   return (message) => {
-    if (since !== null && !Number.isNaN(since) && Date.parse(message.finishedAt) < since)
+    if (
+      since !== null &&
+      !Number.isNaN(since) &&
+      Date.parse(/** @type {string} */ (message.finishedAt)) < since
+    )
       return false;
     if (needle) {
-      const text = ((message.lastError || '') + '\n' + (message.deadReason || '')).toLowerCase();
+      const text = `${message.lastError || ''}\n${message.deadReason || ''}`.toLowerCase();
       if (!text.includes(needle)) return false;
     }
     return true;
   };
 }
 
+/** @param {Filters} filters */
 function describe(filters) {
   const parts = [];
-  if (filters.route) parts.push('route ' + filters.route);
-  if (filters.group) parts.push('group ' + filters.group);
-  if (filters.since) parts.push('dead-lettered since ' + filters.since.replace('T', ' '));
-  if (filters.error) parts.push('error containing "' + filters.error + '"');
+  if (filters.route) parts.push(`route ${filters.route}`);
+  if (filters.group) parts.push(`group ${filters.group}`);
+  if (filters.since) parts.push(`dead-lettered since ${filters.since.replace('T', ' ')}`);
+  if (filters.error) parts.push(`error containing "${filters.error}"`);
   return parts.length ? parts.join(', ') : 'every route';
 }
 
-/** "3 of orders, 2 of invoices": what a set of dead letters holds, for a confirmation. */
+/**
+ * "3 of orders, 2 of invoices": what a set of dead letters holds, for a confirmation.
+ * @param {MessageSummary[]} messages
+ */
 function byRoute(messages) {
+  /** @type {Map<string, number>} */
   const counts = new Map();
   for (const message of messages) counts.set(message.route, (counts.get(message.route) || 0) + 1);
-  return [...counts].map(([route, n]) => count(n) + ' of ' + route).join(', ');
+  return [...counts].map(([route, n]) => `${count(n)} of ${route}`).join(', ');
 }
 
-const field = (label, control) =>
+const field = (/** @type {string} */ label, /** @type {HTMLElement} */ control) =>
   h('div', { class: 'field' }, h('label', { for: control.id }, label), control);
 
+/** @type {View} */
 export const deadLetters = {
   title: () => 'Dead letters',
   async render(root, { params, signal }) {
@@ -92,11 +125,12 @@ export const deadLetters = {
       for (const name of FILTERS) controls[name].value = filters[name];
     }
     showFilters();
+    /** @param {Filters} next */
     function applyFilters(next) {
       filters = next;
       showFilters();
       // replaceState, not a hash change: the page stays, and so does the focus.
-      history.replaceState(null, '', '#/dead' + query(filters));
+      history.replaceState(null, '', `#/dead${query(filters)}`);
       reload();
     }
     const form = h(
@@ -105,10 +139,12 @@ export const deadLetters = {
         class: 'filters',
         role: 'search',
         'aria-label': 'Filter dead letters',
-        onsubmit: (event) => {
+        onsubmit: (/** @type {SubmitEvent} */ event) => {
           event.preventDefault();
           applyFilters(
-            Object.fromEntries(FILTERS.map((name) => [name, controls[name].value.trim()])),
+            /** @type {Filters} */ (
+              Object.fromEntries(FILTERS.map((name) => [name, controls[name].value.trim()]))
+            ),
           );
         },
       },
@@ -132,6 +168,7 @@ export const deadLetters = {
     );
 
     // --- Selection and actions ---
+    /** @type {Map<string, MessageSummary>} */
     const selected = new Map();
     const selection = h('span', { class: 'selection', 'aria-live': 'polite' });
     const redriveButton = h('button', { type: 'button', class: 'primary' }, 'Redrive selected');
@@ -151,7 +188,9 @@ export const deadLetters = {
         if (selectAll.checked) selected.set(message.id, message);
         else selected.delete(message.id);
       }
-      for (const box of body.querySelectorAll('input[type=checkbox]'))
+      for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (
+        body.querySelectorAll('input[type=checkbox]')
+      ))
         box.checked = selectAll.checked;
       showSelection();
     });
@@ -218,16 +257,19 @@ export const deadLetters = {
     }
 
     // --- Loading ---
+    /** @type {MessageSummary[]} */
     let items = [];
+    /** @type {string | null} */
     let cursor = null;
     let done = false;
     // A reload started while an older one runs makes the older one's answers stale.
     let generation = 0;
 
+    /** @param {MessageSummary} message */
     function row(message) {
       const box = h('input', {
         type: 'checkbox',
-        'aria-label': 'Select dead letter ' + message.id,
+        'aria-label': `Select dead letter ${message.id}`,
         checked: selected.has(message.id),
       });
       box.addEventListener('change', () => {
@@ -275,17 +317,18 @@ export const deadLetters = {
       } else {
         body.replaceChildren(...items.map(row));
       }
-      status.textContent =
-        'Showing ' + plural(items.length, 'dead letter') + (done ? '.' : '; there may be more.');
+      status.textContent = `Showing ${plural(items.length, 'dead letter')}${done ? '.' : '; there may be more.'}`;
       loadMoreButton.hidden = done;
       showSelection();
     }
 
+    /** @param {number} mine The generation of the reload this belongs to. */
     async function loadMore(mine) {
       const matches = matcher(filters);
       let added = 0;
       let scanned = 0;
       while (!done && added < SHOW_AT_LEAST && scanned < SCAN_LIMIT) {
+        /** @type {MessagePage} */
         const page = await api(
           'messages' +
             query({
@@ -327,39 +370,39 @@ export const deadLetters = {
     }
 
     // --- Actions ---
+    /** @param {string} what */
     function nothingSelected(what) {
       if (selected.size > 0) return false;
-      notify('Select the dead letters to ' + what + ' first, with the boxes in the first column.');
+      notify(`Select the dead letters to ${what} first, with the boxes in the first column.`);
       return true;
     }
 
+    /** @param {HTMLButtonElement} button */
     async function redriveSelected(button) {
       if (nothingSelected('redrive')) return;
       const messages = [...selected.values()];
       const ok = await confirmAction({
-        title: 'Redrive ' + plural(messages.length, 'dead letter') + '?',
+        title: `Redrive ${plural(messages.length, 'dead letter')}?`,
         description: [
-          h('p', {}, 'Selected: ' + byRoute(messages) + '.'),
+          h('p', {}, `Selected: ${byRoute(messages)}.`),
           h(
             'p',
             {},
             'They go back to the queue and are delivered again, each in its original place in its group.',
           ),
         ],
-        confirm: 'Redrive ' + plural(messages.length, 'dead letter'),
+        confirm: `Redrive ${plural(messages.length, 'dead letter')}`,
       });
       if (!ok) return;
       await busy(button, async (label) => {
         try {
           const ids = messages.map((message) => message.id);
-          const moved = await redriveIds(ids, (n, total) =>
-            label('Redriving ' + n + ' of ' + total + '…'),
-          );
+          const moved = await redriveIds(ids, (n, total) => label(`Redriving ${n} of ${total}…`));
           notify(
             'Redrove ' +
               plural(moved, 'dead letter') +
               (moved < ids.length
-                ? '; ' + count(ids.length - moved) + ' were no longer dead letters'
+                ? `; ${count(ids.length - moved)} were no longer dead letters`
                 : '') +
               '.',
             'success',
@@ -371,20 +414,21 @@ export const deadLetters = {
       await reload();
     }
 
+    /** @param {HTMLButtonElement} button */
     async function discardSelected(button) {
       if (nothingSelected('discard')) return;
       const messages = [...selected.values()];
       const ok = await confirmAction({
-        title: 'Discard ' + plural(messages.length, 'dead letter') + '?',
+        title: `Discard ${plural(messages.length, 'dead letter')}?`,
         description: [
-          h('p', {}, 'Selected: ' + byRoute(messages) + '.'),
+          h('p', {}, `Selected: ${byRoute(messages)}.`),
           h(
             'p',
             {},
             'They are deleted for good and will never be delivered. A group that one of them holds goes on with its next message.',
           ),
         ],
-        confirm: 'Discard ' + plural(messages.length, 'dead letter'),
+        confirm: `Discard ${plural(messages.length, 'dead letter')}`,
         danger: true,
       });
       if (!ok) return;
@@ -392,7 +436,7 @@ export const deadLetters = {
         try {
           const result = await discardIds(
             messages.map((message) => message.id),
-            (n, total) => label('Discarding ' + n + ' of ' + total + '…'),
+            (n, total) => label(`Discarding ${n} of ${total}…`),
           );
           if (result.errors.length > 0) {
             notify(
@@ -405,7 +449,7 @@ export const deadLetters = {
               'error',
             );
           } else {
-            notify('Discarded ' + plural(result.discarded, 'dead letter') + '.', 'success');
+            notify(`Discarded ${plural(result.discarded, 'dead letter')}.`, 'success');
           }
         } catch (error) {
           reportError('Discard failed', error);
@@ -414,37 +458,46 @@ export const deadLetters = {
       await reload();
     }
 
-    /** Every dead letter matching the filters, walking all pages of the API. */
+    /**
+     * Every dead letter matching the filters, walking all pages of the API.
+     * @param {(text: string) => void} label Shows how many were found so far.
+     */
     async function allMatching(label) {
       const matches = matcher(filters);
+      /** @type {MessageSummary[]} */
       const found = [];
+      /** @type {string | null} */
       let next = null;
       do {
+        /** @type {MessagePage} */
         const page = await api(
           'messages' +
             query({
               state: 'dead',
               route: filters.route,
               group: filters.group,
-              limit: 1000,
+              limit: MAX_PAGE,
               cursor: next,
             }),
         );
         for (const message of page.items) if (matches(message)) found.push(message);
         next = page.nextCursor;
-        label('Counting… ' + count(found.length));
+        label(`Counting… ${count(found.length)}`);
       } while (next !== null);
       return found;
     }
 
+    /** @param {HTMLButtonElement} button */
     async function redriveAllMatching(button) {
       let acted = false;
       await busy(button, async (label) => {
         try {
           // When the filters are ones the API has, it redrives in pages on its side; the
-          // others need the ids, gathered here and sent in calls of at most 1000.
+          // others need the ids, gathered here and sent by redriveIds in calls of at most
+          // MAX_REDRIVE_IDS.
           const byApi = !needsScan(filters) && (filters.group === '' || filters.route !== '');
           let n;
+          /** @type {string[] | null} */
           let ids = null;
           if (byApi && filters.group === '') {
             n = (await listRoutes())
@@ -456,37 +509,37 @@ export const deadLetters = {
             if (!byApi) ids = found.map((message) => message.id);
           }
           if (n === 0) {
-            notify('No dead letter matches ' + describe(filters) + '.');
+            notify(`No dead letter matches ${describe(filters)}.`);
             return;
           }
           const ok = await confirmAction({
-            title: 'Redrive all ' + plural(n, 'matching dead letter') + '?',
+            title: `Redrive all ${plural(n, 'matching dead letter')}?`,
             description: [
-              h('p', {}, 'Matching: ' + describe(filters) + '.'),
+              h('p', {}, `Matching: ${describe(filters)}.`),
               h(
                 'p',
                 {},
-                (n === 1 ? 'It goes' : 'All ' + count(n) + ' go') +
+                (n === 1 ? 'It goes' : `All ${count(n)} go`) +
                   ' back to the queue and are delivered again, each in its original place in its group.' +
                   (ids === null ? ' Any that die meanwhile and match are included.' : ''),
               ),
             ],
-            confirm: 'Redrive ' + plural(n, 'dead letter'),
+            confirm: `Redrive ${plural(n, 'dead letter')}`,
           });
           if (!ok) return;
           acted = true;
           label('Redriving…');
           let moved;
           if (ids !== null) {
-            moved = await redriveIds(ids, (done, total) =>
-              label('Redriving ' + done + ' of ' + total + '…'),
-            );
+            moved = await redriveIds(ids, (done, total) => label(`Redriving ${done} of ${total}…`));
           } else {
+            /** @type {{ route?: string, all?: true, group?: string }} */
             const body = filters.route ? { route: filters.route } : { all: true };
             if (filters.group) body.group = filters.group;
-            moved = (await api('redrive', { method: 'POST', body })).moved;
+            moved = /** @type {RedriveResult} */ (await api('redrive', { method: 'POST', body }))
+              .moved;
           }
-          notify('Redrove ' + plural(moved, 'dead letter') + '.', 'success');
+          notify(`Redrove ${plural(moved, 'dead letter')}.`, 'success');
         } catch (error) {
           reportError('Redrive failed', error);
         }
@@ -497,4 +550,3 @@ export const deadLetters = {
     await reload();
   },
 };
-`;
