@@ -5,8 +5,9 @@
  *   node deploy/build-lambda.mjs
  *   cd deploy/cdk && npx aws-cdk@2 deploy -c target=https://app.example.com/webhook
  *
- * Context (-c key=value): target (required to deploy), httpApiId (add the route to an
- * existing HTTP API), name (base name of the resources, default hookq-webhooks).
+ * Context (-c key=value): target (required to deploy), restApiId and rootResourceId (add
+ * the route to an existing REST API), name (base name of the resources, default
+ * hookq-webhooks).
  */
 import { pathToFileURL } from 'node:url';
 import { App, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
@@ -28,25 +29,33 @@ export function exampleStack(app: App, options: ExampleOptions = {}): Stack {
     description: 'hookq: webhook ingress through an SQS FIFO queue to the application',
     ...options.stackProps,
   });
+  const restApiId = context('restApiId');
+  const rootResourceId = context('rootResourceId');
+  if ((restApiId === undefined) !== (rootResourceId === undefined)) {
+    throw new Error('give both -c restApiId=... and -c rootResourceId=..., or neither');
+  }
   const webhooks = new WebhookQueue(stack, 'Webhooks', {
     name: context('name') ?? 'hookq-webhooks',
-    httpApiId: context('httpApiId'),
+    restApi:
+      restApiId !== undefined && rootResourceId !== undefined
+        ? { restApiId, rootResourceId }
+        : undefined,
     lambdaCode: options.lambdaCode,
     routes: [
       {
         name: 'approvals',
         path: '/sqs-hook',
         target: context('target') ?? 'https://app.example.com/webhook',
-        // One group per approval request: different requests proceed in parallel, the
-        // events of one request stay in order.
-        group: { header: 'X-Request-Id' },
+        // One group per approval, read from the body: the events of one approval stay in
+        // order, different approvals proceed in parallel. (A request id would make one
+        // group per message: no order at all.)
+        group: { json: '/approval/id' },
         forwardHeaders: ['content-type', 'user-agent'],
       },
     ],
   });
-  if (webhooks.endpoint !== undefined) {
-    new CfnOutput(stack, 'WebhookUrl', { value: `${webhooks.endpoint}/sqs-hook` });
-  }
+  const url = webhooks.webhookUrls.approvals;
+  if (url !== undefined) new CfnOutput(stack, 'WebhookUrl', { value: url });
   new CfnOutput(stack, 'QueueUrl', { value: webhooks.queue.queueUrl });
   new CfnOutput(stack, 'DeadLetterQueueArn', { value: webhooks.deadLetterQueue.queueArn });
   new CfnOutput(stack, 'QueueArn', { value: webhooks.queue.queueArn });

@@ -1,12 +1,12 @@
 output "webhook_urls" {
-  description = "The URL of each route, when this module created the HTTP API."
-  value = var.http_api_id != null ? {} : {
-    for name, r in local.routes : name => "${aws_apigatewayv2_api.this[0].api_endpoint}${r.path}"
-  }
+  description = "The URL of each route, when this module created the REST API."
+  value = local.new_api ? {
+    for name, r in local.routes : name => "${aws_api_gateway_stage.this[0].invoke_url}${r.path == "/" ? "/" : r.path}"
+  } : {}
 }
 
-output "http_api_id" {
-  value = local.api_id
+output "rest_api_id" {
+  value = local.rest_api_id
 }
 
 output "queue_url" {
@@ -36,4 +36,13 @@ output "send_role_arn" {
 
 output "forwarder_role_arn" {
   value = aws_iam_role.forwarder.arn
+}
+
+output "alarm_arns" {
+  value = {
+    dead_letters       = aws_cloudwatch_metric_alarm.dead_letters.arn
+    oldest_message_age = aws_cloudwatch_metric_alarm.oldest_message_age.arn
+    errors             = aws_cloudwatch_metric_alarm.errors.arn
+    throttles          = aws_cloudwatch_metric_alarm.throttles.arn
+  }
 }

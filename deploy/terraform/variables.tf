@@ -1,25 +1,29 @@
 # The same settings, with the same defaults, as the CDK construct WebhookQueue
-# (deploy/cdk/webhook-queue.ts). deploy/README.md says where they differ from the article.
+# (deploy/cdk/webhook-queue.ts). deploy/README.md says why each default is what it is.
 
 variable "name" {
-  description = "Base name of the resources: the queue is <name>.fifo, the dead-letter queue <name>-dlq.fifo, the function <name>-forwarder."
+  description = "Base name of the resources: the queue is <name>.fifo, the dead-letter queue <name>-dlq.fifo, the function and its role <name>-forwarder."
   type        = string
   default     = "hookq-webhooks"
 
   validation {
-    # 80 characters at most for a queue name, less ".fifo" and "-dlq".
-    condition     = can(regex("^[A-Za-z0-9_-]{1,71}$", var.name))
-    error_message = "name must be 1 to 71 letters, digits, \"-\" or \"_\"."
+    # "<name>-forwarder" names the function and an IAM role: 64 characters at most.
+    condition     = can(regex("^[A-Za-z0-9_-]{1,54}$", var.name))
+    error_message = "name must be 1 to 54 letters, digits, \"-\" or \"_\", so that \"<name>-forwarder\" fits the 64 characters of a Lambda function or IAM role name."
   }
 }
 
 variable "routes" {
   description = <<-EOT
-    The webhook endpoints. Each becomes "<method> <path>" on the HTTP API, delivered to
-    target. group: a static message group id; group_header: one group per value of this
-    request header (the id is "<name>:<value>"); neither: the route name. dedup_header: a
-    provider header used as MessageDeduplicationId (only if the provider always sends it).
-    forward_headers: request headers carried to the application (at most 9).
+    The webhook endpoints. Each becomes "<method> <path>" on the REST API, delivered to
+    target. The message group: group (a static id), group_header (one group per value of
+    this request header) or group_json (one group per value at this JSON Pointer of the
+    body, such as /approval/id); none: the route name. A value becomes "<name>:<value>",
+    or is encoded when SQS would refuse it. dedup_header: a provider header used as
+    MessageDeduplicationId (content-based deduplication within the group otherwise).
+    forward_headers: request headers carried to the application. verify: check the
+    provider's signature in the forwarder (hookq.yaml's verify section; its secrets go in
+    verify_secrets). content_types: request content types taken; others get 415.
   EOT
   type = list(object({
     name            = string
@@ -28,8 +32,17 @@ variable "routes" {
     method          = optional(string, "POST")
     group           = optional(string)
     group_header    = optional(string)
+    group_json      = optional(string)
     dedup_header    = optional(string)
     forward_headers = optional(list(string), ["content-type"])
+    content_types   = optional(list(string))
+    verify = optional(object({
+      scheme    = string
+      tolerance = optional(string)
+      header    = optional(string)
+      encoding  = optional(string)
+      prefix    = optional(string)
+    }))
   }))
 
   validation {
@@ -37,46 +50,130 @@ variable "routes" {
     error_message = "routes must list at least one route."
   }
   validation {
-    condition     = alltrue([for r in var.routes : can(regex("^[A-Za-z0-9_.-]+$", r.name))])
-    error_message = "routes[*].name must be made of letters, digits, \"-\", \"_\" and \".\"."
+    condition     = alltrue([for r in var.routes : can(regex("^[A-Za-z0-9_.-]{1,64}$", r.name))])
+    error_message = "routes[*].name must be 1 to 64 letters, digits, \"-\", \"_\" and \".\"."
   }
   validation {
     condition     = length(distinct([for r in var.routes : r.name])) == length(var.routes)
     error_message = "routes[*].name must be unique."
   }
   validation {
-    condition     = alltrue([for r in var.routes : can(regex("^/[^\\s?#]*$", r.path))])
-    error_message = "routes[*].path must start with \"/\" and hold no spaces, \"?\" or \"#\"."
+    condition     = alltrue([for r in var.routes : can(regex("^(/|(/[A-Za-z0-9._-]+){1,4})$", r.path))])
+    error_message = "routes[*].path must be \"/\" or 1 to 4 segments of letters, digits, \".\", \"-\" and \"_\", such as /hooks/github."
   }
   validation {
-    condition     = alltrue([for r in var.routes : can(regex("^https?://", r.target))])
+    condition     = length(distinct([for r in var.routes : "${r.method} ${r.path}"])) == length(var.routes)
+    error_message = "routes[*]: each method and path must be used by one route only."
+  }
+  validation {
+    condition     = alltrue([for r in var.routes : can(regex("^[A-Z]+$", r.method))])
+    error_message = "routes[*].method must be an HTTP method such as POST."
+  }
+  validation {
+    condition     = alltrue([for r in var.routes : can(regex("^https?://[^/\\s]", r.target))])
     error_message = "routes[*].target must be an http:// or https:// URL."
   }
   validation {
-    condition     = alltrue([for r in var.routes : !(r.group != null && r.group_header != null)])
-    error_message = "routes[*]: set group or group_header, not both."
+    condition     = alltrue([for r in var.routes : length(compact([r.group, r.group_header, r.group_json])) <= 1])
+    error_message = "routes[*]: set at most one of group, group_header and group_json."
   }
   validation {
     condition     = alltrue([for r in var.routes : r.group == null || can(regex("^[!-~]{1,128}$", r.group))])
-    error_message = "routes[*].group must be 1 to 128 visible ASCII characters, as SQS requires."
+    error_message = "routes[*].group must be 1 to 128 letters, digits and ASCII punctuation, as SQS requires."
   }
   validation {
-    condition     = alltrue([for r in var.routes : length(r.forward_headers) <= 9])
-    error_message = "routes[*].forward_headers: at most 9 headers fit, as SQS allows 10 message attributes and one is the route."
+    condition     = alltrue([for r in var.routes : r.group_json == null || can(regex("^(/([A-Za-z_][A-Za-z0-9_]*|0|[1-9][0-9]*))+$", r.group_json))])
+    error_message = "routes[*].group_json must be a JSON Pointer of object keys (letters, digits, \"_\") and array indexes, such as /approval/id."
   }
   validation {
     condition = alltrue(flatten([for r in var.routes : [
-      for h in concat(r.forward_headers, compact([r.group_header, r.dedup_header])) :
+      for h in concat(r.forward_headers, compact([r.group_header, r.dedup_header, try(r.verify.header, null)])) :
       can(regex("^[a-z0-9][a-z0-9_-]*$", lower(h)))
     ]]))
     error_message = "routes[*]: header names must be letters, digits, \"-\" and \"_\"."
   }
+  validation {
+    condition = alltrue([for r in var.routes : length(distinct(concat(
+      [for h in r.forward_headers : lower(h)],
+      r.verify == null ? [] : lookup({
+        github              = ["x-hub-signature-256"]
+        shopify             = ["x-shopify-hmac-sha256"]
+        stripe              = ["stripe-signature"]
+        "standard-webhooks" = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        slack               = ["x-slack-signature", "x-slack-request-timestamp"]
+        "hmac-sha256"       = r.verify.header == null ? [] : [lower(r.verify.header)]
+      }, r.verify.scheme, [])
+    ))) <= 8])
+    error_message = "routes[*]: forward_headers and the headers of verify carry at most 8 headers, as SQS allows 10 message attributes and two are the route and the receive time."
+  }
+  validation {
+    condition     = alltrue(flatten([for r in var.routes : [for t in(r.content_types == null ? [] : r.content_types) : can(regex("^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$", t))]]))
+    error_message = "routes[*].content_types must be media types such as application/json."
+  }
+  validation {
+    condition     = alltrue([for r in var.routes : r.verify == null || contains(["github", "stripe", "standard-webhooks", "shopify", "slack", "hmac-sha256"], try(r.verify.scheme, ""))])
+    error_message = "routes[*].verify.scheme must be one of github, stripe, standard-webhooks, shopify, slack, hmac-sha256."
+  }
+  validation {
+    condition     = alltrue([for r in var.routes : r.verify == null || try(r.verify.scheme, "") != "hmac-sha256" || try(r.verify.header, null) != null])
+    error_message = "routes[*].verify.header is required for scheme hmac-sha256: the header carrying the signature."
+  }
+  validation {
+    condition     = alltrue([for r in var.routes : try(r.verify.tolerance, null) == null || can(regex("^[0-9]+(ms|s|m|h|d)$", try(r.verify.tolerance, "")))])
+    error_message = "routes[*].verify.tolerance must be a duration such as 5m or 300s."
+  }
 }
 
-variable "http_api_id" {
-  description = "Add the routes to this existing HTTP API (its stage must deploy them). null: create an HTTP API with an auto-deployed $default stage."
+variable "verify_secrets" {
+  description = "The secrets of each route with verify, by route name: a list, so that secrets can be rotated. Stored in the function's environment."
+  type        = map(list(string))
+  default     = {}
+  sensitive   = true
+}
+
+variable "rest_api_id" {
+  description = "Add the routes to this existing REST API (give rest_api_root_resource_id too; its deployment and stage are yours). null: create a regional REST API with a throttled stage."
   type        = string
   default     = null
+}
+
+variable "rest_api_root_resource_id" {
+  description = "The root resource id of rest_api_id."
+  type        = string
+  default     = null
+}
+
+variable "stage_name" {
+  description = "Stage of the new REST API; the webhook URLs are https://<api>.execute-api.<region>.amazonaws.com/<stage>/<path>."
+  type        = string
+  default     = "webhooks"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.stage_name))
+    error_message = "stage_name must be letters, digits, \"-\" and \"_\"."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady requests per second the new API's stage accepts; more are answered 429."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.throttling_rate_limit > 0
+    error_message = "throttling_rate_limit must be above 0."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "Burst of requests the new API's stage accepts."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.throttling_burst_limit >= 1 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "throttling_burst_limit must be a whole number of at least 1."
+  }
 }
 
 variable "visibility_timeout_seconds" {
@@ -152,13 +249,13 @@ variable "lambda_architecture" {
   default     = "arm64"
 }
 
-variable "lambda_bundle" {
-  description = "Path of the bundled forwarder, dist/lambda/index.mjs (node deploy/build-lambda.mjs)."
+variable "lambda_zip" {
+  description = "Path of the zipped forwarder, dist/hookq-forwarder.zip (node deploy/build-lambda.mjs)."
   type        = string
 
   validation {
-    condition     = endswith(var.lambda_bundle, "index.mjs")
-    error_message = "lambda_bundle must be the path of index.mjs built by deploy/build-lambda.mjs (the handler is index.handler)."
+    condition     = endswith(var.lambda_zip, ".zip")
+    error_message = "lambda_zip must be the path of the zip built by deploy/build-lambda.mjs (dist/hookq-forwarder.zip)."
   }
 }
 
@@ -195,6 +292,12 @@ variable "max_concurrency" {
   }
 }
 
+variable "reserved_concurrency" {
+  description = "Reserved concurrency of the function, at least max_concurrency. null: max_concurrency; -1: none (an account whose concurrency quota leaves nothing to reserve)."
+  type        = number
+  default     = null
+}
+
 variable "signing_secret" {
   description = "Sign forwarded requests (Standard Webhooks) with this whsec_ secret. Stored in the function's environment."
   type        = string
@@ -211,6 +314,23 @@ variable "log_retention_days" {
   description = "Retention of the forwarder's log group."
   type        = number
   default     = 30
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (alarm and OK). null: alarms without actions."
+  type        = string
+  default     = null
+}
+
+variable "oldest_message_age_alarm_seconds" {
+  description = "The queue's oldest message older than this raises an alarm."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.oldest_message_age_alarm_seconds >= 60
+    error_message = "oldest_message_age_alarm_seconds must be at least 60."
+  }
 }
 
 variable "tags" {

@@ -7,7 +7,9 @@
  *                           [{"name": "approvals", "target": "https://app.example.com/webhook",
  *                             "groups": ["approvals", "sss-*"], "timeout": "10s",
  *                             "forwardHeaders": ["content-type"]}]
- *                           `groups`, `timeout` and `forwardHeaders` are optional.
+ *                           `groups`, `timeout`, `forwardHeaders` and `verify` are optional.
+ *                           `verify` is hookq.yaml's route `verify` section, checked by the
+ *                           same rules: {"scheme": "github", "secret": "..."}.
  *   HOOKQ_TIMEOUT           request timeout for every route without its own; default 10s.
  *   HOOKQ_FORWARD_HEADERS   `all` (default) or a comma-separated list of header names.
  *   HOOKQ_SIGNING_SECRET    optional `whsec_` secret: sign forwarded requests (Standard Webhooks).
@@ -30,6 +32,8 @@ import {
   show,
 } from '../config/fields.js';
 import { formatKey } from '../config/problems.js';
+import { configFileSchema } from '../config/schema.js';
+import type { VerifyConfig } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
 import { ROUTE_NAME } from './wire.js';
@@ -71,6 +75,11 @@ export interface LambdaRoute {
   timeoutMs: number;
   /** `all` carried headers, or only these (lower-case) names. */
   forwardHeaders: 'all' | string[];
+  /**
+   * Check the provider's signature before forwarding, as `hookq serve` does at ingress;
+   * a message that fails is not forwarded and goes to the dead-letter queue.
+   */
+  verify: VerifyConfig | undefined;
 }
 
 export interface LambdaConfig {
@@ -84,9 +93,15 @@ export interface LambdaConfig {
   logLevel: LogLevel;
 }
 
-interface Problem {
+export interface Problem {
   key: string;
   message: string;
+}
+
+/** `base` followed by a key relative to it: `x.verify` and `secrets[0]` make `x.verify.secrets[0]`. */
+export function subKey(base: string, key: string): string {
+  if (key === '') return base;
+  return key.startsWith('[') ? `${base}${key}` : `${base}.${key}`;
 }
 
 /** Read and check the whole configuration; throws one ConfigError listing every problem. */
@@ -175,15 +190,28 @@ function parseRoutes(
   if (parsed.data.length === 0) {
     problems.push({ key: ENV.routes, message: `must list at least one route: ${ROUTES_EXAMPLE}` });
   }
-  const routes = parsed.data.map(
-    (route): LambdaRoute => ({
+  const routes = parsed.data.map((route, index): LambdaRoute => {
+    let verify: VerifyConfig | undefined;
+    if (route.verify !== undefined) {
+      const result = parseVerify(route.verify);
+      if (Array.isArray(result)) {
+        for (const problem of result) {
+          problems.push({
+            key: subKey(`${ENV.routes}[${index}].verify`, problem.key),
+            message: problem.message,
+          });
+        }
+      } else verify = result;
+    }
+    return {
       name: route.name,
       target: route.target,
       groups: route.groups ?? [],
       timeoutMs: route.timeout ?? defaults.timeoutMs,
       forwardHeaders: route.forwardHeaders ?? defaults.forwardHeaders,
-    }),
-  );
+      verify,
+    };
+  });
   // A name or group claimed twice would send messages to whichever route comes first.
   const owners = new Map<string, number>();
   for (const [index, route] of routes.entries()) {
@@ -241,9 +269,31 @@ const routesSchema = list(
     groups: z.array(groupPattern).optional(),
     timeout: timeoutField.optional(),
     forwardHeaders: forwardHeadersField.optional(),
+    verify: z.unknown().optional(),
   }),
   'routes',
 );
+
+/**
+ * A route's `verify` section, read by the very schema that reads hookq.yaml, so that the
+ * forwarder accepts exactly what `hookq serve` does (schemes, secrets, tolerance, the
+ * keys each scheme takes). Problems come back with keys relative to the section.
+ */
+export function parseVerify(value: unknown): VerifyConfig | Problem[] {
+  const parsed = configFileSchema.safeParse({
+    routes: [{ name: 'verify', path: '/verify', target: 'http://127.0.0.1/', verify: value }],
+  });
+  if (parsed.success) {
+    const verify = parsed.data.routes[0]?.verify;
+    if (verify !== undefined) return verify;
+    return [{ key: '', message: 'must be a mapping with a scheme and a secret' }];
+  }
+  return parsed.error.issues.map((issue) => {
+    // The issue is about routes[0].verify (or below it): keep the part below.
+    const below = issue.path.slice(3);
+    return { key: formatKey(below), message: issue.message };
+  });
+}
 
 function parseDurationText(text: string, options: { allowZero: boolean }): number | Invalid {
   const ms = parseDuration(text);

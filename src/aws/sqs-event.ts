@@ -6,7 +6,12 @@
  */
 import { HookqError } from '../core/errors.js';
 import type { HeaderList } from '../core/terms.js';
-import { HEADER_ATTRIBUTE_PREFIX, HEADER_VALUE_PREFIX, ROUTE_ATTRIBUTE } from './wire.js';
+import {
+  HEADER_ATTRIBUTE_PREFIX,
+  HEADER_VALUE_PREFIX,
+  RECEIVED_AT_ATTRIBUTE,
+  ROUTE_ATTRIBUTE,
+} from './wire.js';
 
 /** The invocation payload is not an SQS FIFO event. `path` names the offending field. */
 export class MalformedEventError extends HookqError {
@@ -29,6 +34,16 @@ export interface FifoRecord {
   receiveCount: number;
   /** SentTimestamp: when SQS accepted the message, epoch milliseconds. */
   sentAt: number;
+  /**
+   * When the webhook arrived: the received-at attribute the integration writes (API
+   * Gateway's receive time), else SentTimestamp. A DLQ redrive makes a new message with a
+   * new SentTimestamp, but keeps the attribute.
+   */
+  receivedAt: number;
+  /** Needed to change the message's visibility; absent only in hand-made events. */
+  receiptHandle: string | undefined;
+  /** The queue's ARN (eventSourceARN). */
+  queueArn: string | undefined;
   dedupId: string | undefined;
   /** The route named by the route message attribute, if any. */
   routeAttribute: string | undefined;
@@ -114,8 +129,14 @@ function parseRecord(record: unknown, at: string): FifoRecord {
     );
   }
   let routeAttribute: string | undefined;
+  let receivedAt = sentAt;
   const headers: HeaderList = [];
   for (const [name, attribute] of Object.entries(messageAttributes)) {
+    if (name === RECEIVED_AT_ATTRIBUTE) {
+      const epochMs = numberAttribute(attribute);
+      if (epochMs !== undefined) receivedAt = epochMs;
+      continue;
+    }
     const value = stringAttribute(attribute);
     if (value === undefined) continue;
     if (name === ROUTE_ATTRIBUTE) routeAttribute = value;
@@ -136,6 +157,12 @@ function parseRecord(record: unknown, at: string): FifoRecord {
     sequenceNumber,
     receiveCount,
     sentAt,
+    receivedAt,
+    receiptHandle:
+      typeof record.receiptHandle === 'string' && record.receiptHandle !== ''
+        ? record.receiptHandle
+        : undefined,
+    queueArn: typeof record.eventSourceARN === 'string' ? record.eventSourceARN : undefined,
     dedupId: typeof dedupId === 'string' ? dedupId : undefined,
     routeAttribute,
     headers,
@@ -148,6 +175,16 @@ function stringAttribute(attribute: unknown): string | undefined {
   const type = attribute.dataType;
   if (typeof type !== 'string' || !type.startsWith('String')) return undefined;
   return typeof attribute.stringValue === 'string' ? attribute.stringValue : undefined;
+}
+
+/** A Number attribute holding whole epoch milliseconds; anything else is ignored. */
+function numberAttribute(attribute: unknown): number | undefined {
+  if (!isObject(attribute)) return undefined;
+  const type = attribute.dataType;
+  if (typeof type !== 'string' || !type.startsWith('Number')) return undefined;
+  const text = attribute.stringValue;
+  if (typeof text !== 'string' || !/^\d{1,15}$/.test(text)) return undefined;
+  return Number(text);
 }
 
 function digits(value: unknown, path: string): string {

@@ -9,6 +9,14 @@
  * before message N. Reported records return to the queue after the visibility timeout,
  * and SQS holds back the rest of their groups until they are done.
  *
+ * Verification. A route with `verify` checks the provider's signature before forwarding,
+ * with hookq's own verifiers and the time the webhook arrived as "now" (the received-at
+ * attribute, else SentTimestamp), so a retry or a redrive hours later still passes a
+ * timestamped scheme. A message that fails is not forwarded: it is reported as failed,
+ * its reason logged, and made visible again at once, so that SQS moves it to the
+ * dead-letter queue after maxReceiveCount quick receives instead of holding its group for
+ * maxReceiveCount visibility timeouts.
+ *
  * Deadline. The handler keeps its own deadline, a margin before the Lambda's: a request
  * is cut off at that deadline, and a later record whose full request timeout no longer
  * fits is not started but reported. A hanging target so costs one record an attempt,
@@ -17,6 +25,7 @@
  */
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { Forwarder, type ForwardMessage } from '../delivery/forwarder.js';
+import { verifySignature } from '../ingress/verify/index.js';
 import type { Logger } from '../log.js';
 import type { AttemptRecord } from '../store/store.js';
 import type { LambdaConfig, LambdaRoute } from './lambda-config.js';
@@ -42,12 +51,19 @@ export interface SqsForwarderOptions {
    */
   forwarder?: Forwarder;
   now?: () => number;
+  /**
+   * Make a message visible again at once (SQS ChangeMessageVisibility to 0): used for a
+   * message that failed verification. Without it such a message returns after the
+   * visibility timeout, as any failure does.
+   */
+  releaseNow?: (record: FifoRecord) => Promise<void>;
 }
 
 /** How a record that was not delivered ended. */
 type Failure =
   | { kind: 'attempt'; route: LambdaRoute; attempt: AttemptRecord }
   | { kind: 'unroutable'; error: string }
+  | { kind: 'rejected'; route: LambdaRoute; reason: string }
   | { kind: 'deferred'; route: LambdaRoute; remainingMs: number };
 
 export function createSqsForwarder(
@@ -79,6 +95,7 @@ export function createSqsForwarder(
         if (failure === null) continue;
         const returned = records.slice(index);
         logFailure(log, record, failure, config.maxReceiveCount);
+        if (failure.kind === 'rejected') await release(record);
         if (returned.length > 1) {
           log.info(
             {
@@ -96,6 +113,21 @@ export function createSqsForwarder(
       if (forwarder !== options.forwarder) await forwarder.close();
     }
 
+    async function release(record: FifoRecord): Promise<void> {
+      if (options.releaseNow === undefined) return;
+      try {
+        await options.releaseNow(record);
+      } catch (error) {
+        log.warn(
+          {
+            messageId: record.messageId,
+            error: error instanceof Error ? error.message : String(error),
+          },
+          'could not make the rejected message visible again at once; it returns after the visibility timeout',
+        );
+      }
+    }
+
     /** Null when delivered. */
     async function deliver(
       forwarder: Forwarder,
@@ -105,6 +137,16 @@ export function createSqsForwarder(
       const match = routes.find(record.routeAttribute, record.groupId);
       if ('error' in match) return { kind: 'unroutable', error: match.error };
       const { route } = match;
+
+      if (route.verify !== undefined) {
+        const verdict = verifySignature(
+          route.verify,
+          headerLookup(record),
+          Buffer.from(record.body, 'utf8'),
+          record.receivedAt,
+        );
+        if (!verdict.ok) return { kind: 'rejected', route, reason: verdict.reason };
+      }
 
       const remainingMs = deadline - now();
       // The first record always gets what time there is, so a short Lambda timeout still
@@ -150,6 +192,12 @@ export function createSqsForwarder(
   };
 }
 
+/** The carried headers by lower-case name, as the verifiers look them up. */
+function headerLookup(record: FifoRecord): (name: string) => string | undefined {
+  const headers = new Map(record.headers);
+  return (name) => headers.get(name);
+}
+
 function forwardMessage(record: FifoRecord, route: LambdaRoute): ForwardMessage {
   return {
     id: record.messageId,
@@ -157,7 +205,7 @@ function forwardMessage(record: FifoRecord, route: LambdaRoute): ForwardMessage 
     group: record.groupId,
     sequence: record.sequenceNumber,
     attempt: record.receiveCount,
-    receivedAt: record.sentAt,
+    receivedAt: record.receivedAt,
     headers: record.headers,
     body: Buffer.from(record.body, 'utf8'),
   };
@@ -201,6 +249,21 @@ function logFailure(
       );
       return;
     }
+    case 'rejected':
+      log.error(
+        {
+          ...base,
+          scheme: failure.route.verify?.scheme,
+          reason: failure.reason,
+          receivedAt: new Date(record.receivedAt).toISOString(),
+          next:
+            next === 'dead-letter queue'
+              ? next
+              : 'received again at once, until SQS moves it to the dead-letter queue',
+        },
+        'signature verification failed: not forwarded',
+      );
+      return;
     case 'unroutable':
       log.error(
         { ...base, routeAttribute: record.routeAttribute, error: failure.error },

@@ -1,18 +1,22 @@
 import type { Command } from 'commander';
 import { request } from 'undici';
-import { EXIT, localUrl } from './common.js';
+import type { z } from 'zod';
+import type * as api from '../admin/schemas.js';
+import { CliError, EXIT, exitCodeOfStatus, localUrl } from './common.js';
 
 const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 
-/** A failed admin call, with the exit code a script can rely on. */
-export class AdminCallError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
+// What the admin API answers, as its schemas say: the server and the CLI read one definition.
+export type MessageSummary = z.output<typeof api.MessageSummary>;
+export type MessageView = z.output<typeof api.MessageView>;
+export type MessagePage = z.output<typeof api.MessagePage>;
+export type BlockedGroupPage = z.output<typeof api.BlockedGroupPage>;
+export type RedriveResult = z.output<typeof api.RedriveResult>;
+export type Replayed = z.output<typeof api.Replayed>;
+export type PauseState = z.output<typeof api.PauseState>;
+export type RetryNowResult = z.output<typeof api.RetryNowResult>;
+export type Routes = z.output<typeof api.Routes>;
+export type RouteView = z.output<typeof api.RouteView>;
 
 /** How a client command finds the admin API: its --admin and --config options. */
 export interface AdminOptions {
@@ -80,6 +84,16 @@ export class AdminClient {
     return this.call<T>('DELETE', path);
   }
 
+  /** A GET of one thing, or null when the API answers that there is no such thing. */
+  async find<T>(path: string): Promise<T | null> {
+    try {
+      return await this.get<T>(path);
+    } catch (error) {
+      if (error instanceof CliError && error.exitCode === EXIT.notFound) return null;
+      throw error;
+    }
+  }
+
   private async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
@@ -99,7 +113,7 @@ export class AdminClient {
       });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new AdminCallError(
+      throw new CliError(
         `cannot reach the admin API at ${this.baseUrl} (${reason}); is hookq serve running? Set --admin, HOOKQ_ADMIN_URL or --config`,
         EXIT.unreachable,
       );
@@ -114,20 +128,11 @@ export class AdminClient {
     const status = response.statusCode;
     if (status < 300) return json as T;
     const message = (json as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-    if (status === 401) {
-      throw new AdminCallError(
-        `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}, or pass --config`,
-        EXIT.unreachable,
-      );
-    }
-    const exitCode =
-      status === 400
-        ? EXIT.usage
-        : status === 404
-          ? EXIT.notFound
-          : status === 409
-            ? EXIT.conflict
-            : EXIT.failed;
-    throw new AdminCallError(message, exitCode);
+    throw new CliError(
+      status === 401
+        ? `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}, or pass --config`
+        : message,
+      exitCodeOfStatus(status),
+    );
   }
 }

@@ -29,22 +29,76 @@ export async function readConfig(option: string | undefined): Promise<HookqConfi
   return loadConfig(configPath(option));
 }
 
+type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * A command's failure, with the exit code a script can rely on. Commands throw this for
+ * what they find wrong themselves; what the admin API answers becomes one in the client.
+ */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = EXIT.failed,
+  ) {
+    super(message);
+  }
+}
+
+/** The exit code of each HookqError code a command can end with; any other fails (1). */
+const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
+  config_invalid: EXIT.usage,
+  bad_request: EXIT.usage,
+  not_found: EXIT.notFound,
+  conflict: EXIT.conflict,
+};
+
+/**
+ * The exit code of an admin API answer's status: the HTTP side of the same table. A
+ * refused token is "refused access" (5), like an API that cannot be reached.
+ */
+const EXIT_OF_STATUS: Readonly<Record<number, ExitCode>> = {
+  400: EXIT.usage,
+  401: EXIT.unreachable,
+  404: EXIT.notFound,
+  409: EXIT.conflict,
+};
+
+export function exitCodeOfStatus(status: number): ExitCode {
+  return EXIT_OF_STATUS[status] ?? EXIT.failed;
+}
+
+/** The exit code that fits an error a command ends with. */
+export function exitCodeOf(error: unknown): ExitCode {
+  if (error instanceof CliError) return error.exitCode;
+  if (error instanceof HookqError) return EXIT_OF_CODE[error.code] ?? EXIT.failed;
+  return EXIT.failed;
+}
+
 /** Print an error for a person and exit with the code that fits it. */
 export function exitWith(error: unknown): never {
   if (error instanceof ConfigError) {
     process.stderr.write(`configuration error:\n${error.message}\n`);
-    process.exit(EXIT.usage);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
   }
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`error: ${message}\n`);
-  const exitCode = (error as { exitCode?: unknown } | undefined)?.exitCode;
-  if (typeof exitCode === 'number') process.exit(exitCode);
-  if (error instanceof HookqError) {
-    if (error.code === 'not_found') process.exit(EXIT.notFound);
-    if (error.code === 'conflict') process.exit(EXIT.conflict);
-    if (error.code === 'bad_request') process.exit(EXIT.usage);
-  }
-  process.exit(EXIT.failed);
+  process.exit(exitCodeOf(error));
+}
+
+/**
+ * A command's action that ends the process with the exit code that fits whatever it
+ * throws: every command reports its failures the same way.
+ */
+export function withExitCodes<A extends unknown[]>(
+  action: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await action(...args);
+    } catch (error) {
+      exitWith(error);
+    }
+  };
 }
 
 /** A URL a client on this machine can use for a listener bound to `host`. */

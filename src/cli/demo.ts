@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
-import { EXIT, exitWith } from './common.js';
+import type { Routes, RouteView } from './admin-client.js';
+import { EXIT, withExitCodes } from './common.js';
 
 const STEPS = [
   'created',
@@ -61,13 +62,11 @@ export function registerDemo(program: Command): void {
       seconds,
       8,
     )
-    .action(async (options: DemoOptions) => {
-      try {
+    .action(
+      withExitCodes(async (options: DemoOptions) => {
         process.exitCode = await runDemo(options.orders, options.events, options.release * 1000);
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }
 
 /** An option's parser: commander reports what it throws as bad usage (exit 2). */
@@ -95,14 +94,6 @@ function seconds(value: string): number {
       '--release must be a number of seconds above 0 and at most 3600.',
     );
   return n;
-}
-
-interface RouteView {
-  name: string;
-  queued: number;
-  inflight: number;
-  deadLetter: number;
-  health: { state: 'up' | 'down'; lastError: string | null; nextProbeAt: string | null };
 }
 
 async function runDemo(orders: number, events: number, releaseMs: number): Promise<number> {
@@ -185,7 +176,7 @@ async function runDemo(orders: number, events: number, releaseMs: number): Promi
       return (await response.body.json()) as T;
     };
     const route = async () =>
-      (await api<{ routes: RouteView[] }>('/api/routes')).routes.find((r) => r.name === 'orders')!;
+      (await api<Routes>('/api/routes')).routes.find((r) => r.name === 'orders')!;
 
     print(`hookq   listening on ${hookq.ingressUrl}, admin API on ${hookq.adminUrl}`);
     print(

@@ -2,45 +2,17 @@ import { createInterface } from 'node:readline/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import {
-  AdminCallError,
   AdminClient,
   type AdminOptions,
+  type BlockedGroupPage,
+  type MessagePage,
+  type MessageSummary,
+  type MessageView,
+  type RedriveResult,
   withAdminOptions,
 } from './admin-client.js';
-import { EXIT, exitWith } from './common.js';
+import { CliError, EXIT, withExitCodes } from './common.js';
 import { clip, printJson, since, table } from './format.js';
-
-interface MessageSummary {
-  id: string;
-  route: string;
-  group: string;
-  sequence: string;
-  state: string;
-  attempts: number;
-  lastError: string | null;
-  deadReason: string | null;
-  receivedAt: string;
-  finishedAt: string | null;
-}
-
-interface MessageView extends MessageSummary {
-  headers: Array<[string, string]>;
-  body: string;
-  bodyEncoding: 'utf8' | 'base64';
-  bodyBytes: number;
-  enqueuedAt: string;
-  redrives: number;
-  replayOf: string | null;
-  history: Array<{
-    number: number;
-    startedAt: string;
-    durationMs: number;
-    outcome: string;
-    status: number | null;
-    responseExcerpt: string | null;
-    error: string | null;
-  }>;
-}
 
 interface Common extends AdminOptions {
   json?: boolean;
@@ -62,30 +34,27 @@ export function registerDlq(program: Command): void {
     .option('--all', 'every page')
     .option('--json', 'print JSON for scripts')
     .action(
-      async (
-        options: Common & {
-          route?: string;
-          group?: string;
-          limit: string;
-          cursor?: string;
-          all?: boolean;
-        },
-      ) => {
-        try {
+      withExitCodes(
+        async (
+          options: Common & {
+            route?: string;
+            group?: string;
+            limit: string;
+            cursor?: string;
+            all?: boolean;
+          },
+        ) => {
           const client = await AdminClient.connect(options);
           const items: MessageSummary[] = [];
           let cursor = options.cursor;
           do {
-            const page = await client.get<{ items: MessageSummary[]; nextCursor: string | null }>(
-              '/api/messages',
-              {
-                state: 'dead',
-                route: options.route,
-                group: options.group,
-                limit: options.limit,
-                cursor,
-              },
-            );
+            const page = await client.get<MessagePage>('/api/messages', {
+              state: 'dead',
+              route: options.route,
+              group: options.group,
+              limit: options.limit,
+              cursor,
+            });
             items.push(...page.items);
             cursor = page.nextCursor ?? undefined;
           } while (options.all && cursor);
@@ -122,18 +91,16 @@ export function registerDlq(program: Command): void {
               `more: hookq dlq list ${next.map(shellWord).join(' ')}  (or --all)\n`,
             );
           }
-        } catch (error) {
-          exitWith(error);
-        }
-      },
+        },
+      ),
     );
 
   command('show')
     .description('one message: headers, body and every attempt')
     .argument('<id>', 'message id')
     .option('--json', 'print JSON for scripts')
-    .action(async (id: string, options: Common) => {
-      try {
+    .action(
+      withExitCodes(async (id: string, options: Common) => {
         const m = await (await AdminClient.connect(options)).get<MessageView>(
           `/api/messages/${encodeURIComponent(id)}`,
         );
@@ -170,10 +137,8 @@ export function registerDlq(program: Command): void {
               ),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 
   command('redrive')
     .description('return dead letters to delivery, in their original order')
@@ -183,20 +148,18 @@ export function registerDlq(program: Command): void {
     .option('--all', 'every dead letter of every route')
     .option('--json', 'print JSON for scripts')
     .action(
-      async (
-        ids: string[],
-        options: Common & { route?: string; group?: string; all?: boolean },
-      ) => {
-        try {
+      withExitCodes(
+        async (
+          ids: string[],
+          options: Common & { route?: string; group?: string; all?: boolean },
+        ) => {
           const chosen = [ids.length > 0, options.route !== undefined, options.all === true].filter(
             Boolean,
           ).length;
           if (chosen !== 1) {
-            throw Object.assign(
-              new Error('give message ids, or --route (with optional --group), or --all'),
-              {
-                exitCode: EXIT.usage,
-              },
+            throw new CliError(
+              'give message ids, or --route (with optional --group), or --all',
+              EXIT.usage,
             );
           }
           const client = await AdminClient.connect(options);
@@ -224,10 +187,8 @@ export function registerDlq(program: Command): void {
           const moved = await redriveWithProgress(client, selector, !options.json);
           if (options.json) return printJson({ moved });
           process.stdout.write(`redriven ${moved} dead letter(s)\n`);
-        } catch (error) {
-          exitWith(error);
-        }
-      },
+        },
+      ),
     );
 
   command('discard')
@@ -235,8 +196,8 @@ export function registerDlq(program: Command): void {
     .argument('<ids...>', 'message ids')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--json', 'print JSON for scripts')
-    .action(async (ids: string[], options: Common & { yes?: boolean }) => {
-      try {
+    .action(
+      withExitCodes(async (ids: string[], options: Common & { yes?: boolean }) => {
         if (!options.yes) await confirm(`discard ${ids.length} dead letter(s) for good?`);
         const client = await AdminClient.connect(options);
         const discarded: string[] = [];
@@ -246,29 +207,24 @@ export function registerDlq(program: Command): void {
           if (!options.json) process.stdout.write(`discarded ${id}\n`);
         }
         if (options.json) printJson({ discarded });
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 
   command('blocked')
     .description('groups held by a dead letter (strict ordering), with that message')
     .requiredOption('-r, --route <route>', 'route name')
     .option('--json', 'print JSON for scripts')
-    .action(async (options: Common & { route: string }) => {
-      try {
+    .action(
+      withExitCodes(async (options: Common & { route: string }) => {
         const client = await AdminClient.connect(options);
-        const items: Array<{ group: string; heldBy: MessageSummary }> = [];
+        const items: BlockedGroupPage['items'] = [];
         let cursor: string | undefined;
         do {
-          const page = await client.get<{ items: typeof items; nextCursor: string | null }>(
-            '/api/groups/blocked',
-            {
-              route: options.route,
-              limit: 1000,
-              cursor,
-            },
-          );
+          const page = await client.get<BlockedGroupPage>('/api/groups/blocked', {
+            route: options.route,
+            limit: 1000,
+            cursor,
+          });
           items.push(...page.items);
           cursor = page.nextCursor ?? undefined;
         } while (cursor);
@@ -290,10 +246,8 @@ export function registerDlq(program: Command): void {
           )}\n`,
         );
         process.stdout.write(`fix: hookq dlq redrive <id>   or   hookq dlq discard <id>\n`);
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }
 
 /**
@@ -322,7 +276,7 @@ async function redriveIds(
       notRedriven.push({ id, state });
       continue;
     }
-    const { moved } = await client.post<{ moved: number }>('/api/redrive', { ids: [id] });
+    const { moved } = await client.post<RedriveResult>('/api/redrive', { ids: [id] });
     if (moved > 0) {
       redriven.push(id);
       if (show) process.stdout.write(`redriven ${id}\n`);
@@ -340,13 +294,8 @@ interface NotRedriven {
   state: string | null;
 }
 
-async function find(client: AdminClient, id: string): Promise<MessageSummary | null> {
-  try {
-    return await client.get<MessageSummary>(`/api/messages/${encodeURIComponent(id)}`);
-  } catch (error) {
-    if (error instanceof AdminCallError && error.exitCode === EXIT.notFound) return null;
-    throw error;
-  }
+function find(client: AdminClient, id: string): Promise<MessageSummary | null> {
+  return client.find<MessageSummary>(`/api/messages/${encodeURIComponent(id)}`);
 }
 
 /**
@@ -364,7 +313,7 @@ async function redriveWithProgress(
   // still fails) are not chased: that would never end.
   let total: number | undefined;
   for (;;) {
-    const result = await client.post<{ moved: number; remaining: number }>('/api/redrive', {
+    const result = await client.post<RedriveResult>('/api/redrive', {
       ...selector,
       limit: Math.min(REDRIVE_STEP, total === undefined ? REDRIVE_STEP : total - moved),
     });
@@ -391,15 +340,12 @@ async function redriveWithProgress(
 
 async function confirm(question: string): Promise<void> {
   if (!process.stdin.isTTY) {
-    throw Object.assign(new Error('no terminal to confirm on: pass --yes to discard'), {
-      exitCode: EXIT.usage,
-    });
+    throw new CliError('no terminal to confirm on: pass --yes to discard', EXIT.usage);
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const answer = await rl.question(`${question} [y/N] `);
   rl.close();
-  if (!/^y(es)?$/i.test(answer.trim()))
-    throw Object.assign(new Error('not discarded'), { exitCode: EXIT.failed });
+  if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('not discarded', EXIT.failed);
 }
 
 function prettyBody(m: MessageView): string {

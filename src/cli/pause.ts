@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
-import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
-import { exitWith } from './common.js';
+import {
+  AdminClient,
+  type AdminOptions,
+  type PauseState,
+  withAdminOptions,
+} from './admin-client.js';
+import { withExitCodes } from './common.js';
 import { printJson } from './format.js';
 
 export function registerPause(program: Command): void {
@@ -17,17 +22,14 @@ export function registerPause(program: Command): void {
         .argument('<route>', 'route name'),
     )
       .option('--json', 'print JSON for scripts')
-      .action(async (route: string, options: AdminOptions & { json?: boolean }) => {
-        try {
-          const result = await (await AdminClient.connect(options)).post<{
-            route: string;
-            paused: boolean;
-          }>(`/api/routes/${encodeURIComponent(route)}/${verb}`);
+      .action(
+        withExitCodes(async (route: string, options: AdminOptions & { json?: boolean }) => {
+          const result = await (await AdminClient.connect(options)).post<PauseState>(
+            `/api/routes/${encodeURIComponent(route)}/${verb}`,
+          );
           if (options.json) return printJson(result);
           process.stdout.write(`${route}: deliveries ${result.paused ? 'paused' : 'resumed'}\n`);
-        } catch (error) {
-          exitWith(error);
-        }
-      });
+        }),
+      );
   }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
-import { exitWith } from './common.js';
+import { AdminClient, type AdminOptions, type Replayed, withAdminOptions } from './admin-client.js';
+import { withExitCodes } from './common.js';
 import { printJson } from './format.js';
 
 export function registerReplay(program: Command): void {
@@ -11,18 +11,15 @@ export function registerReplay(program: Command): void {
       .argument('<id>', 'message id'),
   )
     .option('--json', 'print JSON for scripts')
-    .action(async (id: string, options: AdminOptions & { json?: boolean }) => {
-      try {
-        const result = await (await AdminClient.connect(options)).post<{
-          messageId: string;
-          sequence: string;
-        }>(`/api/messages/${encodeURIComponent(id)}/replay`);
+    .action(
+      withExitCodes(async (id: string, options: AdminOptions & { json?: boolean }) => {
+        const result = await (await AdminClient.connect(options)).post<Replayed>(
+          `/api/messages/${encodeURIComponent(id)}/replay`,
+        );
         if (options.json) return printJson(result);
         process.stdout.write(
           `replayed ${id} as ${result.messageId} (sequence ${result.sequence})\n`,
         );
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import {
-  AdminCallError,
   AdminClient,
   type AdminOptions,
+  type MessageSummary,
+  type RetryNowResult,
+  type Routes,
   withAdminOptions,
 } from './admin-client.js';
-import { EXIT, exitWith } from './common.js';
+import { CliError, EXIT, withExitCodes } from './common.js';
 import { printJson } from './format.js';
 
 interface RetryNowOptions extends AdminOptions {
@@ -26,12 +28,10 @@ export function registerRetryNow(program: Command): void {
     .option('--group <group>', "only this group's waiting message")
     .option('--id <id>', 'only this message (it must head its group)')
     .option('--json', 'print JSON for scripts')
-    .action(async (route: string, options: RetryNowOptions) => {
-      try {
+    .action(
+      withExitCodes(async (route: string, options: RetryNowOptions) => {
         if (options.group !== undefined && options.id !== undefined) {
-          throw Object.assign(new Error('give --group or --id, not both'), {
-            exitCode: EXIT.usage,
-          });
+          throw new CliError('give --group or --id, not both', EXIT.usage);
         }
         const client = await AdminClient.connect(options);
         const only =
@@ -41,10 +41,7 @@ export function registerRetryNow(program: Command): void {
               ? { id: options.id }
               : {};
         const name = encodeURIComponent(route);
-        const result = await client.post<{ route: string; due: number }>(
-          `/api/routes/${name}/retry-now`,
-          only,
-        );
+        const result = await client.post<RetryNowResult>(`/api/routes/${name}/retry-now`, only);
         const note =
           options.id !== undefined && result.due === 0
             ? await whyNot(client, route, options.id)
@@ -54,10 +51,8 @@ export function registerRetryNow(program: Command): void {
         process.stdout.write(
           `${route}: ${made}${note}${await probeNote(client, route, options)}\n`,
         );
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }
 
 /**
@@ -66,23 +61,13 @@ export function registerRetryNow(program: Command): void {
  * that is due already or waits behind an earlier one of its group is no error.
  */
 async function whyNot(client: AdminClient, route: string, id: string): Promise<string> {
-  let message: { route: string; state: string };
-  try {
-    message = await client.get(`/api/messages/${encodeURIComponent(id)}`);
-  } catch (error) {
-    if (error instanceof AdminCallError && error.exitCode === EXIT.notFound) {
-      throw new AdminCallError(`no message ${id}`, EXIT.notFound);
-    }
-    throw error;
-  }
+  const message = await client.find<MessageSummary>(`/api/messages/${encodeURIComponent(id)}`);
+  if (message === null) throw new CliError(`no message ${id}`, EXIT.notFound);
   if (message.route !== route) {
-    throw new AdminCallError(
-      `message ${id} is on route ${message.route}, not ${route}`,
-      EXIT.notFound,
-    );
+    throw new CliError(`message ${id} is on route ${message.route}, not ${route}`, EXIT.notFound);
   }
   if (message.state !== 'queued') {
-    throw new AdminCallError(
+    throw new CliError(
       `message ${id} is ${message.state === 'inflight' ? 'in flight' : message.state}: only a queued message waits for a retry`,
       EXIT.conflict,
     );
@@ -99,9 +84,7 @@ async function probeNote(
   route: string,
   options: RetryNowOptions,
 ): Promise<string> {
-  const { routes } = await client.get<{
-    routes: Array<{ name: string; health: { state: 'up' | 'down' } }>;
-  }>('/api/routes');
+  const { routes } = await client.get<Routes>('/api/routes');
   if (routes.find((r) => r.name === route)?.health.state !== 'down') return '';
   return options.id === undefined
     ? '; the target is down: the next probe goes now'

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { EXIT, exitWith, localUrl, readConfig } from './common.js';
+import { EXIT, localUrl, readConfig, withExitCodes } from './common.js';
 
 interface SendOptions {
   config?: string;
@@ -18,8 +18,8 @@ export function registerSend(program: Command): void {
     .option('-H, --header <header>', 'a request header "Name: value" (repeatable)', collect, [])
     .option('-c, --config <file>', 'configuration file (default: $HOOKQ_CONFIG or ./hookq.yaml)')
     .option('--url <url>', 'ingress base URL (default: $HOOKQ_URL, else from the configuration)')
-    .action(async (route: string, options: SendOptions) => {
-      try {
+    .action(
+      withExitCodes(async (route: string, options: SendOptions) => {
         const url = await target(route, options);
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         for (const line of options.header) {
@@ -32,10 +32,8 @@ export function registerSend(program: Command): void {
         const text = await response.body.text();
         process.stdout.write(`${response.statusCode} ${text}\n`);
         process.exitCode = response.statusCode < 300 ? EXIT.ok : EXIT.failed;
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }
 
 function collect(value: string, previous: string[]): string[] {

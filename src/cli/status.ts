@@ -1,28 +1,13 @@
 import type { Command } from 'commander';
-import { AdminClient, type AdminOptions, withAdminOptions } from './admin-client.js';
-import { exitWith } from './common.js';
+import {
+  AdminClient,
+  type AdminOptions,
+  type Routes,
+  type RouteView,
+  withAdminOptions,
+} from './admin-client.js';
+import { withExitCodes } from './common.js';
 import { age, clip, printJson, since, table } from './format.js';
-
-interface TargetHealth {
-  state: 'up' | 'down';
-  since: string | null;
-  lastError: string | null;
-  nextProbeAt: string | null;
-}
-
-interface RouteView {
-  name: string;
-  path: string;
-  target: string;
-  paused: boolean;
-  queued: number;
-  inflight: number;
-  deadLetter: number;
-  blockedGroups: number;
-  oldestAgeSeconds: number;
-  state: 'delivering' | 'idle' | 'paused' | 'stuck';
-  health: TargetHealth;
-}
 
 export function registerStatus(program: Command): void {
   withAdminOptions(
@@ -33,11 +18,9 @@ export function registerStatus(program: Command): void {
       ),
   )
     .option('--json', 'print JSON for scripts')
-    .action(async (options: AdminOptions & { json?: boolean }) => {
-      try {
-        const { routes } = await (await AdminClient.connect(options)).get<{ routes: RouteView[] }>(
-          '/api/routes',
-        );
+    .action(
+      withExitCodes(async (options: AdminOptions & { json?: boolean }) => {
+        const { routes } = await (await AdminClient.connect(options)).get<Routes>('/api/routes');
         if (options.json) return printJson({ routes });
         process.stdout.write(
           `${table(
@@ -67,10 +50,8 @@ export function registerStatus(program: Command): void {
         // line of its own: an error text does not fit a column.
         const down = routes.filter((r) => r.health.state === 'down');
         if (down.length > 0) process.stdout.write(`\n${down.map(outageLine).join('\n')}\n`);
-      } catch (error) {
-        exitWith(error);
-      }
-    });
+      }),
+    );
 }
 
 /** The STATE cell: the API's word, and for a stuck route what holds it. */

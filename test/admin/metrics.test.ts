@@ -5,17 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { delay, waitUntil } from '../helpers/async.js';
 import { send } from '../ingress/http.js';
 import {
   type AdminApi,
-  delay,
   expectStatus,
   refusingUrl,
   type Sample,
   scrape,
   seriesValue,
   startAdmin,
-  waitUntil,
   webhook,
 } from './support.js';
 

@@ -1,14 +1,17 @@
 /**
  * What the admin tests share: hookq started in-process with an admin token and a
- * recording target, a small client for the admin API, webhook sending, waiting, and a
- * reader for the Prometheus text.
+ * recording target, a small client for the admin API and readers of its answers,
+ * webhook sending, and a reader for the Prometheus text.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { TestContext } from 'node:test';
+import type { z } from 'zod';
+import type { MessagePage, Routes } from '../../src/admin/schemas.js';
 import { type RunningHookq, type StartOptions, startHookq } from '../../src/app.js';
-import { onEnd } from '../e2e/support.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { type Behaviour, type Received, TestTarget } from '../helpers/target.js';
 import { send } from '../ingress/http.js';
@@ -151,7 +154,62 @@ export async function webhook(
   return String(answer.json?.messageId);
 }
 
-export { delay, waitUntil } from '../e2e/support.js';
+// The API's answers, typed by its own schemas.
+type RoutesAnswer = z.output<typeof Routes>;
+export type RouteAnswer = RoutesAnswer['routes'][number];
+export type PageAnswer = z.output<typeof MessagePage>;
+export type ErrorAnswer = { error: string; field?: string };
+
+/** A route's retry setting under which the first failed attempt makes a dead letter. */
+export const ONE_ATTEMPT = { maxAttempts: 1 };
+/** A route's group setting: the group is the X-Group header. */
+export const BY_HEADER = { header: 'X-Group' };
+
+/** One route as GET /api/routes shows it; fails if it is missing. */
+export async function routeView(api: AdminApi, name: string): Promise<RouteAnswer> {
+  const answer = expectStatus(await api.get<RoutesAnswer>('/api/routes'), 200);
+  const route = answer.json.routes.find((r) => r.name === name);
+  assert.ok(route, `route ${name} missing from ${answer.text}`);
+  return route;
+}
+
+/** One page of GET /api/messages. */
+export async function list(
+  api: AdminApi,
+  query: Record<string, string | number>,
+): Promise<PageAnswer> {
+  return expectStatus(await api.get<PageAnswer>('/api/messages', query), 200).json;
+}
+
+/** A message's state as the store holds it; undefined once it is gone. */
+export async function stateOf(started: Started, id: string): Promise<string | undefined> {
+  return (await started.hookq.store.getMessage(id))?.state;
+}
+
+/** A target that fails bodies containing "poison" until `healthy` is set. */
+export function poisonTarget() {
+  const state = { healthy: false };
+  const behaviour = (received: { body: Buffer }) =>
+    !state.healthy && received.body.includes('poison')
+      ? { status: 500, body: 'cannot take it' }
+      : 200;
+  return { state, behaviour };
+}
+
+/**
+ * hookq with one route, `orders`, that tries each message once at a target rejecting
+ * every attempt, and one message on it that is a dead letter already.
+ */
+export async function startWithDeadLetter(t: TestContext): Promise<Started & { dead: string }> {
+  const started = await startAdmin(
+    t,
+    { routes: [{ name: 'orders', path: '/orders', retry: ONE_ATTEMPT }] },
+    { behaviour: () => 500 },
+  );
+  const dead = await webhook(started.hookq, '/orders', '{"n":1}');
+  await waitUntil('a dead letter', async () => (await stateOf(started, dead)) === 'dead');
+  return { ...started, dead };
+}
 
 /** The message id of each request the target answered, in arrival order. */
 export function messageIds(received: readonly Received[]): string[] {

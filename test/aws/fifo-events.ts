@@ -21,6 +21,8 @@ export interface RecordOptions {
   receiveCount?: number;
   sequence?: bigint;
   sentTimestamp?: number;
+  /** The received-at attribute the integration writes; undefined: none. */
+  receivedAt?: number;
   messageId?: string;
 }
 
@@ -35,6 +37,12 @@ export function fifoRecord(options: RecordOptions = {}): SQSRecord {
   if (route !== null) messageAttributes.route = stringAttribute(route);
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     messageAttributes[`header.${name}`] = stringAttribute(`=${value}`);
+  }
+  if (options.receivedAt !== undefined) {
+    messageAttributes['received-at'] = {
+      ...stringAttribute(String(options.receivedAt)),
+      dataType: 'Number',
+    };
   }
   const sent = options.sentTimestamp ?? 1_573_251_510_774;
   return {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { crc32, inflateRawSync } from 'node:zlib';
 import { tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import { fifoEvent, fifoRecord } from './fifo-events.js';
@@ -38,11 +39,46 @@ describe('the Lambda bundle', () => {
   before(async () => {
     dir = tempDir('hookq-lambda-');
     bundle = join(dir, 'lambda', 'index.mjs');
-    await run(process.execPath, [join(repo, 'deploy/build-lambda.mjs'), '--outfile', bundle]);
+    await run(process.execPath, [
+      join(repo, 'deploy/build-lambda.mjs'),
+      '--outfile',
+      bundle,
+      '--zip',
+      join(dir, 'forwarder.zip'),
+    ]);
+  });
+
+  test('is zipped for Terraform too: index.mjs alone, the same archive for the same bundle', async () => {
+    const archive = readFileSync(join(dir, 'forwarder.zip'));
+    // One local file header, one central directory entry, the end record; the file is
+    // deflated and inflates to the bundle.
+    assert.equal(archive.readUInt32LE(0), 0x04034b50);
+    const nameLength = archive.readUInt16LE(26);
+    assert.equal(archive.subarray(30, 30 + nameLength).toString(), 'index.mjs');
+    const compressed = archive.readUInt32LE(18);
+    const data = archive.subarray(30 + nameLength, 30 + nameLength + compressed);
+    assert.deepEqual(inflateRawSync(data), readFileSync(bundle));
+    assert.equal(archive.readUInt32LE(14), crc32(readFileSync(bundle)));
+    const end = archive.subarray(archive.length - 22);
+    assert.equal(end.readUInt32LE(0), 0x06054b50);
+    assert.equal(end.readUInt16LE(10), 1, 'one entry');
+
+    await run(process.execPath, [
+      join(repo, 'deploy/build-lambda.mjs'),
+      '--outfile',
+      join(dir, 'again', 'index.mjs'),
+      '--zip',
+      join(dir, 'again.zip'),
+    ]);
+    assert.deepEqual(readFileSync(join(dir, 'again.zip')), archive, 'byte for byte');
   });
 
   test('is one self-contained ES module exporting handler', () => {
-    assert.deepEqual(readdirSync(join(dir, 'lambda')), ['index.mjs']);
+    assert.deepEqual(
+      readdirSync(join(dir, 'lambda')),
+      ['index.mjs'],
+      'no zip inside the CDK asset',
+    );
     const source = readFileSync(bundle, 'utf8');
     assert.match(source, /export\s*\{[^}]*\bhandler\b/);
     assert.doesNotMatch(source, /from\s+["'](?!node:)[a-z@][^"']*["']/, 'no import of a package');

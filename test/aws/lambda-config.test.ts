@@ -30,6 +30,7 @@ describe('Lambda configuration from the environment', () => {
           groups: [],
           timeoutMs: 10_000,
           forwardHeaders: 'all',
+          verify: undefined,
         },
       ],
       sign: undefined,
@@ -59,6 +60,7 @@ describe('Lambda configuration from the environment', () => {
         groups: ['sss', 'sss-*'],
         timeoutMs: 30_000,
         forwardHeaders: ['content-type', 'x-request-id'],
+        verify: undefined,
       },
       {
         name: 'github',
@@ -66,6 +68,7 @@ describe('Lambda configuration from the environment', () => {
         groups: [],
         timeoutMs: 2_000,
         forwardHeaders: ['x-github-event'],
+        verify: undefined,
       },
     ]);
     assert.deepEqual(config.sign, { secret: SECRET });
@@ -168,6 +171,64 @@ describe('Lambda configuration from the environment', () => {
       rejection({ ...ok, HOOKQ_LOG_LEVEL: 'loud' }, ENV.logLevel),
       /one of fatal, error/,
     );
+  });
+
+  test('a route’s verify is hookq.yaml’s verify section, read by the same rules', () => {
+    const config = loadLambdaConfig(
+      routes([
+        { name: 'gh', target: TARGET, verify: { scheme: 'github', secret: 'it is a secret' } },
+        {
+          name: 'stripe',
+          target: TARGET,
+          verify: { scheme: 'stripe', secrets: ['whsec_old', 'whsec_new'], tolerance: '2m' },
+        },
+        {
+          name: 'custom',
+          target: TARGET,
+          verify: { scheme: 'hmac-sha256', secret: 's', header: 'X-Signature', prefix: 'sha256=' },
+        },
+      ]),
+    );
+    assert.deepEqual(
+      config.routes.map((route) => route.verify),
+      [
+        { scheme: 'github', secrets: ['it is a secret'] },
+        { scheme: 'stripe', secrets: ['whsec_old', 'whsec_new'], toleranceMs: 120_000 },
+        {
+          scheme: 'hmac-sha256',
+          secrets: ['s'],
+          header: 'x-signature',
+          encoding: 'hex',
+          prefix: 'sha256=',
+        },
+      ],
+    );
+  });
+
+  test('a bad verify section is refused at cold start, naming the key, never the secret', () => {
+    const at = (verify: unknown) => routes([{ name: 'a', target: TARGET, verify }]);
+    assert.match(
+      rejection(at({ scheme: 'github' }), 'HOOKQ_ROUTES[0].verify.secret'),
+      /is required/,
+    );
+    assert.match(
+      rejection(at({ scheme: 'gitlab', secret: 's' }), 'HOOKQ_ROUTES[0].verify.scheme'),
+      /github/,
+    );
+    assert.match(
+      rejection(
+        at({ scheme: 'github', secret: 's', tolerance: '1m' }),
+        'HOOKQ_ROUTES[0].verify.tolerance',
+      ),
+      /not a setting of scheme github/,
+    );
+    const secret = 'not-base64-!!';
+    const message = rejection(
+      at({ scheme: 'standard-webhooks', secrets: ['whsec_b2s=', secret] }),
+      'HOOKQ_ROUTES[0].verify.secrets[1]',
+    );
+    assert.match(message, /Standard Webhooks secret/);
+    assert.ok(!message.includes(secret));
   });
 
   test('a bad signing secret is refused without being repeated', () => {

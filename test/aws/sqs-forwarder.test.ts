@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadLambdaConfig } from '../../src/aws/lambda-config.js';
-import { MalformedEventError } from '../../src/aws/sqs-event.js';
-import { createSqsForwarder, type SqsForwarderHandler } from '../../src/aws/sqs-forwarder.js';
+import { type FifoRecord, MalformedEventError } from '../../src/aws/sqs-event.js';
+import {
+  createSqsForwarder,
+  type SqsForwarderHandler,
+  type SqsForwarderOptions,
+} from '../../src/aws/sqs-forwarder.js';
 import { Forwarder } from '../../src/delivery/forwarder.js';
 import { verifySignature } from '../../src/ingress/verify/index.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
@@ -27,7 +32,10 @@ async function target(behaviour?: Behaviour): Promise<TestTarget> {
 }
 
 /** A handler configured through its real environment variables, logging into `lines`. */
-function handlerFor(env: Record<string, string>): {
+function handlerFor(
+  env: Record<string, string>,
+  options: Partial<SqsForwarderOptions> = {},
+): {
   handler: SqsForwarderHandler;
   lines: LogLine[];
 } {
@@ -41,7 +49,11 @@ function handlerFor(env: Record<string, string>): {
     },
   });
   const config = loadLambdaConfig(env);
-  const handler = createSqsForwarder(config, { logger: pino({ level: 'info' }, sink), forwarder });
+  const handler = createSqsForwarder(config, {
+    logger: pino({ level: 'info' }, sink),
+    forwarder,
+    ...options,
+  });
   return { handler, lines };
 }
 
@@ -176,6 +188,144 @@ describe('Lambda forwarder: delivery', () => {
       HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: 'http://127.0.0.1:9/unused' }]),
     });
     assert.deepEqual(await handler({ Records: [] }, contextWith(30_000)), {
+      batchItemFailures: [],
+    });
+  });
+});
+
+describe('Lambda forwarder: signature verification (the route’s verify)', () => {
+  const SECRET = 'whsec_stripe_test_secret';
+  /** When the provider sent the webhook: years before the test runs. */
+  const SENT = 1_573_251_510_000;
+  const stripeSignature = (body: string, atMs: number, secret = SECRET) => {
+    const t = Math.floor(atMs / 1000);
+    const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+    return `t=${t},v1=${v1}`;
+  };
+  const stripeRoutes = (url: string) =>
+    routesEnv([{ name: 'stripe', target: url, verify: { scheme: 'stripe', secret: SECRET } }]);
+  const signed = (body: string, options: Parameters<typeof fifoRecord>[0] = {}) =>
+    fifoRecord({
+      body,
+      route: 'stripe',
+      headers: { 'stripe-signature': stripeSignature(body, SENT) },
+      ...options,
+    });
+
+  test('a valid signature is verified against the time the webhook arrived, not the clock', async () => {
+    const app = await target();
+    const { handler } = handlerFor({ HOOKQ_ROUTES: stripeRoutes(app.url) });
+    const records = [
+      // A retry, received long after it arrived: SentTimestamp is the arrival.
+      signed('{"n":1}', { sentTimestamp: SENT + 400, receiveCount: 4 }),
+      // A redriven message: a new SentTimestamp two days later, the received-at kept.
+      signed('{"n":2}', { sentTimestamp: SENT + 2 * 86_400_000, receivedAt: SENT + 300 }),
+    ];
+    assert.deepEqual(await handler(fifoEvent(...records), contextWith(30_000)), {
+      batchItemFailures: [],
+    });
+    assert.deepEqual(bodies(app), ['{"n":1}', '{"n":2}']);
+    assert.equal(app.received[1]!.headers['hookq-received-at'], new Date(SENT + 300).toISOString());
+    assert.ok(app.received[0]!.headers['stripe-signature'], 'the signature is forwarded too');
+  });
+
+  test('a bad signature is not forwarded: reported, its reason logged, made visible at once for the DLQ', async () => {
+    const app = await target();
+    const released: FifoRecord[] = [];
+    const { handler, lines } = handlerFor(
+      { HOOKQ_ROUTES: stripeRoutes(app.url), HOOKQ_MAX_RECEIVE_COUNT: '3' },
+      {
+        releaseNow: async (record) => {
+          released.push(record);
+        },
+      },
+    );
+    const forged = fifoRecord({
+      body: '{"amount":1000000}',
+      route: 'stripe',
+      sentTimestamp: SENT + 100,
+      headers: { 'stripe-signature': stripeSignature('{"amount":1}', SENT) },
+    });
+    const later = signed('{"n":2}', { sentTimestamp: SENT + 200 });
+
+    const result = await handler(fifoEvent(forged, later), contextWith(30_000));
+
+    assert.deepEqual(result, failed([forged.messageId, later.messageId]));
+    assert.deepEqual(bodies(app), [], 'nothing reaches the application');
+    assert.deepEqual(
+      released.map((r) => [r.messageId, r.receiptHandle, r.queueArn]),
+      [[forged.messageId, forged.receiptHandle, forged.eventSourceARN]],
+    );
+    const line = lines.find((l) => l.msg === 'signature verification failed: not forwarded');
+    assert.ok(line, JSON.stringify(lines));
+    assert.equal(line.level, 50);
+    assert.equal(line.messageId, forged.messageId);
+    assert.equal(line.reason, 'signature does not match');
+    assert.equal(line.scheme, 'stripe');
+    assert.match(
+      String(line.next),
+      /received again at once, until SQS moves it to the dead-letter queue/,
+    );
+    assert.ok(!JSON.stringify(lines).includes(SECRET), 'the secret is never logged');
+
+    // Its last receive: the log says it goes to the dead-letter queue now.
+    const last = { ...forged, attributes: { ...forged.attributes, ApproximateReceiveCount: '3' } };
+    await handler(fifoEvent(last), contextWith(30_000));
+    assert.equal(lines.at(-1)?.next, 'dead-letter queue');
+  });
+
+  test('a missing or stale signature is refused with its reason', async () => {
+    const app = await target();
+    const { handler, lines } = handlerFor({ HOOKQ_ROUTES: stripeRoutes(app.url) });
+    const missing = fifoRecord({ body: '{}', route: 'stripe' });
+    await handler(fifoEvent(missing), contextWith(30_000));
+    // Signed ten minutes before it arrived: outside Stripe's 5-minute tolerance.
+    const stale = fifoRecord({
+      body: '{}',
+      route: 'stripe',
+      receivedAt: SENT + 600_000,
+      headers: { 'stripe-signature': stripeSignature('{}', SENT) },
+    });
+    await handler(fifoEvent(stale), contextWith(30_000));
+    assert.deepEqual(bodies(app), []);
+    assert.deepEqual(
+      lines.filter((l) => l.reason !== undefined).map((l) => l.reason),
+      ['missing Stripe-Signature header', 'timestamp outside the 5m tolerance'],
+    );
+  });
+
+  test('when the message cannot be made visible at once, it still fails, and returns later', async () => {
+    const app = await target();
+    const { handler, lines } = handlerFor(
+      { HOOKQ_ROUTES: stripeRoutes(app.url) },
+      {
+        releaseNow: async () => {
+          throw new Error('SQS ChangeMessageVisibility answered 403 AccessDenied');
+        },
+      },
+    );
+    const forged = fifoRecord({
+      body: '{}',
+      route: 'stripe',
+      headers: { 'stripe-signature': 't=1,v1=00' },
+    });
+    assert.deepEqual(
+      await handler(fifoEvent(forged), contextWith(30_000)),
+      failed([forged.messageId]),
+    );
+    const warning = lines.find((l) =>
+      l.msg.startsWith('could not make the rejected message visible'),
+    );
+    assert.match(String(warning?.error), /403 AccessDenied/);
+  });
+
+  test('routes without verify forward as before', async () => {
+    const app = await target();
+    const { handler } = handlerFor({
+      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+    });
+    const record = fifoRecord({ headers: { 'stripe-signature': 'garbage' } });
+    assert.deepEqual(await handler(fifoEvent(record), contextWith(30_000)), {
       batchItemFailures: [],
     });
   });

@@ -1,452 +1,609 @@
 /**
- * The Terraform module, parsed with an HCL parser and checked for the resources and
- * attributes the CDK construct synthesizes. Where the terraform binary is installed, the
- * module's wire locals are also evaluated (no provider, no network) and compared with
- * what the construct writes for the same routes.
+ * The Terraform module, run by Terraform: `init`, `validate` and `plan` (with fake
+ * credentials and no refresh, so nothing reaches AWS), and assertions on the plan's JSON
+ * (`terraform show -json`). Terraform must be on PATH, with whatever CLI configuration
+ * the environment provides (a provider mirror, for a machine without the registry). Where
+ * it is not installed these tests are skipped, saying why, unless CI is set: then that is
+ * a failure, as for PostgreSQL.
+ *
+ * One working directory per file, initialised once; each plan rewrites its root module
+ * (main.tf.json), which instantiates the module once per scenario.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parse } from '@cdktf/hcl2json';
+import { promisify } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import {
-  LOG_ACTIONS,
-  RECEIVE_ACTIONS,
-  SEND_ACTIONS,
-  sendMessageParameters,
-  WEBHOOK_QUEUE_DEFAULTS,
-  WebhookQueue,
-  type WebhookRouteProps,
-} from '../../deploy/cdk/webhook-queue.js';
-import { ENV } from '../../src/aws/lambda-config.js';
+import { WEBHOOK_QUEUE_DEFAULTS, WebhookQueue } from '../../deploy/cdk/webhook-queue.js';
+import { loadLambdaConfig } from '../../src/aws/lambda-config.js';
 import { tempDir } from '../helpers/config.js';
+import {
+  cdkRoutes,
+  GITHUB_SECRET,
+  ROUTE_CASES,
+  type RouteName,
+  roundTripTests,
+  TARGET,
+  terraformRoutes,
+} from './ingress-cases.js';
 
+const run = promisify(execFile);
 const moduleDir = fileURLToPath(new URL('../../deploy/terraform/', import.meta.url));
 
-/** HCL as JSON: blocks are lists, expressions are "${...}" strings. */
-// biome-ignore lint/suspicious/noExplicitAny: parsed HCL, checked by the assertions
-type Hcl = any;
+/** Terraform's environment: the caller's (its CLI configuration included), made quiet. */
+const TF_ENV = {
+  ...process.env,
+  TF_IN_AUTOMATION: '1',
+  TF_INPUT: '0',
+  CHECKPOINT_DISABLE: '1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
 
-async function parseDir(dir: string): Promise<Hcl> {
-  const merged: Hcl = {};
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.tf'))) {
-    const document = await parse(file, readFileSync(join(dir, file), 'utf8'));
-    for (const [kind, entries] of Object.entries(document as Record<string, Hcl>)) {
-      if (kind === 'locals') {
-        merged.locals = Object.assign(merged.locals ?? {}, ...entries);
-      } else if (kind === 'resource' || kind === 'data') {
-        merged[kind] ??= {};
-        for (const [type, named] of Object.entries(entries as Record<string, Hcl>)) {
-          merged[kind][type] = { ...merged[kind][type], ...named };
-        }
-      } else {
-        merged[kind] = { ...merged[kind], ...entries };
-      }
-    }
-  }
-  return merged;
+function terraformVersion(): string | undefined {
+  const result = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8', env: TF_ENV });
+  if (result.error || result.status !== 0) return undefined;
+  return (JSON.parse(result.stdout) as { terraform_version: string }).terraform_version;
 }
 
-let tf: Hcl;
-const resource = (type: string, name: string) => {
-  const block = tf.resource?.[type]?.[name]?.[0];
-  assert.ok(block, `resource "${type}" "${name}"`);
-  return block;
+/**
+ * Where terraform can find the hashicorp/aws provider without a network: a CLI
+ * configuration (with a provider mirror) or one of terraform's implied plugin folders.
+ */
+function offlineProviderSource(): string | undefined {
+  const configured = process.env.TF_CLI_CONFIG_FILE ?? join(homedir(), '.terraformrc');
+  const candidates = [
+    configured,
+    join(homedir(), '.terraform.d', 'plugins'),
+    '/usr/local/share/terraform/plugins',
+    '/usr/share/terraform/plugins',
+  ];
+  return candidates.find((candidate) => existsSync(candidate));
+}
+
+const version = terraformVersion();
+if (version === undefined && process.env.CI) {
+  test('terraform is installed', () => {
+    assert.fail('terraform is not on PATH and CI is set: the Terraform module must be tested');
+  });
+}
+const SKIP =
+  version === undefined
+    ? 'terraform is not on PATH: install Terraform 1.5 or later to test the module (with CI set this fails instead)'
+    : offlineProviderSource() === undefined
+      ? 'terraform finds no offline copy of the hashicorp/aws provider (no CLI configuration with a provider mirror, no local plugins folder), and these tests reach no network'
+      : false;
+
+/** What a plan gives back; a failed one too. */
+interface Outcome {
+  code: number;
+  output: string;
+}
+
+/** Plan JSON is untyped; the assertions say what they expect. */
+// biome-ignore lint/suspicious/noExplicitAny: terraform show -json, checked by the assertions
+type PlanJson = any;
+
+const dir = version === undefined ? '' : tempDir('hookq-terraform-');
+const zip = join(dir, 'forwarder.zip');
+
+async function terraform(args: string[], cwd = dir): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run('terraform', args, {
+      cwd,
+      env: TF_ENV,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failure.code ?? 1, output: (failure.stdout ?? '') + (failure.stderr ?? '') };
+  }
+}
+
+const PROVIDER = {
+  region: 'us-east-2',
+  access_key: 'AKIAIOSFODNN7EXAMPLE',
+  secret_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  skip_credentials_validation: true,
+  skip_requesting_account_id: true,
+  skip_metadata_api_check: true,
+  skip_region_validation: true,
 };
-const data = (type: string, name: string) => {
-  const block = tf.data?.[type]?.[name]?.[0];
-  assert.ok(block, `data "${type}" "${name}"`);
-  return block;
+
+const SIGNING_SECRET = `whsec_${Buffer.from('hookq lambda signing key, 32 b.').toString('base64')}`;
+const TOPIC = 'arn:aws:sns:us-east-2:123456789012:pager';
+
+/** Each scenario is one call of the module; a plan runs some of them. */
+const SCENARIOS: Record<string, Record<string, unknown>> = {
+  full: {
+    name: 'hookq-full',
+    ...terraformRoutes(),
+    signing_secret: SIGNING_SECRET,
+    alarm_topic_arn: TOPIC,
+  },
+  existing_api: {
+    name: 'hookq-existing',
+    routes: [{ name: 'plain', path: '/hooks/plain', target: TARGET }],
+    rest_api_id: 'a1b2c3d4e5',
+    rest_api_root_resource_id: 'r00tid',
+    reserved_concurrency: -1,
+  },
+  warned: {
+    name: 'hookq-warned',
+    routes: [{ name: 'plain', path: '/plain', target: TARGET }],
+    visibility_timeout_seconds: 60,
+  },
+  bad_variables: {
+    name: 'n'.repeat(55),
+    routes: [
+      {
+        name: 'bad',
+        path: '/a/b/c/d/e',
+        target: TARGET,
+        group_json: '/data/object-id',
+        forward_headers: Array.from({ length: 9 }, (_, i) => `x-h${i}`),
+      },
+    ],
+  },
+  bad_settings: {
+    name: 'hookq-bad',
+    routes: [{ name: 'signed', path: '/signed', target: TARGET, verify: { scheme: 'github' } }],
+    lambda_timeout_seconds: 61,
+    visibility_timeout_seconds: 60,
+    request_timeout_seconds: 10,
+    max_concurrency: 5,
+    reserved_concurrency: 3,
+    rest_api_id: 'a1b2c3d4e5',
+  },
+  kept: { name: 'hookq-renamed', routes: [{ name: 'plain', path: '/plain', target: TARGET }] },
 };
-const variable = (name: string) => {
-  const block = tf.variable?.[name]?.[0];
-  assert.ok(block, `variable "${name}"`);
-  return block;
-};
+
+/** A root module calling the module once per scenario, in `at`. */
+function writeRoot(at: string, scenarios: string[]): void {
+  const module = Object.fromEntries(
+    scenarios.map((name) => [name, { source: moduleDir, lambda_zip: zip, ...SCENARIOS[name] }]),
+  );
+  const root = {
+    terraform: { required_providers: { aws: { source: 'hashicorp/aws' } } },
+    provider: { aws: PROVIDER },
+    module,
+  };
+  writeFileSync(join(at, 'main.tf.json'), JSON.stringify(root, null, 2));
+}
+
+/**
+ * Another root beside the initialised one, sharing its .terraform (providers and module
+ * list, which name every scenario), so that plans of different roots run at once.
+ */
+function siblingRoot(name: string, scenarios: string[]): string {
+  const at = join(dir, name);
+  mkdirSync(at);
+  symlinkSync(join(dir, '.terraform'), join(at, '.terraform'));
+  copyFileSync(join(dir, '.terraform.lock.hcl'), join(at, '.terraform.lock.hcl'));
+  writeRoot(at, scenarios);
+  return at;
+}
+
+const PLAN = ['plan', '-input=false', '-no-color', '-refresh=false', '-lock=false'];
+
+let plan: PlanJson;
+let failures: Outcome;
+let destroyGuard: Outcome;
+let validated: Outcome;
 
 before(async () => {
-  tf = await parseDir(moduleDir);
+  if (SKIP) return;
+  writeFileSync(zip, Buffer.from('PK\u0005\u0006'.padEnd(22, '\u0000'), 'latin1'));
+  writeRoot(dir, Object.keys(SCENARIOS));
+  const init = await terraform(['init', '-input=false', '-no-color']);
+  assert.equal(init.code, 0, init.output);
+
+  const planned = siblingRoot('planned', ['full', 'existing_api', 'warned']);
+  // Variable validations stop a plan before any precondition is checked: apart.
+  const badVariables = siblingRoot('bad-variables', ['bad_variables']);
+  const badSettings = siblingRoot('bad-settings', ['bad_settings']);
+  // A DLQ that exists (in the state) under an old name, and a new name in the config.
+  const renamed = siblingRoot('renamed', ['kept']);
+  writeFileSync(join(renamed, 'terraform.tfstate'), JSON.stringify(stateWithDlq('hookq-kept')));
+
+  const valid = siblingRoot('valid', ['full', 'existing_api', 'warned']);
+  const [full, variables, settings, guard, validation] = await Promise.all([
+    terraform([...PLAN, '-out=full.plan'], planned).then(async (outcome) => {
+      assert.equal(outcome.code, 0, outcome.output);
+      return terraform(['show', '-json', '-no-color', 'full.plan'], planned);
+    }),
+    terraform(PLAN, badVariables),
+    terraform(PLAN, badSettings),
+    terraform(PLAN, renamed),
+    terraform(['validate', '-json', '-no-color'], valid),
+  ]);
+  validated = validation;
+  assert.equal(full.code, 0, full.output);
+  plan = JSON.parse(full.output.slice(full.output.indexOf('{')));
+  failures = {
+    code: Math.min(variables.code, settings.code),
+    output: `${variables.output}\n${settings.output}`.replace(/[\s│]+/g, ' '),
+  };
+  destroyGuard = guard;
 });
 
-const ROUTES: WebhookRouteProps[] = [
-  {
-    name: 'approvals',
-    path: '/sqs-hook',
-    target: 'https://app.example.com/webhook',
-    group: { header: 'X-Request-Id' },
-    forwardHeaders: ['content-type', 'User-Agent'],
-  },
-  {
-    name: 'github',
-    path: '/github',
-    target: 'https://app.example.com/github',
-    group: 'gh',
-    dedupHeader: 'X-GitHub-Delivery',
-  },
-  { name: 'plain', path: '/plain', target: 'https://app.example.com/plain' },
-];
-
-function cdkTemplate(): Template {
-  // The construct's template is validated against CloudFormation in webhook-queue.test.ts.
-  const stack = new Stack(new App({ builtinCloudFormationValidation: false }), 'Test');
-  new WebhookQueue(stack, 'Webhooks', {
-    routes: ROUTES,
-    lambdaCode: lambda.Code.fromInline('export const handler = async () => ({});'),
-  });
-  return Template.fromStack(stack);
-}
-
-/** The CloudFormation resource types of the construct, and the Terraform ones that make them. */
-const COUNTERPARTS: Array<[cfn: string, terraform: string[]]> = [
-  ['AWS::SQS::Queue', ['aws_sqs_queue.queue', 'aws_sqs_queue.dlq']],
-  ['AWS::SQS::QueuePolicy', ['aws_sqs_queue_policy.tls_only']],
-  ['AWS::ApiGatewayV2::Api', ['aws_apigatewayv2_api.this']],
-  ['AWS::ApiGatewayV2::Stage', ['aws_apigatewayv2_stage.default']],
-  ['AWS::ApiGatewayV2::Integration', ['aws_apigatewayv2_integration.route']],
-  ['AWS::ApiGatewayV2::Route', ['aws_apigatewayv2_route.route']],
-  ['AWS::IAM::Role', ['aws_iam_role.send', 'aws_iam_role.forwarder']],
-  ['AWS::Logs::LogGroup', ['aws_cloudwatch_log_group.forwarder']],
-  ['AWS::Lambda::Function', ['aws_lambda_function.forwarder']],
-  ['AWS::Lambda::EventSourceMapping', ['aws_lambda_event_source_mapping.forwarder']],
-];
-
-describe('Terraform module: the resources of the CDK construct', () => {
-  test('every resource type the construct synthesizes has its Terraform counterpart', () => {
-    const cfnTypes = new Set(
-      Object.values(cdkTemplate().toJSON().Resources as Record<string, { Type: string }>).map(
-        (r) => r.Type,
-      ),
-    );
-    assert.deepEqual([...cfnTypes].sort(), COUNTERPARTS.map(([cfn]) => cfn).sort());
-    for (const [, names] of COUNTERPARTS) {
-      for (const name of names) {
-        const [type, label] = name.split('.') as [string, string];
-        resource(type, label);
-      }
-    }
-  });
-
-  test('the FIFO queue: content-based deduplication, visibility timeout, redrive to the FIFO DLQ', () => {
-    const queue = resource('aws_sqs_queue', 'queue');
-    assert.equal(queue.name, `\${var.name}.fifo`);
-    assert.equal(queue.fifo_queue, true);
-    assert.equal(queue.content_based_deduplication, true);
-    assert.equal(queue.visibility_timeout_seconds, `\${var.visibility_timeout_seconds}`);
-    assert.equal(queue.message_retention_seconds, `\${var.retention_seconds}`);
-    assert.equal(queue.sqs_managed_sse_enabled, true);
-    assert.match(queue.redrive_policy, /deadLetterTargetArn\s*=\s*aws_sqs_queue\.dlq\.arn/);
-    assert.match(queue.redrive_policy, /maxReceiveCount\s*=\s*var\.max_receive_count/);
-    const dlq = resource('aws_sqs_queue', 'dlq');
-    assert.equal(dlq.name, `\${var.name}-dlq.fifo`);
-    assert.equal(dlq.fifo_queue, true);
-    assert.equal(dlq.message_retention_seconds, `\${var.dlq_retention_seconds}`);
-    const tls = resource('aws_sqs_queue_policy', 'tls_only');
-    assert.deepEqual(tls.for_each, {
-      queue: `\${aws_sqs_queue.queue}`,
-      dlq: `\${aws_sqs_queue.dlq}`,
-    });
-    assert.match(tls.policy, /"aws:SecureTransport"\s*=\s*"false"/);
-  });
-
-  test('an HTTP API and $default stage only when no http_api_id is given', () => {
-    assert.equal(
-      resource('aws_apigatewayv2_api', 'this').count,
-      `\${var.http_api_id == null ? 1 : 0}`,
-    );
-    assert.equal(resource('aws_apigatewayv2_api', 'this').protocol_type, 'HTTP');
-    const stage = resource('aws_apigatewayv2_stage', 'default');
-    assert.equal(stage.count, `\${var.http_api_id == null ? 1 : 0}`);
-    assert.equal(stage.name, '$default');
-    assert.equal(stage.auto_deploy, true);
-    assert.match(
-      tf.locals.api_id,
-      /var\.http_api_id != null \? var\.http_api_id : aws_apigatewayv2_api\.this\[0\]\.id/,
-    );
-  });
-
-  test('per route: an SQS-SendMessage integration with the send-only role, and its route', () => {
-    const integration = resource('aws_apigatewayv2_integration', 'route');
-    assert.equal(integration.for_each, `\${local.routes}`);
-    assert.equal(integration.api_id, `\${local.api_id}`);
-    assert.equal(integration.integration_type, 'AWS_PROXY');
-    assert.equal(integration.integration_subtype, 'SQS-SendMessage');
-    assert.equal(integration.payload_format_version, '1.0');
-    assert.equal(integration.credentials_arn, `\${aws_iam_role.send.arn}`);
-    assert.match(integration.request_parameters, /QueueUrl = aws_sqs_queue\.queue\.url/);
-    assert.match(integration.request_parameters, /local\.send_message_parameters\[each\.key\]/);
-    const route = resource('aws_apigatewayv2_route', 'route');
-    assert.equal(route.route_key, `\${each.value.method} \${each.value.path}`);
-    assert.equal(route.target, `integrations/\${aws_apigatewayv2_integration.route[each.key].id}`);
-  });
-
-  test('the request parameters use the message attribute names the Lambda reads', () => {
-    const parameters = tf.locals.send_message_parameters as string;
-    assert.match(parameters, /MessageBody\s+= "\$request\.body"/);
-    assert.match(
-      parameters,
-      /MessageDeduplicationId = "\$request\.header\.\$\{lower\(r\.dedup_header\)\}"/,
-    );
-    const attributes = tf.locals.message_attributes as string;
-    assert.match(attributes, /route = \{ DataType = "String", StringValue = r\.name \}/);
-    assert.match(attributes, /"header\.\$\{lower\(h\)\}"/);
-    assert.match(attributes, /StringValue = "=\$\$\{request\.header\.\$\{lower\(h\)\}\}"/);
-    assert.match(
-      tf.locals.message_group_id,
-      /"\$\{r\.name\}:\$\$\{request\.header\.\$\{lower\(r\.group_header\)\}\}"/,
-    );
-  });
+after(() => {
+  // The working directory holds a copy of the AWS provider: hundreds of megabytes.
+  if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 
-describe('Terraform module: least-privilege IAM', () => {
-  const statement = (document: string) => data('aws_iam_policy_document', document).statement[0];
-
-  test('API Gateway assumes a role that may only send to the queue', () => {
-    const trust = statement('apigateway_assume_role');
-    assert.deepEqual(trust.principals[0].identifiers, ['apigateway.amazonaws.com']);
-    assert.equal(
-      resource('aws_iam_role', 'send').assume_role_policy,
-      `\${data.aws_iam_policy_document.apigateway_assume_role.json}`,
-    );
-    const send = statement('send_only');
-    assert.deepEqual(send.actions, [...SEND_ACTIONS]);
-    assert.deepEqual(send.resources, [`\${aws_sqs_queue.queue.arn}`]);
-    assert.equal(resource('aws_iam_role_policy', 'send_only').role, `\${aws_iam_role.send.id}`);
-    assert.deepEqual(resource('aws_iam_role_policies_exclusive', 'send').policy_names, [
-      `\${aws_iam_role_policy.send_only.name}`,
-    ]);
-  });
-
-  test('the Lambda role may only receive from the queue and write its own log group', () => {
-    assert.deepEqual(statement('lambda_assume_role').principals[0].identifiers, [
-      'lambda.amazonaws.com',
-    ]);
-    const receive = statement('receive_only');
-    assert.deepEqual(receive.actions, [...RECEIVE_ACTIONS]);
-    assert.deepEqual(receive.resources, [`\${aws_sqs_queue.queue.arn}`]);
-    const logs = statement('logs');
-    assert.deepEqual(logs.actions, [...LOG_ACTIONS]);
-    assert.deepEqual(logs.resources, [`\${aws_cloudwatch_log_group.forwarder.arn}:*`]);
-    assert.deepEqual(resource('aws_iam_role_policies_exclusive', 'forwarder').policy_names, [
-      `\${aws_iam_role_policy.receive_only.name}`,
-      `\${aws_iam_role_policy.logs.name}`,
-    ]);
-  });
-
-  test('no managed policies, no other policy documents', () => {
-    assert.equal(tf.resource.aws_iam_role_policy_attachment, undefined);
-    assert.equal(tf.resource.aws_iam_policy, undefined);
-    assert.deepEqual(Object.keys(tf.data.aws_iam_policy_document).sort(), [
-      'apigateway_assume_role',
-      'lambda_assume_role',
-      'logs',
-      'receive_only',
-      'send_only',
-    ]);
-    for (const role of ['send', 'forwarder']) {
-      assert.equal(resource('aws_iam_role', role).managed_policy_arns, undefined);
-    }
-  });
-});
-
-describe('Terraform module: the Lambda forwarder and its event source mapping', () => {
-  test('the function runs the given bundle with the forwarder environment', () => {
-    const fn = resource('aws_lambda_function', 'forwarder');
-    assert.equal(fn.handler, 'index.handler');
-    assert.equal(fn.runtime, `\${var.lambda_runtime}`);
-    assert.equal(fn.timeout, `\${var.lambda_timeout_seconds}`);
-    assert.equal(fn.role, `\${aws_iam_role.forwarder.arn}`);
-    assert.equal(fn.filename, `\${data.archive_file.forwarder.output_path}`);
-    assert.equal(data('archive_file', 'forwarder').source_file, `\${var.lambda_bundle}`);
-    assert.equal(fn.environment[0].variables, `\${local.forwarder_environment}`);
-    assert.equal(fn.logging_config[0].log_group, `\${aws_cloudwatch_log_group.forwarder.name}`);
-    const environment = tf.locals.forwarder_environment as string;
-    for (const name of [ENV.routes, ENV.timeout, ENV.maxReceiveCount, ENV.signingSecret]) {
-      assert.match(environment, new RegExp(`\\b${name}\\s*=`), name);
-    }
-  });
-
-  test('the event source mapping: the queue, batch size, maximum concurrency, partial batch responses', () => {
-    const mapping = resource('aws_lambda_event_source_mapping', 'forwarder');
-    assert.equal(mapping.event_source_arn, `\${aws_sqs_queue.queue.arn}`);
-    assert.equal(mapping.function_name, `\${aws_lambda_function.forwarder.arn}`);
-    assert.equal(mapping.batch_size, `\${var.batch_size}`);
-    assert.deepEqual(mapping.function_response_types, ['ReportBatchItemFailures']);
-    assert.equal(mapping.scaling_config[0].maximum_concurrency, `\${var.max_concurrency}`);
-  });
-
-  test('refuses a Lambda timeout above the visibility timeout, naming both variables', () => {
-    const checks = resource('aws_lambda_function', 'forwarder').lifecycle[0].precondition;
-    const check = checks.find((p: Hcl) => p.condition.includes('visibility_timeout_seconds'));
-    assert.equal(
-      check.condition,
-      `\${var.lambda_timeout_seconds <= var.visibility_timeout_seconds}`,
-    );
-    assert.match(
-      check.error_message,
-      /lambda_timeout_seconds must not exceed visibility_timeout_seconds/,
-    );
-  });
-
-  test('refuses a batch size above 10 and a maximum concurrency outside 2 to 1000', () => {
-    const condition = (name: string) => variable(name).validation[0].condition as string;
-    assert.match(condition('batch_size'), /var\.batch_size >= 1 && var\.batch_size <= 10/);
-    assert.match(
-      condition('max_concurrency'),
-      /var\.max_concurrency >= 2 && var\.max_concurrency <= 1000/,
-    );
-    assert.match(variable('batch_size').validation[0].error_message, /^batch_size /);
-    assert.match(variable('max_concurrency').validation[0].error_message, /^max_concurrency /);
-  });
-});
-
-describe('Terraform module: variables', () => {
-  test('the defaults are the construct’s', () => {
-    const d = WEBHOOK_QUEUE_DEFAULTS;
-    const defaults: Array<[string, unknown]> = [
-      ['visibility_timeout_seconds', d.visibilityTimeoutSeconds],
-      ['max_receive_count', d.maxReceiveCount],
-      ['retention_seconds', d.retentionSeconds],
-      ['dlq_retention_seconds', d.dlqRetentionSeconds],
-      ['lambda_timeout_seconds', d.lambdaTimeoutSeconds],
-      ['lambda_memory_size', d.lambdaMemorySize],
-      ['request_timeout_seconds', d.requestTimeoutSeconds],
-      ['batch_size', d.batchSize],
-      ['max_concurrency', d.maxConcurrency],
-      ['log_retention_days', d.logRetentionDays],
-    ];
-    for (const [name, value] of defaults) assert.equal(variable(name).default, value, name);
-    const fn = Object.values(cdkTemplate().findResources('AWS::Lambda::Function'))[0] as Hcl;
-    assert.equal(variable('lambda_runtime').default, fn.Properties.Runtime);
-    assert.deepEqual([variable('lambda_architecture').default], fn.Properties.Architectures);
-    assert.match(
-      variable('routes').type,
-      new RegExp(
-        `forward_headers\\s*=\\s*optional\\(list\\(string\\), \\[${d.forwardHeaders.map((h) => `"${h}"`).join(', ')}\\]\\)`,
-      ),
-    );
-    assert.equal(variable('http_api_id').default, null);
-    assert.equal(variable('signing_secret').sensitive, true);
-  });
-
-  test('the example uses the module with the built bundle', async () => {
-    const example = await parseDir(join(moduleDir, 'examples/basic'));
-    const webhooks = example.module.webhooks[0];
-    assert.equal(webhooks.source, '../..');
-    assert.match(webhooks.lambda_bundle, /dist\/lambda\/index\.mjs$/);
-    assert.match(JSON.stringify(webhooks.routes), /\/sqs-hook/);
-  });
-});
-
-const terraform = (() => {
-  try {
-    execFileSync('terraform', ['version'], { stdio: 'ignore', env: terraformEnv() });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function terraformEnv(): NodeJS.ProcessEnv {
+function stateWithDlq(name: string) {
+  const arn = `arn:aws:sqs:us-east-2:123456789012:${name}-dlq.fifo`;
+  const url = `https://sqs.us-east-2.amazonaws.com/123456789012/${name}-dlq.fifo`;
   return {
-    PATH: process.env.PATH,
-    CHECKPOINT_DISABLE: '1',
-    TF_IN_AUTOMATION: '1',
-    TF_CLI_CONFIG_FILE: '/dev/null',
+    version: 4,
+    terraform_version: version,
+    serial: 1,
+    lineage: '6f4d3c2b-1a09-4e8f-9d7c-6b5a4f3e2d1c',
+    outputs: {},
+    resources: [
+      {
+        module: 'module.kept',
+        mode: 'managed',
+        type: 'aws_sqs_queue',
+        name: 'dlq',
+        provider: 'provider["registry.terraform.io/hashicorp/aws"]',
+        instances: [
+          {
+            schema_version: 0,
+            attributes: {
+              id: url,
+              arn,
+              url,
+              name: `${name}-dlq.fifo`,
+              fifo_queue: true,
+              message_retention_seconds: 345600,
+              sqs_managed_sse_enabled: true,
+              tags: {},
+              tags_all: {},
+            },
+          },
+        ],
+      },
+    ],
   };
 }
 
-describe('Terraform module: evaluated by terraform (no provider, no network)', () => {
-  const skip = terraform ? false : 'terraform is not installed';
+/** The planned resource changes of one scenario. */
+function changes(scenario: string, type?: string): PlanJson[] {
+  return plan.resource_changes.filter(
+    (change: PlanJson) =>
+      change.module_address === `module.${scenario}` &&
+      (type === undefined || change.type === type),
+  );
+}
 
-  /** A directory with the module's variables and wire locals only, and these settings. */
-  function workspace(tfvars: string): string {
-    const dir = tempDir('hookq-tf-');
-    for (const file of ['variables.tf', 'wire.tf']) {
-      copyFileSync(join(moduleDir, file), join(dir, file));
-    }
-    writeFileSync(join(dir, 'test.auto.tfvars'), tfvars);
-    return dir;
-  }
+/** The planned values (after) of one resource. */
+function after_(scenario: string, type: string, name: string, key?: string | number): PlanJson {
+  const found = changes(scenario, type).filter(
+    (change: PlanJson) => change.name === name && (key === undefined || change.index === key),
+  );
+  assert.equal(found.length, 1, `one ${type}.${name}${key ? `["${key}"]` : ''} in ${scenario}`);
+  return found[0].change.after;
+}
 
-  const hclRoutes = `routes = [
-  { name = "approvals", path = "/sqs-hook", target = "https://app.example.com/webhook", group_header = "X-Request-Id", forward_headers = ["content-type", "User-Agent"] },
-  { name = "github", path = "/github", target = "https://app.example.com/github", group = "gh", dedup_header = "X-GitHub-Delivery" },
-  { name = "plain", path = "/plain", target = "https://app.example.com/plain" },
-]
-lambda_bundle = "dist/lambda/index.mjs"
-`;
+/** The module's configuration as Terraform read it (expressions, references). */
+function configured(type: string, name: string, mode = 'managed'): PlanJson {
+  const resources = plan.configuration.root_module.module_calls.full.module.resources;
+  const found = resources.find(
+    (r: PlanJson) => r.mode === mode && r.type === type && r.name === name,
+  );
+  assert.ok(found, `${type}.${name} in the configuration`);
+  return found.expressions;
+}
 
-  test('request parameters and environment equal the construct’s for the same routes', {
-    skip,
-  }, async () => {
-    const dir = workspace(hclRoutes);
-    const json = async (expression: string) => {
-      const result = await evaluate(dir, `jsonencode(${expression})`);
-      assert.equal(result.code, 0, result.stderr);
-      return JSON.parse(JSON.parse(result.stdout.trim()) as string);
-    };
-    const parameters = (await json('local.send_message_parameters')) as Record<
-      string,
-      Record<string, string>
-    >;
-    const environment = (await json('nonsensitive(local.forwarder_environment)')) as Record<
-      string,
-      string
-    >;
+const templateOf = (route: RouteName) =>
+  after_('full', 'aws_api_gateway_integration', 'route', route).request_templates[
+    'application/json'
+  ];
 
-    for (const route of ROUTES) {
-      const { QueueUrl: _queueUrl, MessageAttributes, ...rest } = sendMessageParameters(route, '');
-      const { MessageAttributes: attributes, ...fromTerraform } = parameters[route.name]!;
-      assert.deepEqual(fromTerraform, rest, route.name);
-      assert.deepEqual(JSON.parse(attributes!), JSON.parse(MessageAttributes!), route.name);
-    }
-    const fn = Object.values(cdkTemplate().findResources('AWS::Lambda::Function'))[0] as Hcl;
-    const cdkEnvironment = fn.Properties.Environment.Variables as Record<string, string>;
-    assert.deepEqual(Object.keys(environment).sort(), Object.keys(cdkEnvironment).sort());
-    assert.equal(environment.HOOKQ_TIMEOUT, cdkEnvironment.HOOKQ_TIMEOUT);
-    assert.equal(environment.HOOKQ_MAX_RECEIVE_COUNT, cdkEnvironment.HOOKQ_MAX_RECEIVE_COUNT);
-    assert.deepEqual(
-      JSON.parse(environment.HOOKQ_ROUTES!),
-      JSON.parse(cdkEnvironment.HOOKQ_ROUTES!),
-    );
+describe('Terraform module', { skip: SKIP }, () => {
+  test('terraform validate accepts the module', () => {
+    const result = JSON.parse(validated.output.slice(validated.output.indexOf('{')));
+    assert.equal(result.valid, true, validated.output);
+    assert.equal(result.error_count, 0);
   });
 
-  test('refuses a batch size above 10 and a maximum concurrency of 1', { skip }, async () => {
-    for (const [setting, message] of [
-      ['batch_size = 11', /batch_size must be a whole number from 1 to 10/],
-      ['max_concurrency = 1', /max_concurrency must be a whole number from 2 to 1000/],
-    ] as const) {
-      const result = await evaluate(workspace(`${hclRoutes}${setting}\n`), 'var.batch_size');
-      assert.match(`${result.stdout}${result.stderr}`, message);
-    }
-  });
-});
+  describe('queues', () => {
+    test('content-based deduplication only within a message group, as high-throughput FIFO needs', () => {
+      const queue = after_('full', 'aws_sqs_queue', 'queue');
+      assert.equal(queue.name, 'hookq-full.fifo');
+      assert.equal(queue.fifo_queue, true);
+      assert.equal(queue.content_based_deduplication, true);
+      assert.equal(queue.deduplication_scope, 'messageGroup');
+      assert.equal(queue.fifo_throughput_limit, 'perMessageGroupId');
+      assert.equal(
+        queue.visibility_timeout_seconds,
+        WEBHOOK_QUEUE_DEFAULTS.visibilityTimeoutSeconds,
+      );
+      assert.equal(queue.message_retention_seconds, WEBHOOK_QUEUE_DEFAULTS.retentionSeconds);
+      assert.equal(queue.sqs_managed_sse_enabled, true);
+      const dlq = after_('full', 'aws_sqs_queue', 'dlq');
+      assert.equal(dlq.name, 'hookq-full-dlq.fifo');
+      assert.equal(dlq.fifo_queue, true);
+      assert.equal(dlq.message_retention_seconds, WEBHOOK_QUEUE_DEFAULTS.dlqRetentionSeconds);
+      const redrive = configured('aws_sqs_queue', 'queue').redrive_policy.references;
+      assert.ok(redrive.includes('aws_sqs_queue.dlq.arn'), redrive);
+      assert.ok(redrive.includes('var.max_receive_count'), redrive);
+    });
 
-/** `terraform console` in `dir`, given one expression on its standard input. */
-function evaluate(
-  dir: string,
-  expression: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('terraform', ['console', '-no-color'], { cwd: dir, env: terraformEnv() });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  child.stdin.end(`${expression}\n`);
-  const killer = setTimeout(() => child.kill(), 30_000);
-  return new Promise((resolve) => {
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
+    test('the dead-letter queue cannot be destroyed by Terraform, not even by a new name', () => {
+      assert.notEqual(destroyGuard.code, 0, destroyGuard.output);
+      assert.match(destroyGuard.output, /Instance cannot be destroyed/);
+      assert.match(destroyGuard.output, /module\.kept\.aws_sqs_queue\.dlq/);
+    });
+
+    test('both queues refuse requests not made over TLS', () => {
+      const policies = changes('full', 'aws_sqs_queue_policy').map((c: PlanJson) => c.index);
+      assert.deepEqual(policies.sort(), ['dlq', 'queue']);
+      const policy = configured('aws_sqs_queue_policy', 'tls_only').policy.references;
+      assert.ok(policy.includes('each.value.arn'), policy);
     });
   });
-}
+
+  describe('REST API and the SQS integration', () => {
+    test('a regional REST API, deployed to a throttled stage (the routes have no authorizer)', () => {
+      const api = after_('full', 'aws_api_gateway_rest_api', 'this', 0);
+      assert.equal(api.name, 'hookq-full-api');
+      assert.deepEqual(api.endpoint_configuration[0].types, ['REGIONAL']);
+      assert.equal(after_('full', 'aws_api_gateway_stage', 'this', 0).stage_name, 'webhooks');
+      const settings = after_('full', 'aws_api_gateway_method_settings', 'throttling', 0);
+      assert.equal(settings.method_path, '*/*');
+      assert.equal(
+        settings.settings[0].throttling_rate_limit,
+        WEBHOOK_QUEUE_DEFAULTS.throttlingRateLimit,
+      );
+      assert.equal(
+        settings.settings[0].throttling_burst_limit,
+        WEBHOOK_QUEUE_DEFAULTS.throttlingBurstLimit,
+      );
+      assert.equal(changes('full', 'aws_api_gateway_deployment').length, 1);
+    });
+
+    test('one resource per path segment, one method and AWS integration per route', () => {
+      const paths = changes('full', 'aws_api_gateway_resource').map((c: PlanJson) => c.index);
+      assert.deepEqual(paths.sort(), [
+        'hooks',
+        'hooks/entities',
+        'hooks/github',
+        'plain',
+        'sqs-hook',
+      ]);
+      const routes = Object.keys(ROUTE_CASES).sort();
+      assert.deepEqual(
+        changes('full', 'aws_api_gateway_method')
+          .map((c: PlanJson) => c.index)
+          .sort(),
+        routes,
+      );
+      for (const name of routes) {
+        const method = after_('full', 'aws_api_gateway_method', 'route', name);
+        assert.equal(method.http_method, 'POST');
+        assert.equal(method.authorization, 'NONE');
+        const integration = after_('full', 'aws_api_gateway_integration', 'route', name);
+        assert.equal(integration.type, 'AWS');
+        assert.equal(integration.integration_http_method, 'POST');
+        assert.equal(integration.passthrough_behavior, 'NEVER');
+        assert.deepEqual(integration.request_parameters, {
+          'integration.request.header.Content-Type': "'application/x-www-form-urlencoded'",
+        });
+      }
+      const uri = configured('aws_api_gateway_integration', 'route').uri.references;
+      assert.ok(uri.includes('aws_sqs_queue.queue.name'), uri);
+      const responses = changes('full', 'aws_api_gateway_integration_response')
+        .filter((c: PlanJson) => c.index.startsWith('plain '))
+        .map((c: PlanJson) => [
+          c.change.after.status_code,
+          c.change.after.selection_pattern ?? null,
+        ]);
+      assert.deepEqual(responses.sort(), [
+        ['200', null],
+        ['503', '[45]\\d{2}'],
+      ]);
+    });
+
+    test('the same mapping templates and content types as the CDK construct writes', () => {
+      const stack = new Stack(new App(), 'Compare');
+      new WebhookQueue(stack, 'Webhooks', {
+        routes: cdkRoutes(),
+        lambdaCode: lambda.Code.fromInline('export const handler = async () => ({});'),
+      });
+      const cdk = Template.fromStack(stack);
+      // Terraform's maps come back with their keys sorted.
+      const sorted = (templates: Record<string, string>) =>
+        JSON.stringify(Object.entries(templates).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const cdkTemplates = new Set(
+        Object.values(cdk.findResources('AWS::ApiGateway::Method')).map((m: PlanJson) =>
+          sorted(m.Properties.Integration.RequestTemplates),
+        ),
+      );
+      assert.equal(cdkTemplates.size, Object.keys(ROUTE_CASES).length);
+      for (const name of Object.keys(ROUTE_CASES)) {
+        const integration = after_('full', 'aws_api_gateway_integration', 'route', name);
+        assert.ok(
+          cdkTemplates.has(sorted(integration.request_templates)),
+          `route ${name}: ${sorted(integration.request_templates).slice(0, 300)}`,
+        );
+      }
+    });
+
+    test('an existing REST API: its routes only, no API, deployment or stage of ours', () => {
+      assert.equal(changes('existing_api', 'aws_api_gateway_rest_api').length, 0);
+      assert.equal(changes('existing_api', 'aws_api_gateway_deployment').length, 0);
+      assert.equal(changes('existing_api', 'aws_api_gateway_stage').length, 0);
+      const hooks = after_('existing_api', 'aws_api_gateway_resource', 'depth1', 'hooks');
+      assert.equal(hooks.rest_api_id, 'a1b2c3d4e5');
+      assert.equal(hooks.parent_id, 'r00tid');
+      assert.equal(
+        after_('existing_api', 'aws_api_gateway_method', 'route', 'plain').rest_api_id,
+        'a1b2c3d4e5',
+      );
+    });
+  });
+
+  describe('the mapping templates, rendered as API Gateway renders them', () => {
+    roundTripTests(templateOf);
+  });
+
+  describe('the Lambda forwarder', () => {
+    test('runs the given zip; its environment is a configuration the forwarder accepts', () => {
+      const fn = after_('full', 'aws_lambda_function', 'forwarder');
+      assert.equal(fn.function_name, 'hookq-full-forwarder');
+      assert.equal(fn.handler, 'index.handler');
+      assert.equal(fn.runtime, 'nodejs22.x');
+      assert.deepEqual(fn.architectures, ['arm64']);
+      assert.equal(fn.timeout, WEBHOOK_QUEUE_DEFAULTS.lambdaTimeoutSeconds);
+      assert.equal(fn.memory_size, WEBHOOK_QUEUE_DEFAULTS.lambdaMemorySize);
+      assert.equal(fn.filename, zip);
+      assert.equal(
+        fn.source_code_hash,
+        createHash('sha256').update(readFileSync(zip)).digest('base64'),
+      );
+      const config = loadLambdaConfig(fn.environment[0].variables);
+      assert.deepEqual(
+        config.routes.map((r) => [r.name, r.target, r.groups, r.verify]),
+        [
+          ['approvals', TARGET, [], undefined],
+          ['github', `${TARGET}/github`, ['gh'], { scheme: 'github', secrets: [GITHUB_SECRET] }],
+          ['entities', `${TARGET}/entities`, [], undefined],
+          ['plain', `${TARGET}/plain`, [], undefined],
+        ],
+      );
+      assert.deepEqual(config.sign, { secret: SIGNING_SECRET });
+      assert.equal(config.maxReceiveCount, WEBHOOK_QUEUE_DEFAULTS.maxReceiveCount);
+    });
+
+    test('reserved concurrency covers the mapping’s maximum concurrency, unless turned off', () => {
+      assert.equal(
+        after_('full', 'aws_lambda_function', 'forwarder').reserved_concurrent_executions,
+        5,
+      );
+      assert.equal(
+        after_('existing_api', 'aws_lambda_function', 'forwarder').reserved_concurrent_executions,
+        -1,
+      );
+      const mapping = after_('full', 'aws_lambda_event_source_mapping', 'forwarder');
+      assert.equal(mapping.batch_size, WEBHOOK_QUEUE_DEFAULTS.batchSize);
+      assert.deepEqual(mapping.function_response_types, ['ReportBatchItemFailures']);
+      assert.equal(
+        mapping.scaling_config[0].maximum_concurrency,
+        WEBHOOK_QUEUE_DEFAULTS.maxConcurrency,
+      );
+    });
+
+    test('least privilege: API Gateway may only send to the queue, the Lambda only receive', () => {
+      const statement = (name: string) =>
+        configured('aws_iam_policy_document', name, 'data').statement[0];
+      const send = statement('send_only');
+      assert.deepEqual(send.actions.constant_value, ['sqs:SendMessage']);
+      assert.ok(send.resources.references.includes('aws_sqs_queue.queue.arn'));
+      const receive = statement('receive_only');
+      assert.deepEqual(receive.actions.constant_value, [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+      ]);
+      assert.ok(receive.resources.references.includes('aws_sqs_queue.queue.arn'));
+      assert.equal(changes('full', 'aws_iam_role').length, 2);
+      assert.equal(changes('full', 'aws_iam_role_policy_attachment').length, 0);
+      assert.equal(after_('full', 'aws_iam_role', 'forwarder').name, 'hookq-full-forwarder');
+    });
+  });
+
+  describe('alarms', () => {
+    test('the DLQ holding a message, the oldest message’s age, Lambda errors and throttles, to the topic', () => {
+      const alarms = changes('full', 'aws_cloudwatch_metric_alarm');
+      assert.deepEqual(
+        alarms
+          .map((a: PlanJson) => [a.name, a.change.after.namespace, a.change.after.metric_name])
+          .sort(),
+        [
+          ['dead_letters', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible'],
+          ['errors', 'AWS/Lambda', 'Errors'],
+          ['oldest_message_age', 'AWS/SQS', 'ApproximateAgeOfOldestMessage'],
+          ['throttles', 'AWS/Lambda', 'Throttles'],
+        ],
+      );
+      for (const alarm of alarms) {
+        assert.deepEqual(alarm.change.after.alarm_actions, [TOPIC]);
+        assert.deepEqual(alarm.change.after.ok_actions, [TOPIC]);
+        assert.equal(alarm.change.after.comparison_operator, 'GreaterThanOrEqualToThreshold');
+      }
+      assert.equal(
+        after_('full', 'aws_cloudwatch_metric_alarm', 'oldest_message_age').threshold,
+        600,
+      );
+      const dimensions = configured('aws_cloudwatch_metric_alarm', 'dead_letters').dimensions
+        .references;
+      assert.ok(dimensions.includes('aws_sqs_queue.dlq.name'), dimensions);
+      for (const alarm of changes('warned', 'aws_cloudwatch_metric_alarm')) {
+        assert.deepEqual(alarm.change.after.alarm_actions ?? [], [], 'no topic: no actions');
+      }
+    });
+  });
+
+  describe('refused and warned settings', () => {
+    test('a visibility timeout below 6 times the Lambda timeout warns, as CDK does', () => {
+      const check = plan.checks.find(
+        (c: PlanJson) =>
+          c.address.to_display === 'module.warned.check.visibility_timeout_for_retries',
+      );
+      assert.equal(check?.status, 'fail');
+      assert.match(
+        JSON.stringify(check.instances[0].problems),
+        /less than 6 times lambda_timeout_seconds/,
+      );
+      const full = plan.checks.find(
+        (c: PlanJson) =>
+          c.address.to_display === 'module.full.check.visibility_timeout_for_retries',
+      );
+      assert.equal(full?.status, 'pass');
+    });
+
+    test('variables refused with their reasons', () => {
+      assert.notEqual(failures.code, 0);
+      const output = failures.output;
+      for (const reason of [
+        /name must be 1 to 54 letters, digits, "-" or "_", so that "<name>-forwarder" fits the 64 characters/,
+        /routes\[\*\]\.path must be "\/" or 1 to 4 segments/,
+        /routes\[\*\]\.group_json must be a JSON Pointer/,
+        /carry at most 8 headers/,
+      ]) {
+        assert.match(output, reason);
+      }
+    });
+
+    test('settings that depend on each other refused by preconditions', () => {
+      const output = failures.output;
+      for (const reason of [
+        /lambda_timeout_seconds must not exceed visibility_timeout_seconds/,
+        /reserved_concurrency must be at least max_concurrency/,
+        /rest_api_id and rest_api_root_resource_id go together/,
+        /verify_secrets must hold at least one secret for each route with verify/,
+      ]) {
+        assert.match(output, reason);
+      }
+    });
+  });
+});

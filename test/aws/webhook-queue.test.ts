@@ -1,14 +1,18 @@
 /**
  * The CDK construct, checked on its synthesized CloudFormation template (offline: an
- * environment-agnostic or explicit-environment stack needs no AWS lookups).
+ * explicit-environment stack needs no AWS lookups), with CloudFormation's own schema
+ * checks turned into errors. The mapping templates are rendered as API Gateway would
+ * (ingress-cases.ts), and the forwarder's environment is loaded by the forwarder's own
+ * configuration code.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { exampleStack } from '../../deploy/cdk/app.js';
 import {
   LOG_ACTIONS,
@@ -19,32 +23,27 @@ import {
   type WebhookRouteProps,
 } from '../../deploy/cdk/webhook-queue.js';
 import { loadLambdaConfig } from '../../src/aws/lambda-config.js';
-import { parseFifoEvent } from '../../src/aws/sqs-event.js';
 import { tempDir } from '../helpers/config.js';
-import { fifoRecord } from './fifo-events.js';
+import {
+  cdkRoutes,
+  deliver,
+  GITHUB_SECRET,
+  ROUTE_CASES,
+  type RouteName,
+  roundTripTests,
+  TARGET,
+} from './ingress-cases.js';
 
 /** A synthesized template is untyped JSON; the assertions say what shape they expect. */
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON, checked by the assertions
 type Cfn = any;
 
-const TARGET = 'https://app.example.com/webhook';
 const SECRET = `whsec_${Buffer.from('hookq lambda signing key, 32 b.').toString('base64')}`;
 const CODE = lambda.Code.fromInline(
   'export const handler = async () => ({ batchItemFailures: [] });',
 );
 
-const ROUTES: WebhookRouteProps[] = [
-  { name: 'approvals', path: '/sqs-hook', target: TARGET, group: { header: 'X-Request-Id' } },
-  {
-    name: 'github',
-    path: '/github',
-    target: `${TARGET}/github`,
-    group: 'github-events',
-    dedupHeader: 'X-GitHub-Delivery',
-    forwardHeaders: ['Content-Type', 'X-GitHub-Event', 'X-Hub-Signature-256'],
-  },
-  { name: 'plain', path: '/plain', target: `${TARGET}/plain`, forwardHeaders: [] },
-];
+const ROUTES = cdkRoutes();
 
 /** CloudFormation's own schema checks of the template fail the synthesis instead of warning. */
 const STRICT = { '@aws-cdk/core:validateAgainstDefaultRules': true };
@@ -65,7 +64,34 @@ function only(template: Template, type: string, properties: Record<string, unkno
   );
   assert.equal(found.length, 1, `one ${type} matching ${JSON.stringify(properties)}`);
   const [logicalId, resource] = found[0]!;
-  return { logicalId, properties: (resource as { Properties: Record<string, Cfn> }).Properties };
+  return {
+    logicalId,
+    resource: resource as Cfn,
+    properties: (resource as { Properties: Record<string, Cfn> }).Properties,
+  };
+}
+
+/** The path of each AWS::ApiGateway::Resource, by logical id, walking up the parents. */
+function resourcePaths(template: Template): Map<string, string> {
+  const resources = template.findResources('AWS::ApiGateway::Resource') as Record<string, Cfn>;
+  const pathOf = (id: string): string => {
+    const { PathPart, ParentId } = resources[id].Properties;
+    const parent = ParentId.Ref ?? ParentId['Fn::GetAtt']?.[0];
+    return `${parent in resources ? pathOf(parent) : ''}/${PathPart}`;
+  };
+  return new Map(Object.keys(resources).map((id) => [id, pathOf(id)]));
+}
+
+/** The method of a route path. */
+function methodAt(template: Template, path: string): Cfn {
+  const paths = resourcePaths(template);
+  const methods = Object.values(template.findResources('AWS::ApiGateway::Method')) as Cfn[];
+  const found = methods.filter((method) => {
+    const ref = method.Properties.ResourceId.Ref;
+    return ref !== undefined ? paths.get(ref) === path : path === '/';
+  });
+  assert.equal(found.length, 1, `one method at ${path}`);
+  return found[0].Properties;
 }
 
 const { stack: defaultStack, template } = build();
@@ -75,13 +101,17 @@ const dlq = only(template, 'AWS::SQS::Queue', {
   ContentBasedDeduplication: Match.absent(),
 });
 const queueArn = { 'Fn::GetAtt': [queue.logicalId, 'Arn'] };
+const templateOf = (route: RouteName) =>
+  methodAt(template, ROUTE_CASES[route].path).Integration.RequestTemplates['application/json'];
 
 describe('WebhookQueue: queues', () => {
-  test('a FIFO queue with content-based deduplication, visibility timeout and redrive to the DLQ', () => {
+  test('content-based deduplication only within a message group (an equal body in another group is kept)', () => {
     template.resourceCountIs('AWS::SQS::Queue', 2);
     assert.deepEqual(queue.properties, {
       FifoQueue: true,
       ContentBasedDeduplication: true,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
       VisibilityTimeout: 180,
       MessageRetentionPeriod: 345_600,
       SqsManagedSseEnabled: true,
@@ -100,6 +130,14 @@ describe('WebhookQueue: queues', () => {
     });
   });
 
+  test('the dead-letter queue survives the stack and a replacement (a new name)', () => {
+    assert.equal(dlq.resource.DeletionPolicy, 'Retain');
+    assert.equal(dlq.resource.UpdateReplacePolicy, 'Retain');
+    const { template: t } = build({ deadLetterQueueRemovalPolicy: RemovalPolicy.DESTROY });
+    const dead = only(t, 'AWS::SQS::Queue', { ContentBasedDeduplication: Match.absent() });
+    assert.equal(dead.resource.DeletionPolicy, 'Delete');
+  });
+
   test('names, retention, visibility timeout and maxReceiveCount follow the props', () => {
     const { template: t } = build({
       name: 'sss-webhooks',
@@ -116,6 +154,7 @@ describe('WebhookQueue: queues', () => {
     assert.equal(dead.properties.MessageRetentionPeriod, 14 * 86_400);
     only(t, 'AWS::Lambda::Function', { FunctionName: 'sss-webhooks-forwarder' });
     only(t, 'AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/sss-webhooks-forwarder' });
+    only(t, 'AWS::ApiGateway::RestApi', { Name: 'sss-webhooks-api' });
   });
 
   test('both queues refuse requests that are not made over TLS', () => {
@@ -131,121 +170,119 @@ describe('WebhookQueue: queues', () => {
   });
 });
 
-describe('WebhookQueue: HTTP API and the SQS-SendMessage integration', () => {
-  test('creates an HTTP API with an auto-deployed $default stage when no id is given', () => {
-    const api = only(template, 'AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
-    only(template, 'AWS::ApiGatewayV2::Stage', {
-      StageName: '$default',
-      AutoDeploy: true,
-      ApiId: { Ref: api.logicalId },
+describe('WebhookQueue: REST API and the SQS integration', () => {
+  test('a regional REST API whose stage is throttled (the routes have no authorizer)', () => {
+    const api = only(template, 'AWS::ApiGateway::RestApi', {
+      EndpointConfiguration: { Types: ['REGIONAL'] },
     });
-    for (const resource of Object.values(
-      template.findResources('AWS::ApiGatewayV2::Integration'),
-    )) {
-      assert.deepEqual((resource as Cfn).Properties.ApiId, { Ref: api.logicalId });
-    }
+    const stage = only(template, 'AWS::ApiGateway::Stage', {
+      StageName: 'webhooks',
+      RestApiId: { Ref: api.logicalId },
+    });
+    assert.deepEqual(stage.properties.MethodSettings, [
+      {
+        DataTraceEnabled: false,
+        HttpMethod: '*',
+        ResourcePath: '/*',
+        ThrottlingBurstLimit: 100,
+        ThrottlingRateLimit: 50,
+      },
+    ]);
+    template.resourceCountIs('AWS::ApiGateway::Deployment', 1);
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const { template: t } = build({ throttlingRateLimit: 5, throttlingBurstLimit: 10 });
+    const limits = only(t, 'AWS::ApiGateway::Stage').properties.MethodSettings[0];
+    assert.equal(limits.ThrottlingRateLimit, 5);
+    assert.equal(limits.ThrottlingBurstLimit, 10);
   });
 
-  test('adds the routes to an existing HTTP API given by id, creating no API', () => {
-    const { template: t } = build({ httpApiId: 'a1b2c3d4e5' });
-    t.resourceCountIs('AWS::ApiGatewayV2::Api', 0);
-    t.resourceCountIs('AWS::ApiGatewayV2::Stage', 0);
-    t.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
-    for (const type of ['AWS::ApiGatewayV2::Integration', 'AWS::ApiGatewayV2::Route']) {
-      for (const resource of Object.values(t.findResources(type))) {
-        assert.equal((resource as Cfn).Properties.ApiId, 'a1b2c3d4e5');
-      }
-    }
-  });
-
-  test('one route and one SQS-SendMessage integration per webhook route', () => {
-    template.resourceCountIs('AWS::ApiGatewayV2::Integration', ROUTES.length);
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+  test('per route: an AWS integration with SQS SendMessage, the send-only role, nothing passed through', () => {
     const sendRole = only(template, 'AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('send only'),
     });
+    template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length);
     for (const route of ROUTES) {
-      const integration = only(template, 'AWS::ApiGatewayV2::Integration', {
-        Description: Match.stringLikeRegexp(`route ${route.name}:`),
+      const method = methodAt(template, route.path);
+      assert.equal(method.HttpMethod, 'POST');
+      assert.equal(method.AuthorizationType, 'NONE');
+      const integration = method.Integration;
+      assert.equal(integration.Type, 'AWS');
+      assert.equal(integration.IntegrationHttpMethod, 'POST');
+      assert.equal(integration.PassthroughBehavior, 'NEVER');
+      assert.deepEqual(integration.Credentials, { 'Fn::GetAtt': [sendRole.logicalId, 'Arn'] });
+      assert.deepEqual(integration.RequestParameters, {
+        'integration.request.header.Content-Type': "'application/x-www-form-urlencoded'",
       });
-      assert.equal(integration.properties.IntegrationType, 'AWS_PROXY');
-      assert.equal(integration.properties.IntegrationSubtype, 'SQS-SendMessage');
-      assert.equal(integration.properties.PayloadFormatVersion, '1.0');
-      assert.deepEqual(integration.properties.CredentialsArn, {
-        'Fn::GetAtt': [sendRole.logicalId, 'Arn'],
-      });
-      only(template, 'AWS::ApiGatewayV2::Route', {
-        RouteKey: `POST ${route.path}`,
-        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration.logicalId }]] },
-      });
+      assert.match(JSON.stringify(integration.Uri), /:sqs:path\//);
+      assert.ok(JSON.stringify(integration.Uri).includes(queue.logicalId), 'the queue');
+      assert.deepEqual(
+        integration.IntegrationResponses.map((r: Cfn) => [r.StatusCode, r.SelectionPattern]),
+        [
+          ['200', undefined],
+          ['503', '[45]\\d{2}'],
+        ],
+      );
     }
   });
 
-  test('request parameters: queue URL, raw body, static or header group, dedup header, attributes', () => {
-    const parameters = (name: string) =>
-      only(template, 'AWS::ApiGatewayV2::Integration', {
-        Description: Match.stringLikeRegexp(`route ${name}:`),
-      }).properties.RequestParameters;
-    const attributes = (name: string) => JSON.parse(parameters(name).MessageAttributes);
-
-    assert.deepEqual(parameters('approvals'), {
-      QueueUrl: { Ref: queue.logicalId },
-      MessageBody: '$request.body',
-      MessageGroupId: `approvals:\${request.header.x-request-id}`,
-      MessageAttributes: parameters('approvals').MessageAttributes,
-    });
-    assert.deepEqual(attributes('approvals'), {
-      route: { DataType: 'String', StringValue: 'approvals' },
-      'header.content-type': {
-        DataType: 'String',
-        StringValue: `=\${request.header.content-type}`,
-      },
-    });
-
-    assert.equal(parameters('github').MessageGroupId, 'github-events');
-    assert.equal(parameters('github').MessageDeduplicationId, '$request.header.x-github-delivery');
-    assert.deepEqual(Object.keys(attributes('github')), [
-      'route',
-      'header.content-type',
-      'header.x-github-event',
-      'header.x-hub-signature-256',
+  test('the content types a route takes, one template each; a JSON group takes only JSON', () => {
+    const types = (path: string) =>
+      Object.keys(methodAt(template, path).Integration.RequestTemplates);
+    assert.deepEqual(types('/sqs-hook'), ['application/json']);
+    assert.deepEqual(types('/plain'), [
+      'application/json',
+      'application/x-www-form-urlencoded',
+      'text/plain',
+      'application/xml',
+      'text/xml',
     ]);
-
-    assert.equal(parameters('plain').MessageGroupId, 'plain', 'the route name by default');
-    assert.equal(parameters('plain').MessageDeduplicationId, undefined, 'content-based by default');
-    assert.deepEqual(attributes('plain'), { route: { DataType: 'String', StringValue: 'plain' } });
+    const templates = Object.values(methodAt(template, '/plain').Integration.RequestTemplates);
+    assert.equal(new Set(templates).size, 1, 'the same template for each');
   });
 
-  test('the attributes the integration writes are the ones the Lambda reads', () => {
-    const github = only(template, 'AWS::ApiGatewayV2::Integration', {
-      Description: Match.stringLikeRegexp('route github:'),
-    }).properties.RequestParameters;
-    // What API Gateway does with the mapping for a request without X-Hub-Signature-256.
-    const request: Record<string, string> = {
-      'content-type': 'application/json',
-      'x-github-event': 'push',
-    };
-    const resolved = JSON.parse(github.MessageAttributes, (_key, value) =>
-      typeof value === 'string'
-        ? value.replace(
-            /\$\{request\.header\.([^}]+)\}/g,
-            (_m, name: string) => request[name] ?? '',
-          )
-        : value,
-    ) as Record<string, { DataType: string; StringValue: string }>;
-    const record = fifoRecord({ route: null });
-    record.messageAttributes = Object.fromEntries(
-      Object.entries(resolved).map(([name, a]) => [
-        name,
-        { dataType: a.DataType, stringValue: a.StringValue },
-      ]),
-    );
-    const [parsed] = parseFifoEvent({ Records: [record] });
-    assert.equal(parsed?.routeAttribute, 'github');
-    assert.deepEqual(parsed?.headers, [
-      ['content-type', 'application/json'],
-      ['x-github-event', 'push'],
+  test('nested paths become nested resources', () => {
+    assert.deepEqual([...resourcePaths(template).values()].sort(), [
+      '/hooks',
+      '/hooks/entities',
+      '/hooks/github',
+      '/plain',
+      '/sqs-hook',
     ]);
+  });
+
+  test('adds the routes to an existing REST API, creating no API, deployment or stage', () => {
+    const { template: t } = build({
+      restApi: { restApiId: 'a1b2c3d4e5', rootResourceId: 'r00tid' },
+    });
+    t.resourceCountIs('AWS::ApiGateway::RestApi', 0);
+    t.resourceCountIs('AWS::ApiGateway::Deployment', 0);
+    t.resourceCountIs('AWS::ApiGateway::Stage', 0);
+    t.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length);
+    for (const type of ['AWS::ApiGateway::Method', 'AWS::ApiGateway::Resource']) {
+      for (const resource of Object.values(t.findResources(type)) as Cfn[]) {
+        assert.equal(resource.Properties.RestApiId, 'a1b2c3d4e5');
+      }
+    }
+    only(t, 'AWS::ApiGateway::Resource', { ParentId: 'r00tid', PathPart: 'sqs-hook' });
+  });
+});
+
+describe('WebhookQueue: the mapping templates, rendered as API Gateway renders them', () => {
+  roundTripTests(templateOf);
+
+  test('a verified route carries its signature header, and the forwarder verifies it', () => {
+    const env = only(template, 'AWS::Lambda::Function').properties.Environment.Variables;
+    const config = loadLambdaConfig(env);
+    const github = config.routes.find((route) => route.name === 'github');
+    assert.deepEqual(github?.verify, { scheme: 'github', secrets: [GITHUB_SECRET] });
+    const record = deliver(templateOf('github'), {
+      headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': 'sha256=00' },
+      body: '{}',
+    });
+    assert.deepEqual(
+      record.headers.find(([name]) => name === 'x-hub-signature-256'),
+      ['x-hub-signature-256', 'sha256=00'],
+    );
   });
 });
 
@@ -314,6 +351,14 @@ describe('WebhookQueue: the Lambda forwarder and its event source mapping', () =
     assert.ok(fn.properties.Timeout * 6 <= queue.properties.VisibilityTimeout);
   });
 
+  test('reserved concurrency covers the mapping’s maximum concurrency', () => {
+    assert.equal(fn.properties.ReservedConcurrentExecutions, 5);
+    const raised = only(build({ maxConcurrency: 20 }).template, 'AWS::Lambda::Function');
+    assert.equal(raised.properties.ReservedConcurrentExecutions, 20);
+    const none = only(build({ reservedConcurrency: false }).template, 'AWS::Lambda::Function');
+    assert.equal(none.properties.ReservedConcurrentExecutions, undefined);
+  });
+
   test('its environment is a configuration the forwarder accepts, mapping every route', () => {
     const env = fn.properties.Environment.Variables as Record<string, string>;
     assert.deepEqual(Object.keys(env).sort(), [
@@ -326,7 +371,8 @@ describe('WebhookQueue: the Lambda forwarder and its event source mapping', () =
       config.routes.map((route) => [route.name, route.target, route.groups, route.timeoutMs]),
       [
         ['approvals', TARGET, [], 10_000],
-        ['github', `${TARGET}/github`, ['github-events'], 10_000],
+        ['github', `${TARGET}/github`, ['gh'], 10_000],
+        ['entities', `${TARGET}/entities`, [], 10_000],
         ['plain', `${TARGET}/plain`, [], 10_000],
       ],
     );
@@ -382,6 +428,60 @@ describe('WebhookQueue: the Lambda forwarder and its event source mapping', () =
   });
 });
 
+describe('WebhookQueue: alarms', () => {
+  const alarm = (t: Template, metric: string) =>
+    only(t, 'AWS::CloudWatch::Alarm', { MetricName: metric }).properties;
+
+  test('the DLQ holding a message, the oldest message’s age, Lambda errors and throttles', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    const fn = only(template, 'AWS::Lambda::Function');
+    const dead = alarm(template, 'ApproximateNumberOfMessagesVisible');
+    assert.equal(dead.Namespace, 'AWS/SQS');
+    assert.deepEqual(dead.Dimensions, [
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq.logicalId, 'QueueName'] } },
+    ]);
+    assert.equal(dead.Threshold, 1);
+    assert.equal(dead.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(dead.TreatMissingData, 'notBreaching');
+    const age = alarm(template, 'ApproximateAgeOfOldestMessage');
+    assert.deepEqual(age.Dimensions, [
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': [queue.logicalId, 'QueueName'] } },
+    ]);
+    assert.equal(age.Threshold, 600);
+    for (const metric of ['Errors', 'Throttles']) {
+      const a = alarm(template, metric);
+      assert.equal(a.Namespace, 'AWS/Lambda');
+      assert.deepEqual(a.Dimensions, [{ Name: 'FunctionName', Value: { Ref: fn.logicalId } }]);
+      assert.equal(a.Threshold, 1);
+    }
+    for (const a of Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Cfn[]) {
+      assert.equal(a.Properties.AlarmActions, undefined, 'no topic: no actions');
+    }
+  });
+
+  test('an SNS topic, when given, is told of every alarm and its end', () => {
+    const app = new App({ context: STRICT });
+    const stack = new Stack(app, 'Alarmed', {
+      env: { account: '123456789012', region: 'ap-northeast-1' },
+    });
+    const topic = new sns.Topic(stack, 'Pager');
+    new WebhookQueue(stack, 'Webhooks', {
+      routes: ROUTES,
+      lambdaCode: CODE,
+      alarmTopic: topic,
+      oldestMessageAgeAlarm: Duration.minutes(30),
+    });
+    const t = Template.fromStack(stack);
+    const [topicId] = Object.keys(t.findResources('AWS::SNS::Topic'));
+    const topicRef = { Ref: topicId };
+    for (const a of Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Cfn[]) {
+      assert.deepEqual(a.Properties.AlarmActions, [topicRef]);
+      assert.deepEqual(a.Properties.OKActions, [topicRef]);
+    }
+    assert.equal(alarm(t, 'ApproximateAgeOfOldestMessage').Threshold, 1800);
+  });
+});
+
 describe('WebhookQueue: refused settings', () => {
   const refuses = (props: Partial<WebhookQueueProps>, message: RegExp) =>
     assert.throws(
@@ -402,14 +502,27 @@ describe('WebhookQueue: refused settings', () => {
     build({ lambdaTimeout: Duration.seconds(60), visibilityTimeout: Duration.seconds(60) });
   });
 
-  test('a maximum concurrency outside 2 to 1000', () => {
+  test('a maximum concurrency outside 2 to 1000, and a reserved concurrency below it', () => {
     refuses(
       { maxConcurrency: 1 },
       /maxConcurrency must be a whole number from 2 to 1000 .*\(got 1\)/,
     );
     refuses({ maxConcurrency: 1001 }, /maxConcurrency .*\(got 1001\)/);
     refuses({ maxConcurrency: 0 }, /maxConcurrency .*\(got 0\)/);
+    refuses(
+      { maxConcurrency: 10, reservedConcurrency: 5 },
+      /reservedConcurrency must be a whole number from 10 to 1000 \(got 5\)/,
+    );
     build({ maxConcurrency: 2 });
+  });
+
+  test('a name too long for the function and role names derived from it', () => {
+    refuses(
+      { name: 'n'.repeat(55) },
+      /name must be 1 to 54 .*"<name>-forwarder" fits the 64 characters/,
+    );
+    refuses({ name: 'has.dot' }, /name must be/);
+    build({ name: 'n'.repeat(54) });
   });
 
   test('a batch size above 10, or below 1', () => {
@@ -435,9 +548,10 @@ describe('WebhookQueue: refused settings', () => {
     refuses({ routes: [] }, /routes must list at least one route/);
   });
 
-  test('routes with a bad or repeated name, path, target or header', () => {
-    const route = ROUTES[2]!;
+  test('routes with a bad or repeated name, path, target, group or header', () => {
+    const route: WebhookRouteProps = { name: 'plain', path: '/plain', target: TARGET };
     refuses({ routes: [{ ...route, name: 'a b' }] }, /routes\[0\]\.name/);
+    refuses({ routes: [{ ...route, name: 'n'.repeat(65) }] }, /routes\[0\]\.name must be 1 to 64/);
     refuses(
       { routes: [route, { ...route, path: '/other' }] },
       /routes\[1\]\.name "plain" is used by another route/,
@@ -446,24 +560,67 @@ describe('WebhookQueue: refused settings', () => {
       { routes: [route, { ...route, name: 'other' }] },
       /routes\[1\]\.path "POST \/plain" is used by another route/,
     );
-    refuses({ routes: [{ ...route, path: 'plain' }] }, /routes\[0\]\.path must start with "\/"/);
+    refuses({ routes: [{ ...route, path: 'plain' }] }, /routes\[0\]\.path must be "\/" or 1 to 4/);
+    refuses({ routes: [{ ...route, path: '/a/b/c/d/e' }] }, /routes\[0\]\.path/);
+    refuses({ routes: [{ ...route, path: '/{id}' }] }, /routes\[0\]\.path/);
     refuses({ routes: [{ ...route, target: 'ftp://x' }] }, /routes\[0\]\.target/);
     refuses({ routes: [{ ...route, group: { header: 'X Bad' } }] }, /routes\[0\]\.group\.header/);
     refuses(
+      { routes: [{ ...route, group: { json: '/data/object-id' } }] },
+      /routes\[0\]\.group\.json must be a JSON Pointer/,
+    );
+    refuses(
       { routes: [{ ...route, group: 'has space' }] },
-      /routes\[0\]\.group must be 1 to 128 visible ASCII/,
+      /routes\[0\]\.group must be 1 to 128 letters, digits and ASCII punctuation/,
     );
     refuses({ routes: [{ ...route, dedupHeader: 'x:y' }] }, /routes\[0\]\.dedupHeader/);
-    const ten = Array.from({ length: 10 }, (_, i) => `x-h${i}`);
+    const nine = Array.from({ length: 9 }, (_, i) => `x-h${i}`);
     refuses(
-      { routes: [{ ...route, forwardHeaders: ten }] },
-      /routes\[0\]\.forwardHeaders lists 10 headers; at most 9/,
+      { routes: [{ ...route, forwardHeaders: nine }] },
+      /routes\[0\]\.forwardHeaders .*carries 9 headers; at most 8/,
+    );
+    refuses(
+      {
+        routes: [
+          {
+            ...route,
+            forwardHeaders: nine.slice(0, 6),
+            verify: { scheme: 'standard-webhooks', secret: SECRET },
+          },
+        ],
+      },
+      /carries 9 headers/,
+    );
+    refuses({ routes: [{ ...route, contentTypes: ['json'] }] }, /routes\[0\]\.contentTypes\[0\]/);
+  });
+
+  test('a verify section the forwarder would refuse at cold start, named as the construct prop', () => {
+    const route: WebhookRouteProps = { name: 'plain', path: '/plain', target: TARGET };
+    refuses(
+      { routes: [{ ...route, verify: { scheme: 'github' } }] },
+      /routes\[0\]\.verify\.secret is required/,
+    );
+    refuses(
+      { routes: [{ ...route, verify: { scheme: 'standard-webhooks', secret: 'plain' } }] },
+      /routes\[0\]\.verify\.secret must be a Standard Webhooks secret/,
+    );
+    refuses(
+      {
+        routes: [
+          { ...route, verify: { scheme: 'github', secret: 's', tolerance: Duration.minutes(1) } },
+        ],
+      },
+      /routes\[0\]\.verify\.tolerance is not a setting of scheme github/,
+    );
+    refuses(
+      { routes: [{ ...route, verify: { scheme: 'hmac-sha256', secret: 's' } }] },
+      /routes\[0\]\.verify\.header is required for scheme hmac-sha256/,
     );
   });
 });
 
 describe('the example CDK app', () => {
-  test('synthesizes the article’s design with hookq’s bundle as a code asset', () => {
+  test('synthesizes the article’s design, one group per approval, with hookq’s bundle as an asset', () => {
     const dir = tempDir('hookq-cdk-');
     const bundle = join(dir, 'lambda');
     mkdirSync(bundle);
@@ -474,12 +631,25 @@ describe('the example CDK app', () => {
     const app = new App({ outdir: join(dir, 'cdk.out'), context: { ...STRICT, target: TARGET } });
     const stack = exampleStack(app, { lambdaCode: lambda.Code.fromAsset(bundle) });
     const t = Template.fromStack(stack);
-    only(t, 'AWS::ApiGatewayV2::Route', { RouteKey: 'POST /sqs-hook' });
+    only(t, 'AWS::ApiGateway::Resource', { PathPart: 'sqs-hook' });
     only(t, 'AWS::SQS::Queue', { QueueName: 'hookq-webhooks.fifo' });
     const fn = only(t, 'AWS::Lambda::Function');
     assert.ok(fn.properties.Code.S3Key, 'the bundle is an asset');
     assert.equal(JSON.parse(fn.properties.Environment.Variables.HOOKQ_ROUTES)[0].target, TARGET);
     t.hasOutput('WebhookUrl', {});
     t.hasOutput('DeadLetterQueueArn', {});
+
+    // Grouped by an entity of the body, not by a per-request id: two events of one
+    // approval share a group, two approvals do not.
+    const requestTemplate = methodAt(t, '/sqs-hook').Integration.RequestTemplates[
+      'application/json'
+    ];
+    assert.doesNotMatch(requestTemplate, /x-request-id/i);
+    const groupOf = (body: string) =>
+      deliver(requestTemplate, { headers: { 'X-Request-Id': body }, body }).groupId;
+    const first = groupOf('{"approval":{"id":"A-1"},"status":"pending"}');
+    assert.equal(first, 'approvals:A-1');
+    assert.equal(groupOf('{"approval":{"id":"A-1"},"status":"approved"}'), first);
+    assert.notEqual(groupOf('{"approval":{"id":"A-2"},"status":"approved"}'), first);
   });
 });

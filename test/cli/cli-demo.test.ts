@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { onEnd, removeAfter } from '../e2e/support.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/config.js';
 import { runHookq, spawnHookq } from '../helpers/hookq-process.js';
 import { explain, inTurns } from './support.js';

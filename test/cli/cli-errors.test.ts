@@ -5,10 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accepted, onEnd, post, removeAfter, waitUntil } from '../e2e/support.js';
+import { accepted, post } from '../e2e/support.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
-import { closedPort, explain, inTurns, Operator, parseTable, serveWithAdmin } from './support.js';
+import {
+  closedPort,
+  explain,
+  inTurns,
+  Operator,
+  parseTable,
+  serveRoutes,
+  serveWithAdmin,
+} from './support.js';
 
 const TOKEN = 'cli-errors-token';
 
@@ -29,20 +39,15 @@ test('an admin API nobody answers at: exit 5, naming the URL', async () => {
 test('exit codes for refused access, unknown things, wrong states and bad usage', async (t) => {
   const target = await TestTarget.start(() => 500);
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-errors-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    routes: [
-      {
-        name: 'orders',
-        path: '/orders',
-        target: target.url,
-        retry: { maxAttempts: 1 },
-        delivery: { timeout: '1s' },
-      },
-    ],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-errors-', TOKEN, [
+    {
+      name: 'orders',
+      path: '/orders',
+      target: target.url,
+      retry: { maxAttempts: 1 },
+      delivery: { timeout: '1s' },
+    },
+  ]);
   const body = Buffer.from('{"n":1}');
   const dead = accepted(await post(`${ingressUrl}/orders`, body), 'orders', 1, body);
   await waitUntil(
@@ -164,13 +169,10 @@ test('exit codes for refused access, unknown things, wrong states and bad usage'
 test('a redrive of ids of which some are not dead letters says which moved: exit 4', async (t) => {
   const target = await TestTarget.start((request) => (request.body.includes('fail') ? 500 : 200));
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-redrive-ids-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    // One group in strict order: while the dead letter holds it, the next message waits.
-    routes: [{ name: 'orders', path: '/orders', target: target.url, retry: { maxAttempts: 1 } }],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  // One group in strict order: while the dead letter holds it, the next message waits.
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-redrive-ids-', TOKEN, [
+    { name: 'orders', path: '/orders', target: target.url, retry: { maxAttempts: 1 } },
+  ]);
   const view = (id: string) =>
     operator.api<{ state: string; redrives: number }>(`/api/messages/${id}`);
   const stateOf = async (id: string) => (await view(id)).state;

@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accepted, hookqHeaders, onEnd, post, removeAfter, waitUntil } from '../e2e/support.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { accepted, hookqHeaders, post } from '../e2e/support.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { TestTarget } from '../helpers/target.js';
-import { closedPort, type Operator, parseTable, serveWithAdmin } from './support.js';
+import { closedPort, type Operator, parseTable, serveRoutes } from './support.js';
 
 const TOKEN = 'cli-outage-token';
 
@@ -42,15 +43,10 @@ test('status shows a target that is down and why; retry-now probes it at once wh
   const app = await TestTarget.start();
   await app.down();
   onEnd(t, () => app.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-outage-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    routes: [
-      { name: 'payments', path: '/payments', target: app.url, ...waitLong },
-      { name: 'signups', path: '/signups', target: app.url, ...waitLong },
-    ],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-outage-', TOKEN, [
+    { name: 'payments', path: '/payments', target: app.url, ...waitLong },
+    { name: 'signups', path: '/signups', target: app.url, ...waitLong },
+  ]);
 
   const body = Buffer.from(JSON.stringify({ payment: 1 }));
   const payment = accepted(
@@ -120,15 +116,10 @@ test('retry-now of one group or one message, and what it refuses', async (t) => 
     return { status: 500, body: 'not yet' };
   });
   onEnd(t, () => app.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-retry-now-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    routes: [
-      { name: 'orders', path: '/orders', target: app.url, ...waitLong },
-      { name: 'refunds', path: '/refunds', target: app.url, ...waitLong },
-    ],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-retry-now-', TOKEN, [
+    { name: 'orders', path: '/orders', target: app.url, ...waitLong },
+    { name: 'refunds', path: '/refunds', target: app.url, ...waitLong },
+  ]);
   const send = async (path: string, group: string) => {
     const body = Buffer.from(JSON.stringify({ group }));
     return accepted(await post(`${ingressUrl}${path}`, body, { 'x-group': group }), group, 1, body);

@@ -10,16 +10,13 @@ import {
   type Accepted,
   accepted,
   assertFirstDeliveriesInOrder,
-  delay,
   hookqHeaders,
-  onEnd,
   post,
-  removeAfter,
-  waitUntil,
 } from '../e2e/support.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { type Received, TestTarget } from '../helpers/target.js';
-import { type Operator, parseTable, serveWithAdmin } from './support.js';
+import { type Operator, parseTable, serveRoutes } from './support.js';
 
 const TOKEN = 'cli-roundtrip-token';
 
@@ -82,15 +79,10 @@ test('status, dlq list/show/blocked, then redrive by route and all: every messag
     return 200;
   });
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-roundtrip-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    routes: [
-      { name: 'billing', path: '/billing', target: target.url, ...failFast },
-      { name: 'orders', path: '/orders', target: target.url, ...failFast },
-    ],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-roundtrip-', TOKEN, [
+    { name: 'billing', path: '/billing', target: target.url, ...failFast },
+    { name: 'orders', path: '/orders', target: target.url, ...failFast },
+  ]);
 
   async function send(route: string, group: string, n: number): Promise<Accepted> {
     const body = Buffer.from(JSON.stringify({ group, n, note: { tags: ['a', 'b'] } }));
@@ -404,12 +396,9 @@ test('discard, redrive by id, replay, pause and resume', async (t) => {
     return 200;
   });
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cli-ops-'));
-  const config = writeConfig(dir, {
-    admin: { listen: '127.0.0.1:0', token: TOKEN },
-    routes: [{ name: 'orders', path: '/orders', target: target.url, ...failFast }],
-  });
-  const { ingressUrl, operator } = await serveWithAdmin(t, config, TOKEN);
+  const { ingressUrl, operator } = await serveRoutes(t, 'hookq-cli-ops-', TOKEN, [
+    { name: 'orders', path: '/orders', target: target.url, ...failFast },
+  ]);
 
   async function send(group: string, n: number, kind = 'fine'): Promise<Accepted> {
     const body = Buffer.from(JSON.stringify({ group, n, kind }));

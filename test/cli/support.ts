@@ -1,14 +1,16 @@
 /**
- * What the CLI tests share: an operator who runs `hookq` commands against one admin API
- * (URL and token from the environment, as a script would set them), a reader for the
- * tables printed for people, and a port nothing listens on.
+ * What the CLI tests share: `hookq serve` with an admin token, an operator who runs
+ * `hookq` commands against its admin API (URL and token from the environment, as a
+ * script would set them), a reader for the tables printed for people, and a port
+ * nothing listens on.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { TestContext } from 'node:test';
-import { onEnd } from '../e2e/support.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
+import { tempDir, writeConfig } from '../helpers/config.js';
 import { HookqServer, runHookq } from '../helpers/hookq-process.js';
 
 export type CliResult = Awaited<ReturnType<typeof runHookq>>;
@@ -80,6 +82,21 @@ export async function serveWithAdmin(
   onEnd(t, () => server.stop('SIGKILL'));
   assert.ok(adminUrl, 'hookq serve did not report its admin URL');
   return { server, ingressUrl, operator: new Operator(adminUrl, token) };
+}
+
+/**
+ * `hookq serve` with these routes, its files in a fresh directory and its admin API on a
+ * free loopback port behind `token`; all of it stopped and removed when the test ends.
+ */
+export async function serveRoutes(
+  t: TestContext,
+  dirPrefix: string,
+  token: string,
+  routes: unknown[],
+): Promise<{ server: HookqServer; ingressUrl: string; operator: Operator }> {
+  const dir = removeAfter(t, tempDir(dirPrefix));
+  const config = writeConfig(dir, { admin: { listen: '127.0.0.1:0', token }, routes });
+  return serveWithAdmin(t, config, token);
 }
 
 /**

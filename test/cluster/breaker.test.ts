@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { after, before, test } from 'node:test';
-import { delay, hookqHeaders, onEnd, post, removeAfter, serve, waitUntil } from '../e2e/support.js';
+import { hookqHeaders, post, serve } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import { holdPg, pgSkip, pgStorage } from './support.js';

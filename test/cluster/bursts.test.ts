@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { Agent } from 'node:http';
 import { after, before, test } from 'node:test';
-import { delay, onEnd, removeAfter, serve, waitUntil } from '../e2e/support.js';
+import { serve } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import {
   assertDeliveredAsSent,

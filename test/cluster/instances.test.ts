@@ -10,7 +10,9 @@ import { Agent } from 'node:http';
 import { after, before, test } from 'node:test';
 import { leaseMsFor } from '../../src/delivery/dispatcher.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import { delay, logsSaying, onEnd, removeAfter, serve, waitUntil } from '../e2e/support.js';
+import { logsSaying, serve } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import {

@@ -13,12 +13,12 @@ import pg from 'pg';
 import {
   assertFirstDeliveriesInOrder,
   type Delivery,
-  delay,
   errorCode,
   hookqHeaders,
-  onEnd,
   post,
 } from '../e2e/support.js';
+import { delay } from '../helpers/async.js';
+import { onEnd } from '../helpers/cleanup.js';
 import type { HookqServer } from '../helpers/hookq-process.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
 

@@ -12,7 +12,8 @@ import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { type RunningHookq, startHookq } from '../../src/app.js';
-import { onEnd, waitUntil } from '../e2e/support.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 

@@ -13,7 +13,8 @@ import { Forwarder } from '../../src/delivery/forwarder.js';
 import { silentLogger } from '../../src/log.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
-import { onEnd, removeAfter, waitUntil } from '../e2e/support.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 

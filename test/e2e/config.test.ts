@@ -8,9 +8,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
+import { removeAfter } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/config.js';
 import { runHookq } from '../helpers/hookq-process.js';
-import { removeAfter } from './support.js';
 
 const ROUTE = { name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/orders' };
 /** Unset in every run: the file refers to it, so start-up must fail. */

@@ -7,18 +7,16 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
+import { TestTarget } from '../helpers/target.js';
 import {
   assertFirstDeliveriesInOrder,
   type Delivery,
-  delay,
   hookqHeaders,
-  onEnd,
   post,
-  removeAfter,
-  SlowTarget,
   serve,
-  waitUntil,
 } from './support.js';
 
 const KILLS = 3;
@@ -28,7 +26,7 @@ const DRAIN_MS = 250;
 
 test('SIGKILL under load loses no acknowledged webhook and keeps group order', async (t) => {
   // A few milliseconds per answer, so that kills often land while attempts are in flight.
-  const target = await SlowTarget.start(() => randomInt(30));
+  const target = await TestTarget.start(() => ({ status: 200, afterMs: randomInt(30) }));
   onEnd(t, () => target.close());
   const dir = removeAfter(t, tempDir('hookq-e2e-crash-'));
   const config = writeConfig(dir, {

@@ -7,19 +7,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
-import {
-  type Accepted,
-  accepted,
-  delay,
-  hookqHeaders,
-  onEnd,
-  post,
-  removeAfter,
-  serve,
-  waitUntil,
-} from './support.js';
+import { type Accepted, accepted, hookqHeaders, post, serve } from './support.js';
 
 test('exhausted messages become dead letters, hold strict groups, and redrive in order', async (t) => {
   let healthy = false;

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
+import { delay } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import {
@@ -14,11 +16,8 @@ import {
   accepted,
   assertFirstDeliveriesInOrder,
   type Delivery,
-  delay,
   hookqHeaders,
-  onEnd,
   post,
-  removeAfter,
   serve,
 } from './support.js';
 

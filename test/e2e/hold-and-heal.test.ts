@@ -9,20 +9,18 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { type TestContext, test } from 'node:test';
 import { type RunningHookq, startHookq } from '../../src/app.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir, writeConfig } from '../helpers/config.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
 import {
   type Accepted,
   accepted,
   assertFirstDeliveriesInOrder,
-  delay,
   hookqHeaders,
   logsSaying,
-  onEnd,
   post,
-  removeAfter,
   serve,
-  waitUntil,
 } from './support.js';
 
 interface RouteView {
@@ -39,10 +37,7 @@ async function routeView(adminUrl: string, name: string): Promise<RouteView> {
   return routes.find((route) => route.name === name)!;
 }
 
-async function start(
-  t: TestContext,
-  route: Record<string, unknown>,
-): Promise<RunningHookq> {
+async function start(t: TestContext, route: Record<string, unknown>): Promise<RunningHookq> {
   const dir = removeAfter(t, tempDir('hookq-heal-'));
   const hookq = await startHookq(configFor(dir, { routes: [{ name: 'r', path: '/r', ...route }] }));
   onEnd(t, () => hookq.close(1_000));

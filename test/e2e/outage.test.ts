@@ -6,20 +6,11 @@
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
-import {
-  type Accepted,
-  accepted,
-  delay,
-  hookqHeaders,
-  logsSaying,
-  onEnd,
-  post,
-  removeAfter,
-  serve,
-  waitUntil,
-} from './support.js';
+import { type Accepted, accepted, hookqHeaders, logsSaying, post, serve } from './support.js';
 
 test('webhooks sent during a target outage all arrive in group order once it recovers', async (t) => {
   // What the target answered each request, by its index in target.received.

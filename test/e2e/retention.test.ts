@@ -13,9 +13,11 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { startHookq } from '../../src/app.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir, writeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
-import { accepted, onEnd, post, removeAfter, serve, waitUntil } from './support.js';
+import { accepted, post, serve } from './support.js';
 
 /** A URL where nothing listens: every attempt is refused. */
 async function unreachableUrl(): Promise<string> {

@@ -13,25 +13,15 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startHookq } from '../../src/app.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir, writeConfig } from '../helpers/config.js';
 import { spawnHookq } from '../helpers/hookq-process.js';
 import { TestTarget } from '../helpers/target.js';
-import {
-  accepted,
-  delay,
-  errorCode,
-  hookqHeaders,
-  logsSaying,
-  onEnd,
-  post,
-  removeAfter,
-  SlowTarget,
-  serve,
-  waitUntil,
-} from './support.js';
+import { accepted, errorCode, hookqHeaders, logsSaying, post, serve } from './support.js';
 
 test('SIGTERM lets the attempt in flight finish, records it, and refuses new webhooks', async (t) => {
-  const target = await SlowTarget.start(() => 500);
+  const target = await TestTarget.start(() => ({ status: 200, afterMs: 500 }));
   onEnd(t, () => target.close());
   const dir = removeAfter(t, tempDir('hookq-e2e-shutdown-'));
   const config = writeConfig(dir, {
@@ -140,7 +130,7 @@ test('SIGTERM lets the attempt in flight finish, records it, and refuses new web
 test('a stop that comes while a new message is being claimed still waits for its attempt', async (t) => {
   // In-process, to land the stop between the enqueue and the claim it triggers: a real
   // signal cannot be timed that finely, but a busy process meets this case by chance.
-  const target = await SlowTarget.start(() => 100);
+  const target = await TestTarget.start(() => ({ status: 200, afterMs: 100 }));
   onEnd(t, () => target.close());
   const yields: Array<() => Promise<unknown>> = [
     async () => undefined,

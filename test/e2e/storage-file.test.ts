@@ -10,10 +10,12 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { delay, waitUntil } from '../helpers/async.js';
+import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { HookqServer } from '../helpers/hookq-process.js';
 import { TestTarget } from '../helpers/target.js';
-import { delay, errorCode, logsSaying, onEnd, post, removeAfter, waitUntil } from './support.js';
+import { errorCode, logsSaying, post } from './support.js';
 
 /** Ids of the messages the database at `path` holds. */
 async function idsIn(path: string): Promise<Set<string>> {

@@ -1,36 +1,15 @@
 /**
- * What the end-to-end tests share: a plain HTTP sender, a target that answers late,
- * readers for hookq's headers, and the ordering checks every scenario repeats.
+ * What the end-to-end tests share: a plain HTTP sender, readers for hookq's headers, the
+ * ordering checks every scenario repeats, and `hookq serve` stopped when a test ends.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { rmSync } from 'node:fs';
-import {
-  type Agent,
-  createServer,
-  type OutgoingHttpHeaders,
-  request,
-  type Server,
-} from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type Agent, type OutgoingHttpHeaders, request } from 'node:http';
 import type { TestContext } from 'node:test';
+import { onEnd } from '../helpers/cleanup.js';
 import { HookqServer } from '../helpers/hookq-process.js';
 import type { Received } from '../helpers/target.js';
 
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Poll `predicate` every 20 ms; fail naming `what` if it does not hold within `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
-    await delay(20);
-  }
-}
+// Kept for the tests that still import them from here; they live in test/helpers.
 
 // --- Sending webhooks -------------------------------------------------------------------
 
@@ -163,102 +142,7 @@ export function assertFirstDeliveriesInOrder(deliveries: readonly Delivery[]): v
   }
 }
 
-// --- A target that answers late -------------------------------------------------------------
-
-export interface SlowReceived extends Received {
-  /** When the answer was written; undefined while it is still pending. */
-  answeredAt?: number;
-}
-
-/**
- * A recording target that answers every request with `status` after `delayMs`, so
- * attempts stay in flight long enough for a signal or a kill to land during one.
- * (TestTarget answers at once or never.)
- */
-export class SlowTarget {
-  readonly received: SlowReceived[] = [];
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(
-    private readonly delayMs: () => number,
-    private readonly status: number,
-  ) {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const rawHeaders: Array<[string, string]> = [];
-        for (let i = 0; i < req.rawHeaders.length; i += 2) {
-          rawHeaders.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
-        }
-        const entry: SlowReceived = {
-          headers: req.headers,
-          rawHeaders,
-          body: Buffer.concat(chunks),
-          at: Date.now(),
-        };
-        this.received.push(entry);
-        setTimeout(() => {
-          if (res.destroyed) return;
-          res.writeHead(this.status, { 'content-type': 'text/plain' });
-          res.end('ok', () => {
-            entry.answeredAt = Date.now();
-          });
-        }, this.delayMs());
-      });
-    });
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-  }
-
-  static async start(delayMs: () => number, status = 200): Promise<SlowTarget> {
-    const target = new SlowTarget(delayMs, status);
-    target.server.listen(0, '127.0.0.1');
-    await once(target.server, 'listening');
-    return target;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webhook`;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
 // --- Lifecycles -------------------------------------------------------------------------------
-
-const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
-
-/**
- * Run `fn` when the test ends, whatever happened. Last registered runs first, so a
- * process is stopped before the directory holding its database is removed.
- */
-export function onEnd(t: TestContext, fn: () => unknown): void {
-  let stack = cleanups.get(t);
-  if (!stack) {
-    const registered: Array<() => unknown> = [];
-    stack = registered;
-    cleanups.set(t, registered);
-    t.after(async () => {
-      const failures: unknown[] = [];
-      for (const cleanup of registered.reverse()) {
-        try {
-          await cleanup();
-        } catch (error) {
-          failures.push(error);
-        }
-      }
-      if (failures.length > 0) throw failures[0];
-    });
-  }
-  stack.push(fn);
-}
 
 /**
  * Start `hookq serve` and stop it (SIGKILL if it is still up) when the test ends,
@@ -272,12 +156,6 @@ export async function serve(
   const started = await HookqServer.start(configPath, extraArgs);
   onEnd(t, () => started.server.stop('SIGKILL'));
   return started;
-}
-
-/** Remove a test's directory when it ends. */
-export function removeAfter(t: TestContext, dir: string): string {
-  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** The log entries of a hookq process with this `msg`. */

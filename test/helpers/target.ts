@@ -6,6 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { delay } from './async.js';
 
 /** One request the target received. */
 export interface Received {
@@ -14,25 +15,28 @@ export interface Received {
   rawHeaders: Array<[string, string]>;
   body: Buffer;
   at: number;
+  /** When the answer was written; undefined while it is pending, or if none was. */
+  answeredAt?: number;
 }
 
 /**
- * What the target does with a request: answer a status (and optional body), hang until
- * the client gives up, or cut the connection.
+ * What the target does with a request: answer a status (and optional body), at once or
+ * `afterMs` later (an attempt then stays in flight long enough for a signal or a kill to
+ * land during it), hang until the client gives up, or cut the connection.
  */
 export type Behaviour = (
   request: Received,
   index: number,
 ) =>
   | number
-  | { status: number; body?: string; headers?: Record<string, string> }
+  | { status: number; body?: string; headers?: Record<string, string>; afterMs?: number }
   | 'hang'
   | 'reset';
 
 /**
  * A real HTTP server standing in for the application behind hookq. It records every
- * request in arrival order; it can be taken down (connections refused) and brought back
- * on the same port.
+ * request in arrival order, and when each was answered; it can be taken down
+ * (connections refused) and brought back on the same port.
  */
 export class TestTarget {
   readonly received: Received[] = [];
@@ -70,7 +74,7 @@ export class TestTarget {
         };
         const index = this.received.length;
         this.received.push(received);
-        this.answer(this.behaviour(received, index), response);
+        this.answer(this.behaviour(received, index), received, response);
       });
     });
     server.on('connection', (socket) => {
@@ -106,7 +110,7 @@ export class TestTarget {
           `the target did not get what was expected within ${timeoutMs}ms (${this.received.length} requests)`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
   }
 
@@ -114,15 +118,27 @@ export class TestTarget {
     await this.down();
   }
 
-  private answer(action: ReturnType<Behaviour>, response: ServerResponse): void {
+  private answer(
+    action: ReturnType<Behaviour>,
+    received: Received,
+    response: ServerResponse,
+  ): void {
     if (action === 'hang') return; // the client times out; the socket closes with the server
     if (action === 'reset') {
       response.socket?.destroy();
       return;
     }
-    const { status, body, headers } =
-      typeof action === 'number' ? { status: action, body: undefined, headers: {} } : action;
-    response.writeHead(status, { 'content-type': 'text/plain', ...headers });
-    response.end(body ?? (status < 300 ? 'ok' : `status ${status}`));
+    const { status, body, headers, afterMs } =
+      typeof action === 'number' ? { status: action } : action;
+    const write = () => {
+      // The client gave up, or the target went down, while the answer waited.
+      if (response.destroyed) return;
+      response.writeHead(status, { 'content-type': 'text/plain', ...headers });
+      response.end(body ?? (status < 300 ? 'ok' : `status ${status}`), () => {
+        received.answeredAt = Date.now();
+      });
+    };
+    if (afterMs === undefined) write();
+    else setTimeout(write, afterMs);
   }
 }

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { Metrics } from '../../src/admin/metrics.js';
 import { createIngress } from '../../src/ingress/server.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
-import { delay, waitUntil } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
 
 test('a close cuts slow senders after the grace and answers the request it is storing', async () => {

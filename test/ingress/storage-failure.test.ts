@@ -10,7 +10,7 @@ import { type RunningHookq, startHookq } from '../../src/app.js';
 import { StorageUnavailableError, WebhookRefusedError } from '../../src/core/errors.js';
 import { createIngress, RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
 import type { Store } from '../../src/store/store.js';
-import { delay, waitUntil } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 import { type Answer, sample, send, storedMessage, storedMessages } from './http.js';

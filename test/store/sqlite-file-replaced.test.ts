@@ -11,7 +11,7 @@ import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { StorageUnavailableError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { delay, waitUntil } from '../e2e/support.js';
+import { delay, waitUntil } from '../helpers/async.js';
 import { tempDir } from '../helpers/config.js';
 import { message } from './contract.js';
 

@@ -1,9 +1,10 @@
 # The article's setup with hookq's forwarder: one route, POST /sqs-hook, one group per
-# approval request. Build the bundle first: node deploy/build-lambda.mjs (from the
-# repository root), then: terraform init && terraform apply -var target=https://...
+# approval (read from the body), so that the events of one approval stay in order and
+# different approvals proceed in parallel. Build the bundle first, from the repository
+# root: node deploy/build-lambda.mjs; then: terraform init && terraform apply -var target=https://...
 
 terraform {
-  required_version = ">= 1.3.0"
+  required_version = ">= 1.5.0"
 }
 
 provider "aws" {
@@ -20,8 +21,8 @@ variable "target" {
   type        = string
 }
 
-variable "http_api_id" {
-  description = "An existing HTTP API to add the route to; null creates one."
+variable "alarm_topic_arn" {
+  description = "An SNS topic for the alarms; null: alarms without actions."
   type        = string
   default     = null
 }
@@ -29,15 +30,15 @@ variable "http_api_id" {
 module "webhooks" {
   source = "../.."
 
-  name          = "sss-webhooks"
-  http_api_id   = var.http_api_id
-  lambda_bundle = "${path.root}/../../../../dist/lambda/index.mjs"
+  name            = "sss-webhooks"
+  lambda_zip      = "${path.root}/../../../../dist/hookq-forwarder.zip"
+  alarm_topic_arn = var.alarm_topic_arn
 
   routes = [{
     name            = "approvals"
     path            = "/sqs-hook"
     target          = var.target
-    group_header    = "X-Request-Id"
+    group_json      = "/approval/id"
     forward_headers = ["content-type", "user-agent"]
   }]
 }
