@@ -451,27 +451,15 @@ CREATE TABLE route_count_deltas (
 );
 CREATE INDEX route_count_deltas_route ON route_count_deltas (route, state);
 
-CREATE OR REPLACE FUNCTION count_message_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION count_message_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO route_count_deltas (route, state, n)
-    SELECT route, state, count(*) FROM new_rows GROUP BY route, state;
-  ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO route_counts AS c (route, state, shard, n)
-    SELECT route, state, 8 + pg_backend_pid() % 8, -count(*) FROM old_rows GROUP BY route, state
-    ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
-  ELSE
-    INSERT INTO route_counts AS c (route, state, shard, n)
-    SELECT route, state, 8 + pg_backend_pid() % 8, sum(delta) FROM (
-      SELECT o.route, o.state, -1 AS delta FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
-      UNION ALL
-      SELECT n.route, n.state, 1 FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
-    ) changes
-    GROUP BY route, state
-    ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n;
-  END IF;
+  INSERT INTO route_count_deltas (route, state, n)
+  SELECT route, state, count(*) FROM new_rows GROUP BY route, state;
   RETURN NULL;
 END $$;
+DROP TRIGGER messages_counted_insert ON messages;
+CREATE TRIGGER messages_counted_insert AFTER INSERT ON messages
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_message_inserts();
 
 -- A route's counts: its shard rows and the appended ones not yet folded in.
 CREATE VIEW route_totals AS
