@@ -1,31 +1,48 @@
 /**
- * hookq's benchmark (SPEC §10). Every figure is measured in this run, on this machine,
- * and set against a baseline measured in the same run:
+ * hookq's benchmark: the phases of SPEC §10, each set against a baseline measured in the
+ * same run on the same machine, since the machine may be shared and noisy.
  *
- *  - ingress: requests/s and p50/p99 latency of `hookq serve` (each 200 only after the
- *    durable commit) and of a bare node:http server, same load (64 connections, unique
- *    1 KiB JSON bodies); their ratio.
- *  - delivery: messages/s from a queue to a local target, 1 group and 100 groups.
- *  - backlog: the same with 1,000,000 messages already queued (the one-group figure on a
- *    second route, beside the paused backlog), and hookq's resident memory.
- *  - heal: an outage of the target with messages of 100 groups waiting; how long after
- *    the target returns the first message arrives, and the last.
+ * The load (bench/load.mjs, in its own process, one request at a time per connection): 64
+ * keep-alive connections, unique 1 KiB JSON bodies, the group in X-Entity-Id over 100
+ * groups, each connection sending 4 consecutive requests for one group before it moves on;
+ * 2 s of warm-up, then the measured window. The bare baseline (bench/raw-server.mjs, a node:http server that reads the body
+ * and answers 200) takes the same load right before each ingress phase, so each ratio
+ * compares figures taken a few seconds apart. The target hookq delivers to
+ * (bench/target.mjs) runs in its own process too, answers 200 at once, counts deliveries
+ * and checks per-group order. hookq runs from dist/, as users run it (`npm run bench`
+ * builds it first), one process per phase, and its resident set is read from /proc at the
+ * end of each phase.
  *
- * hookq runs from dist/, as users run it; `npm run bench` builds it first.
+ *  - release window: ingress while the target is down (refused connections: the
+ *    breaker holds every delivery and probes);
+ *  - steady state: ingress while hookq delivers to the target; delivered/accepted over
+ *    the measured window;
+ *  - drain: a backlog delivered once the target is there, over 100 groups and in one
+ *    group; heal: how long after the target returns from an outage the first message
+ *    arrives, and the last;
+ *  - deep backlog: the same with `--backlog` messages (1,000,000) queued in the store
+ *    (paused on a route of their own; the 100-group drain takes the first messages of
+ *    that backlog itself), as ratios to the empty-queue figures;
+ *  - PostgreSQL: release window, steady state with one instance and with three (the
+ *    load's connections split round-robin over them), and a drain.
  *
- *   npm run bench                          # full run
- *   npm run bench -- --backlog 100000 --seconds 5
+ * It prints one table and writes it as JSON to bench/results/ (latest.json and a dated
+ * copy; the folder is not kept in git).
+ *
+ *   npm run bench                               # full run
+ *   npm run bench -- --seconds 2 --backlog 0    # quick check of the harness itself
+ *   options: --seconds N (measured window), --warmup N, --backlog N (0: no deep backlog),
+ *            --connections N, --max-concurrency N (delivery.maxConcurrency), --no-postgres
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { openStore } from '../src/store/open-store.js';
 import type { NewMessage } from '../src/store/store.js';
@@ -37,251 +54,624 @@ const { values } = parseArgs({
   options: {
     backlog: { type: 'string', default: '1000000' },
     seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '64' },
+    'max-concurrency': { type: 'string', default: '128' },
+    'no-postgres': { type: 'boolean', default: false },
   },
 });
 const BACKLOG = Number(values.backlog);
 const SECONDS = Number(values.seconds);
+const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
-const ROUTE = 'bench';
-const PATH = '/webhooks/bench';
-/** A second route, for one group's delivery beside the backlog of the first. */
-const SOLO = 'bench-solo';
-const GROUPS = 100;
-/** Messages delivered for the one-group figures: enough for several seconds. */
-const ONE_GROUP = 10_000;
-
-/** A unique 1 KiB JSON body per request, so content deduplication drops none of them. */
-function body(n: number): string {
-  const head = `{"n":${n},"group":"g${n % GROUPS}","pad":"`;
-  return `${head}${'x'.repeat(1024 - head.length - 2)}"}`;
+const MAX_CONCURRENCY = Number(values['max-concurrency']);
+const WITH_POSTGRES = !values['no-postgres'];
+for (const [name, value] of Object.entries({
+  backlog: BACKLOG,
+  seconds: SECONDS,
+  warmup: WARMUP,
+  connections: CONNECTIONS,
+  'max-concurrency': MAX_CONCURRENCY,
+})) {
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number ≥ 0`);
 }
 
-interface LoadResult {
+const GROUPS = 100;
+const BURST = 4;
+const BODY_BYTES = 1024;
+const GROUP_HEADER = 'X-Entity-Id';
+/** Messages delivered for the drain figures. */
+const DRAIN_MANY = 30_000;
+const DRAIN_ONE = 10_000;
+/** Messages waiting through the outage of the heal figure, and how long it lasts. */
+const HEAL_MESSAGES = 2_000;
+const OUTAGE_MS = 5_000;
+/** PostgreSQL instances behind the load in the scaling figure. */
+const INSTANCES = 3;
+/** A port nothing listens on (privileged, so no test's server takes it): refused. */
+const DOWN_TARGET = 'http://127.0.0.1:9/webhook';
+
+/**
+ * The routes of every measured hookq. `down` always targets a closed port (the release
+ * window); `live` takes the load while delivering; `solo` and `backlog` hold queued
+ * messages for the drains and the deep backlog.
+ */
+const ROUTES = ['down', 'live', 'solo', 'backlog'] as const;
+type RouteName = (typeof ROUTES)[number];
+const pathOf = (route: RouteName) => `/webhooks/${route}`;
+
+const MB = 1e6;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const phase = (name: string) => process.stderr.write(`[${new Date().toISOString()}] ${name}\n`);
+
+// ---------------------------------------------------------------------------------------
+// Child processes: the load, the target, the bare server, hookq.
+
+/** Every process this run started, so that an interrupted run leaves none behind. */
+const children = new Set<ChildProcess>();
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+/** The directories of the measured stores, removed at the end. */
+const dirs: string[] = [];
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+const file = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+
+/** A forked helper (.mjs, without this process's loader) that talks over IPC. */
+class Forked {
+  readonly child: ChildProcess;
+  private nextId = 1;
+  private readonly pending = new Map<number, (message: Record<string, unknown>) => void>();
+
+  constructor(script: string, args: string[]) {
+    this.child = track(fork(file(script), args, { execArgv: [], stdio: 'inherit' }));
+    this.child.on('message', (message: Record<string, unknown>) => {
+      const reply = this.pending.get(message.id as number);
+      if (reply) {
+        this.pending.delete(message.id as number);
+        reply(message);
+      }
+    });
+  }
+
+  ask<T>(type: string, extra: Record<string, unknown> = {}): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const exited = () => reject(new Error(`${type}: the helper exited`));
+      this.child.once('exit', exited);
+      this.pending.set(id, (message) => {
+        this.child.off('exit', exited);
+        resolve(message as T);
+      });
+      this.child.send({ type, id, ...extra });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill();
+    await exited;
+  }
+}
+
+interface TargetStats {
+  count: number;
+  firstAt: number;
+  lastAt: number;
+  repeats: number;
+  violations: number;
+}
+
+/** Per-group order as the targets of this run saw it. */
+const order = { deliveries: 0, repeats: 0, violations: 0 };
+
+/** The counting target, in its own process; on `port` if given. */
+async function startTarget(port = 0) {
+  const helper = new Forked('target.mjs', [String(port)]);
+  const [listening] = (await once(helper.child, 'message')) as [{ port: number; at: number }];
+  return {
+    url: `http://127.0.0.1:${listening.port}/webhook`,
+    /** When it listened (epoch ms). */
+    listeningAt: listening.at,
+    stats: () => helper.ask<TargetStats>('stats'),
+    /** Resolves once `n` deliveries arrived. */
+    reached: (n: number) => helper.ask<TargetStats>('wait', { n }),
+    async close(): Promise<void> {
+      const last = await helper.ask<TargetStats>('stats');
+      order.deliveries += last.count;
+      order.repeats += last.repeats;
+      order.violations += last.violations;
+      await helper.close();
+    },
+  };
+}
+
+/** What the load generator measured in its window. */
+interface Load {
+  seconds: number;
+  accepted: number;
+  rejected: number;
+  errors: number;
+  statuses: Record<string, number>;
   rps: number;
   p50: number;
   p99: number;
-  errors: number;
-  non2xx: number;
+  max: number;
+  /** Accepted in the window, per URL (per instance). */
+  acceptedByUrl: Record<string, number>;
 }
 
-async function load(url: string): Promise<LoadResult> {
-  let n = 0;
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: body(n++) }),
-      },
-    ],
-  });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
-}
-
-async function startRawServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL('raw-server.mjs', import.meta.url))],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+/**
+ * Run the load against `urls` (connections round-robin over them). `measuring` runs as
+ * the measured window opens, `measured` as it closes (while the load still runs).
+ */
+async function runLoad(
+  urls: string[],
+  hooks: { measuring?: () => Promise<void>; measured?: () => Promise<void> } = {},
+): Promise<Load> {
+  const child = track(
+    fork(
+      file('load.mjs'),
+      [
+        JSON.stringify({
+          urls,
+          connections: CONNECTIONS,
+          warmupSeconds: WARMUP,
+          seconds: SECONDS,
+          groups: GROUPS,
+          burst: BURST,
+          bodyBytes: BODY_BYTES,
+          header: GROUP_HEADER,
+        }),
+      ],
+      { execArgv: [], stdio: 'inherit' },
+    ),
   );
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { child, url: `http://127.0.0.1:${line.trim()}${PATH}` };
-}
-
-/** A target that counts what it receives, in this process; on `port` if given. */
-async function startCountingTarget(port = 0) {
-  let count = 0;
-  let firstAt = 0;
-  let lastAt = 0;
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      count++;
-      lastAt = performance.now();
-      if (count === 1) firstAt = lastAt;
-      response.writeHead(200);
-      response.end();
-      for (const w of waiters.filter((w) => count >= w.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
+  const exited = once(child, 'exit');
+  let result: Load | undefined;
+  let failure: unknown;
+  const done = new Promise<void>((resolve) => {
+    child.on('message', (message: { type: string } & Load) => {
+      const hook = message.type === 'measuring' ? hooks.measuring : hooks.measured;
+      if (message.type === 'measured') result = message;
+      Promise.resolve(hook?.())
+        .catch((error: unknown) => {
+          failure = error;
+        })
+        .finally(() => {
+          if (message.type === 'measured') resolve();
+        });
     });
+    child.once('exit', () => resolve());
   });
-  server.keepAliveTimeout = 65_000;
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
-    get count() {
-      return count;
-    },
-    /** performance.now() of the first and the latest arrival. */
-    get firstAt() {
-      return firstAt;
-    },
-    get lastAt() {
-      return lastAt;
-    },
-    /** Deliveries per second from the first arrival to the last. */
-    get rate() {
-      return (count - 1) / ((lastAt - firstAt) / 1000);
-    },
-    reached: (n: number) =>
-      count >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
+  await done;
+  await exited;
+  if (failure) throw failure;
+  if (!result) throw new Error('the load generator exited without its figures');
+  return result;
 }
 
-/** Where a measured hookq keeps its data: a directory for its files, and its storage URL. */
+/** The bare node:http server under the same load, now. */
+async function bareLoad(path: string): Promise<Load> {
+  const child = track(
+    spawn(process.execPath, [file('raw-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  try {
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    return await runLoad([`http://127.0.0.1:${line.trim()}${path}`]);
+  } finally {
+    const exited = once(child, 'exit');
+    child.kill();
+    await exited;
+  }
+}
+
+/** Where a measured hookq keeps its data: a directory for its files, its storage URL. */
 interface Place {
   dir: string;
   url: string;
+  store: 'sqlite' | 'postgres';
 }
 
 function hookqConfig(place: Place, target: string): string {
   return writeConfig(place.dir, {
     storage: { url: place.url },
-    routes: [ROUTE, SOLO].map((name) => ({
+    routes: ROUTES.map((name) => ({
       name,
-      path: name === ROUTE ? PATH : `/webhooks/${name}`,
-      target,
-      group: { json: '/group' },
-      delivery: { timeout: '5s', maxConcurrency: 128 },
+      path: pathOf(name),
+      target: name === 'down' ? DOWN_TARGET : target,
+      group: { header: GROUP_HEADER },
+      delivery: { maxConcurrency: MAX_CONCURRENCY },
     })),
   });
 }
 
+async function startHookq(place: Place, target: string, instances = 1) {
+  const config = hookqConfig(place, target);
+  const servers: Array<{ server: HookqServer; ingressUrl: string }> = [];
+  try {
+    for (let i = 0; i < instances; i++) {
+      const started = await HookqServer.start(config, [], {}, true);
+      track(started.server.child);
+      servers.push(started);
+    }
+  } catch (error) {
+    await Promise.all(servers.map(({ server }) => server.stop()));
+    throw error;
+  }
+  return {
+    urls: (path: string) => servers.map(({ ingressUrl }) => `${ingressUrl}${path}`),
+    /** The largest resident set of the instances, in MB. */
+    residentMB: () => Math.max(...servers.map(({ server }) => residentMB(server.child.pid!))),
+    log: servers[0]!.server,
+    /** Whether any instance logged a line starting with `prefix`. */
+    logged: (prefix: string) =>
+      servers.some(({ server }) =>
+        server.logs.some((entry) => String(entry.msg).startsWith(prefix)),
+      ),
+    stop: () => Promise.all(servers.map(({ server }) => server.stop())),
+  };
+}
+
+function residentMB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return (kib * 1024) / MB;
+}
+
+// ---------------------------------------------------------------------------------------
+// Queued messages, written to the store directly while no hookq runs on it.
+
+/** A 1 KiB JSON body; the queued ones need not differ (no dedup id is given). */
+const QUEUED_BODY = Buffer.from(`{"pad":"${'x'.repeat(BODY_BYTES - 10)}"}`);
+
 async function fill(
   place: Place,
+  route: RouteName,
   count: number,
   groups: number,
   paused: boolean,
-  route = ROUTE,
 ): Promise<void> {
   const store = await openStore(place.url);
-  await store.setPaused(route, paused);
-  const payload = Buffer.from(body(0));
-  let done = 0;
-  while (done < count) {
-    const batch = Math.min(1000, count - done);
-    await Promise.all(
-      Array.from({ length: batch }, (_, i): Promise<unknown> => {
-        const message: NewMessage = {
-          route,
-          group: `g${(done + i) % groups}`,
-          dedupId: null,
-          dedupWindowMs: 0,
-          headers: [['content-type', 'application/json']],
-          body: payload,
-        };
-        return store.enqueue(message);
-      }),
-    );
-    done += batch;
-    if (count >= 100_000 && done % 100_000 === 0)
-      process.stderr.write(`  queued ${done.toLocaleString('en')}\n`);
+  try {
+    await store.setPaused(route, paused);
+    let done = 0;
+    while (done < count) {
+      const batch = Math.min(1000, count - done);
+      await Promise.all(
+        Array.from({ length: batch }, (_, i): Promise<unknown> => {
+          const message: NewMessage = {
+            route,
+            group: `g${(done + i) % groups}`,
+            dedupId: null,
+            dedupWindowMs: 0,
+            headers: [['content-type', 'application/json']],
+            body: QUEUED_BODY,
+          };
+          return store.enqueue(message);
+        }),
+      );
+      done += batch;
+      if (count >= 100_000 && done % 100_000 === 0)
+        process.stderr.write(`  queued ${done.toLocaleString('en')}\n`);
+    }
+  } finally {
+    await store.close();
   }
-  await store.close();
 }
 
-async function setPaused(place: Place, paused: boolean, route = ROUTE): Promise<void> {
+async function setPaused(place: Place, route: RouteName, paused: boolean): Promise<void> {
   const store = await openStore(place.url);
-  await store.setPaused(route, paused);
-  await store.close();
-}
-
-function residentMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kib / 1024;
-}
-
-/** Ingress of hookq serve on `dir`, with deliveries paused so they do not compete. */
-async function hookqIngress(
-  place: Place,
-  target: string,
-): Promise<LoadResult & { rssMiB: number }> {
-  await setPaused(place, true);
-  const { server, ingressUrl } = await HookqServer.start(hookqConfig(place, target), [], {}, true);
   try {
-    const result = await load(`${ingressUrl}${PATH}`);
-    return { ...result, rssMiB: residentMiB(server.child.pid!) };
+    await store.setPaused(route, paused);
   } finally {
-    await server.stop();
+    await store.close();
   }
 }
 
-/** Delivery rate of hookq serve over the first `count` queued messages of `route`. */
-async function hookqDelivery(
-  place: Place,
-  count: number,
-  route = ROUTE,
-): Promise<{ perSecond: number; rssMiB: number }> {
-  const target = await startCountingTarget();
-  await setPaused(place, false, route);
-  const { server } = await HookqServer.start(hookqConfig(place, target.url), [], {}, true);
+// ---------------------------------------------------------------------------------------
+// The phases.
+
+interface Ingress {
+  bare: Load;
+  hookq: Load;
+  ratio: number;
+  rssMB: number;
+  /** Steady state only: deliveries in the measured window, and per accepted webhook. */
+  delivered?: number;
+  deliveredPerSecond?: number;
+  deliveredRatio?: number;
+  /** Several instances: each one's accepted req/s. */
+  perInstanceRps?: number[];
+  /** Release window: whether hookq's breaker took the route down (and so held deliveries). */
+  breakerHeld?: boolean;
+}
+
+/** Ingress into `route`: the bare server first, then hookq; with a live target or none. */
+async function ingress(place: Place, route: 'down' | 'live', instances = 1): Promise<Ingress> {
+  const bare = await bareLoad(pathOf(route));
+  const target = route === 'live' ? await startTarget() : undefined;
   try {
-    await target.reached(count);
-    return { perSecond: target.rate, rssMiB: residentMiB(server.child.pid!) };
+    const hookq = await startHookq(place, target?.url ?? DOWN_TARGET, instances);
+    try {
+      let before: TargetStats | undefined;
+      let after: TargetStats | undefined;
+      let rssMB = 0;
+      const load = await runLoad(hookq.urls(pathOf(route)), {
+        measuring: async () => {
+          before = await target?.stats();
+        },
+        measured: async () => {
+          rssMB = hookq.residentMB();
+          after = await target?.stats();
+        },
+      });
+      const figures: Ingress = { bare, hookq: load, ratio: load.rps / bare.rps, rssMB };
+      if (instances > 1)
+        figures.perInstanceRps = Object.values(load.acceptedByUrl).map((n) => n / load.seconds);
+      if (route === 'down') figures.breakerHeld = hookq.logged('target is down');
+      if (before && after) {
+        figures.delivered = after.count - before.count;
+        figures.deliveredPerSecond = figures.delivered / load.seconds;
+        figures.deliveredRatio = figures.delivered / load.accepted;
+      }
+      return figures;
+    } finally {
+      await hookq.stop();
+    }
   } finally {
-    await server.stop();
+    await target?.close();
+  }
+}
+
+interface Drain {
+  perSecond: number;
+  rssMB: number;
+}
+
+/** Delivery rate over the first `count` queued messages of `route`, from the first arrival. */
+async function drain(place: Place, route: RouteName, count: number, instances = 1): Promise<Drain> {
+  const target = await startTarget();
+  try {
+    await setPaused(place, route, false);
+    const hookq = await startHookq(place, target.url, instances);
+    try {
+      const reached = await arrival(target, count);
+      return {
+        perSecond: (reached.count - 1) / ((reached.lastAt - reached.firstAt) / 1000),
+        rssMB: hookq.residentMB(),
+      };
+    } finally {
+      await hookq.stop();
+    }
+  } finally {
     await target.close();
   }
 }
 
-/** Messages waiting through the outage of the heal figure, and how long it lasts. */
-const HEAL_MESSAGES = 2_000;
-const OUTAGE_MS = 5_000;
+type Target = Awaited<ReturnType<typeof startTarget>>;
+
+/** The target's figures once `count` deliveries arrived; fails if they stop for a minute. */
+async function arrival(target: Target, count: number): Promise<TargetStats> {
+  const watch = { done: false };
+  try {
+    return await Promise.race([target.reached(count), stalled(target, count, watch)]);
+  } finally {
+    watch.done = true;
+  }
+}
+
+async function stalled(target: Target, count: number, watch: { done: boolean }): Promise<never> {
+  let last = -1;
+  let since = performance.now();
+  for (;;) {
+    await sleep(1_000);
+    if (watch.done) return new Promise<never>(() => undefined);
+    const { count: now } = await target.stats();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if (performance.now() - since > 60_000) {
+      throw new Error(`deliveries stopped at ${int(now)} of ${int(count)}`);
+    }
+  }
+}
+
+/** A free loopback port, closed again. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
 
 /**
- * The target is away while messages of 100 groups wait (connections refused; the
- * breaker takes the route down and probes), then comes back on its port.
+ * The target is away while messages of 100 groups wait (connections refused; the breaker
+ * takes the route down and probes), then comes back on its port.
  */
-async function heal(place: Place): Promise<{ firstMs: number; drainedMs: number }> {
-  const reserved = await startCountingTarget();
-  const port = Number(new URL(reserved.url).port);
-  await reserved.close();
-  await fill(place, HEAL_MESSAGES, GROUPS, false);
-  const { server } = await HookqServer.start(
-    hookqConfig(place, `http://127.0.0.1:${port}/webhook`),
-    [],
-    {},
-    true,
-  );
+async function heal(place: Place): Promise<{ firstMs: number; drainedMs: number; rssMB: number }> {
+  const port = await freePort();
+  await fill(place, 'live', HEAL_MESSAGES, GROUPS, false);
+  const hookq = await startHookq(place, `http://127.0.0.1:${port}/webhook`);
   try {
-    await server.waitForLog((entry) => String(entry.msg).startsWith('target is down'), 30_000);
-    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
-    const back = performance.now();
-    const target = await startCountingTarget(port);
+    await hookq.log.waitForLog((entry) => String(entry.msg).startsWith('target is down'), 30_000);
+    await sleep(OUTAGE_MS);
+    const target = await startTarget(port);
     try {
-      await target.reached(HEAL_MESSAGES);
-      return { firstMs: target.firstAt - back, drainedMs: target.lastAt - back };
+      const reached = await arrival(target, HEAL_MESSAGES);
+      return {
+        firstMs: reached.firstAt - target.listeningAt,
+        drainedMs: reached.lastAt - target.listeningAt,
+        rssMB: hookq.residentMB(),
+      };
     } finally {
       await target.close();
     }
   } finally {
-    await server.stop();
+    await hookq.stop();
   }
 }
 
-const fmt = (n: number, width = 9) => Math.round(n).toLocaleString('en').padStart(width);
-const ms = (n: number) => `${n.toFixed(1)} ms`.padStart(9);
-const ratio = (n: number, base: number) => `${((100 * n) / base).toFixed(0)}%`;
+// ---------------------------------------------------------------------------------------
+// The table.
 
-const phase = (name: string) => process.stderr.write(`[${new Date().toISOString()}] ${name}\n`);
+interface Check {
+  what: string;
+  ok: boolean;
+}
+
+interface Row {
+  phase: string;
+  store: 'sqlite' | 'postgres';
+  instances: number;
+  /** Messages queued in the store before the phase. */
+  queued: number;
+  bareRps: number | null;
+  value: number | null;
+  unit: 'req/s' | 'msg/s' | 'ms';
+  ratio: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Steady state: deliveries per accepted webhook over the window, and per second. */
+  deliveredRatio: number | null;
+  deliveredPerSecond: number | null;
+  /** Requests not answered 2xx, and connection errors or timeouts, in the window. */
+  failed: number | null;
+  rssMB: number;
+  /** Heal only: time from the target's return to the last delivery. */
+  drainedMs?: number;
+  /** Deep backlog and several instances: the figure against its reference row. */
+  versus?: { row: string; ratio: number };
+  /** Several instances: each one's accepted req/s. */
+  perInstanceRps?: number[];
+  /** Release window: whether hookq's breaker took the route down (and so held deliveries). */
+  breakerHeld?: boolean;
+  target: string;
+  checks: Check[];
+}
+
+const MEMORY_TARGET_MB = 150;
+/** The target of a row for which SPEC §10 names none but memory. */
+const RSS_ONLY = '— (RSS only)';
+const memoryCheck = (rssMB: number): Check => ({
+  what: 'RSS',
+  ok: rssMB <= MEMORY_TARGET_MB,
+});
+
+function ingressRow(
+  phase: string,
+  place: Place,
+  queued: number,
+  figures: Ingress,
+  instances = 1,
+): Omit<Row, 'target' | 'checks'> {
+  return {
+    phase,
+    store: place.store,
+    instances,
+    queued,
+    bareRps: figures.bare.rps,
+    value: figures.hookq.rps,
+    unit: 'req/s',
+    ratio: figures.ratio,
+    p50Ms: figures.hookq.p50,
+    p99Ms: figures.hookq.p99,
+    deliveredRatio: figures.deliveredRatio ?? null,
+    deliveredPerSecond: figures.deliveredPerSecond ?? null,
+    failed: figures.hookq.rejected + figures.hookq.errors,
+    rssMB: figures.rssMB,
+    ...(figures.perInstanceRps ? { perInstanceRps: figures.perInstanceRps } : {}),
+    ...(figures.breakerHeld === undefined ? {} : { breakerHeld: figures.breakerHeld }),
+  };
+}
+
+function drainRow(
+  phase: string,
+  place: Place,
+  queued: number,
+  figures: Drain,
+  instances = 1,
+): Omit<Row, 'target' | 'checks'> {
+  return {
+    phase,
+    store: place.store,
+    instances,
+    queued,
+    bareRps: null,
+    value: figures.perSecond,
+    unit: 'msg/s',
+    ratio: null,
+    p50Ms: null,
+    p99Ms: null,
+    deliveredRatio: null,
+    deliveredPerSecond: null,
+    failed: null,
+    rssMB: figures.rssMB,
+  };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en');
+const pct = (n: number) => `${(100 * n).toFixed(0)} %`;
+const msec = (n: number) => (n < 10 ? `${n.toFixed(1)} ms` : `${n.toFixed(0)} ms`);
+
+function cells(row: Row): string[] {
+  const value =
+    row.value === null
+      ? '—'
+      : row.unit === 'ms'
+        ? `first ${msec(row.value)}, all ${msec(row.drainedMs ?? 0)}`
+        : `${int(row.value)} ${row.unit}`;
+  const failed = row.failed ? ` (${int(row.failed)} failed)` : '';
+  const missed = row.checks.filter((check) => !check.ok).map((check) => check.what);
+  return [
+    row.phase,
+    row.bareRps === null ? '—' : int(row.bareRps),
+    value + failed,
+    row.ratio === null ? '—' : pct(row.ratio),
+    row.p50Ms === null ? '—' : msec(row.p50Ms),
+    row.p99Ms === null ? '—' : msec(row.p99Ms),
+    row.deliveredRatio === null
+      ? '—'
+      : `${pct(row.deliveredRatio)} (${int(row.deliveredPerSecond ?? 0)} msg/s)`,
+    `${row.rssMB.toFixed(0)} MB`,
+    row.versus ? `${row.target}: ${pct(row.versus.ratio)}` : row.target,
+    row.checks.length === 0 ? '—' : missed.length === 0 ? 'met' : `missed: ${missed.join(', ')}`,
+  ];
+}
+
+function table(rows: Row[]): string {
+  const head = [
+    'phase',
+    'bare req/s',
+    'hookq',
+    'ratio',
+    'p50',
+    'p99',
+    'delivered/accepted',
+    'RSS',
+    'SPEC §10 target',
+    'result',
+  ];
+  const body = rows.map(cells);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((cols) => cols[i]!.length)));
+  const right = new Set([1, 2, 3, 4, 5, 6, 7]);
+  const line = (cols: string[]) =>
+    `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `| ${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
+  return [line(head), rule, ...body.map(line)].join('\n');
+}
 
 async function postgresReachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
@@ -295,108 +685,333 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+
 async function main(): Promise<void> {
-  console.log(
-    `hookq benchmark: ${CONNECTIONS} connections, 1 KiB bodies, ${SECONDS}s per load figure\n`,
-  );
-  const dirs: string[] = [];
+  const startedAt = new Date();
+  const load = `${CONNECTIONS} connections, unique ${BODY_BYTES} B JSON bodies, ${GROUP_HEADER} over ${GROUPS} groups in bursts of ${BURST}, ${WARMUP} s warm-up + ${SECONDS} s measured`;
+  console.log(`hookq benchmark (SPEC §10): ${load}; delivery.maxConcurrency ${MAX_CONCURRENCY}\n`);
   const schemas: string[] = [];
   const sqlite = (): Place => {
     const dir = tempDir('hookq-bench-');
     dirs.push(dir);
-    return { dir, url: `sqlite:${join(dir, 'hookq.db')}` };
+    return { dir, url: `sqlite:${join(dir, 'hookq.db')}`, store: 'sqlite' };
   };
   const postgres = (): Place => {
-    const place = sqlite();
+    const dir = tempDir('hookq-bench-');
+    dirs.push(dir);
     const schema = `hookq_bench_${schemas.length}_${process.pid}`;
     schemas.push(schema);
-    return { dir: place.dir, url: `${PG_URL}?schema=${schema}` };
+    return { dir, url: `${PG_URL}?schema=${schema}`, store: 'postgres' };
   };
+  const rows: Row[] = [];
+  const add = (row: Row) => {
+    rows.push(row);
+    process.stderr.write(`  ${cells(row).join(' | ')}\n`);
+    return row;
+  };
+  const versus = (reference: Row, figure: (row: Row) => number, row: Row) => ({
+    row: reference.phase,
+    ratio: figure(row) / figure(reference),
+  });
   try {
-    phase('raw node:http ingress');
-    const raw = await startRawServer();
-    const rawResult = await load(raw.url);
-    raw.child.kill();
-
-    phase('hookq ingress');
-    const emptyIngress = await hookqIngress(sqlite(), 'http://127.0.0.1:9/unused');
-
-    phase('delivery, 1 group');
-    const single = sqlite();
-    await fill(single, ONE_GROUP, 1, true, SOLO);
-    const oneGroup = await hookqDelivery(single, ONE_GROUP, SOLO);
-    phase(`delivery, ${GROUPS} groups`);
-    const many = sqlite();
-    await fill(many, 30_000, GROUPS, true);
-    const manyGroups = await hookqDelivery(many, 30_000);
-
-    console.log('ingress (hookq answers 200 only after an fsynced commit)');
-    console.log('                      requests/s     p50        p99     vs raw   errors');
-    console.log(
-      `  raw node:http       ${fmt(rawResult.rps)}  ${ms(rawResult.p50)}  ${ms(rawResult.p99)}     100%   ${rawResult.errors + rawResult.non2xx}`,
+    // SQLite, empty queue.
+    phase('release window (target down)');
+    const releasePlace = sqlite();
+    const release = ingressRow(
+      'release window',
+      releasePlace,
+      0,
+      await ingress(releasePlace, 'down'),
     );
-    console.log(
-      `  hookq (empty)       ${fmt(emptyIngress.rps)}  ${ms(emptyIngress.p50)}  ${ms(emptyIngress.p99)}   ${ratio(emptyIngress.rps, rawResult.rps).padStart(6)}   ${emptyIngress.errors + emptyIngress.non2xx}`,
-    );
-    console.log('\ndelivery to a local target');
-    console.log(`  1 group            ${fmt(oneGroup.perSecond)} msg/s`);
-    console.log(`  ${GROUPS} groups         ${fmt(manyGroups.perSecond)} msg/s`);
+    const releaseRow = add({
+      ...release,
+      target: '≥ 60 %, p99 ≤ 20 ms',
+      checks: [
+        { what: 'ratio', ok: release.ratio! >= 0.6 },
+        { what: 'p99', ok: release.p99Ms! <= 20 },
+        memoryCheck(release.rssMB),
+      ],
+    });
 
-    phase('heal after an outage');
-    const healed = await heal(sqlite());
-    console.log(
-      `\nheal: ${HEAL_MESSAGES.toLocaleString('en')} messages over ${GROUPS} groups waited through a ${OUTAGE_MS / 1000}s outage (breaker defaults)`,
-    );
-    console.log(`  first delivery       ${ms(healed.firstMs)} after the target returned`);
-    console.log(`  backlog drained      ${ms(healed.drainedMs)} after the target returned`);
+    phase('steady state (target answering 200)');
+    const steadyPlace = sqlite();
+    const steady = ingressRow('steady state', steadyPlace, 0, await ingress(steadyPlace, 'live'));
+    const steadyRow = add({
+      ...steady,
+      target: '≥ 40 %, delivered ≥ 95 %, p99 ≤ 25 ms',
+      checks: [
+        { what: 'ratio', ok: steady.ratio! >= 0.4 },
+        { what: 'delivered', ok: steady.deliveredRatio! >= 0.95 },
+        { what: 'p99', ok: steady.p99Ms! <= 25 },
+        memoryCheck(steady.rssMB),
+      ],
+    });
 
-    if (await postgresReachable()) {
-      phase('postgres ingress');
-      const pgIngress = await hookqIngress(postgres(), 'http://127.0.0.1:9/unused');
-      phase(`postgres delivery, ${GROUPS} groups`);
-      const pgMany = postgres();
-      await fill(pgMany, 30_000, GROUPS, true);
-      const pgDelivery = await hookqDelivery(pgMany, 30_000);
-      console.log('\nstores side by side          sqlite     postgres   postgres/sqlite');
-      console.log(
-        `  ingress requests/s     ${fmt(emptyIngress.rps)}    ${fmt(pgIngress.rps)}   ${ratio(pgIngress.rps, emptyIngress.rps).padStart(6)}`,
-      );
-      console.log(`  ingress p99            ${ms(emptyIngress.p99)}    ${ms(pgIngress.p99)}`);
-      console.log(
-        `  delivery msg/s (${GROUPS}g)  ${fmt(manyGroups.perSecond)}    ${fmt(pgDelivery.perSecond)}   ${ratio(pgDelivery.perSecond, manyGroups.perSecond).padStart(6)}`,
-      );
-    } else {
-      console.log(`\npostgres: not reachable at ${PG_URL}; its figures are left out`);
-    }
+    phase(`drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
+    const manyPlace = sqlite();
+    await fill(manyPlace, 'backlog', DRAIN_MANY, GROUPS, true);
+    const many = drainRow(
+      `drain, ${GROUPS} groups`,
+      manyPlace,
+      DRAIN_MANY,
+      await drain(manyPlace, 'backlog', DRAIN_MANY),
+    );
+    const manyRow = add({
+      ...many,
+      target: '≥ 8,000 msg/s',
+      checks: [{ what: 'msg/s', ok: many.value! >= 8000 }, memoryCheck(many.rssMB)],
+    });
+
+    phase(`drain, 1 group (${int(DRAIN_ONE)} queued)`);
+    const onePlace = sqlite();
+    await fill(onePlace, 'solo', DRAIN_ONE, 1, true);
+    const one = drainRow(
+      'drain, 1 group',
+      onePlace,
+      DRAIN_ONE,
+      await drain(onePlace, 'solo', DRAIN_ONE),
+    );
+    const oneRow = add({
+      ...one,
+      target: '≥ 2,000 msg/s',
+      checks: [{ what: 'msg/s', ok: one.value! >= 2000 }, memoryCheck(one.rssMB)],
+    });
+
+    phase(`heal (${int(HEAL_MESSAGES)} waiting through a ${OUTAGE_MS / 1000} s outage)`);
+    const healPlace = sqlite();
+    const healed = await heal(healPlace);
+    add({
+      phase: `heal, ${int(HEAL_MESSAGES)} over ${GROUPS} groups after a ${OUTAGE_MS / 1000} s outage`,
+      store: 'sqlite',
+      instances: 1,
+      queued: HEAL_MESSAGES,
+      bareRps: null,
+      value: healed.firstMs,
+      unit: 'ms',
+      drainedMs: healed.drainedMs,
+      ratio: null,
+      p50Ms: null,
+      p99Ms: null,
+      deliveredRatio: null,
+      deliveredPerSecond: null,
+      failed: null,
+      rssMB: healed.rssMB,
+      target: RSS_ONLY,
+      checks: [memoryCheck(healed.rssMB)],
+    });
 
     if (BACKLOG > 0) {
-      console.log(
-        `\nfilling a backlog of ${BACKLOG.toLocaleString('en')} queued messages (${GROUPS} groups)...`,
-      );
+      // The same phases beside a deep backlog, queued (paused) on a route of its own; the
+      // 100-group drain delivers the first messages of that backlog itself.
+      const queued = `${int(BACKLOG)} queued`;
+      phase(`filling a backlog of ${queued} (${GROUPS} groups)`);
       const deep = sqlite();
-      await fill(deep, BACKLOG, GROUPS, true);
-      const deepIngress = await hookqIngress(deep, 'http://127.0.0.1:9/unused');
-      // One group of another route, while the backlog waits (paused) in the same file.
-      await fill(deep, ONE_GROUP, 1, true, SOLO);
-      const deepOneGroup = await hookqDelivery(deep, ONE_GROUP, SOLO);
-      const deepDelivery = await hookqDelivery(deep, 30_000);
-      console.log(
-        `\nwith ${BACKLOG.toLocaleString('en')} queued             empty      backlog   backlog/empty`,
+      await fill(deep, 'backlog', BACKLOG, GROUPS, true);
+      const within = '≥ 80 % of empty';
+      const ratioToBare = (row: Row) => row.ratio!;
+      const rate = (row: Row) => row.value!;
+
+      phase(`release window, ${queued}`);
+      const deepRelease = ingressRow(
+        `release window, ${queued}`,
+        deep,
+        BACKLOG,
+        await ingress(deep, 'down'),
       );
-      console.log(
-        `  ingress requests/s     ${fmt(emptyIngress.rps)}    ${fmt(deepIngress.rps)}   ${ratio(deepIngress.rps, emptyIngress.rps).padStart(6)}`,
+      await setPaused(deep, 'down', true);
+      const deepReleaseVs = versus(releaseRow, ratioToBare, deepRelease as Row);
+      add({
+        ...deepRelease,
+        versus: deepReleaseVs,
+        target: within,
+        checks: [
+          { what: 'vs empty', ok: deepReleaseVs.ratio >= 0.8 },
+          memoryCheck(deepRelease.rssMB),
+        ],
+      });
+
+      phase(`steady state, ${queued}`);
+      const deepSteady = ingressRow(
+        `steady state, ${queued}`,
+        deep,
+        BACKLOG,
+        await ingress(deep, 'live'),
       );
-      console.log(`  ingress p99            ${ms(emptyIngress.p99)}    ${ms(deepIngress.p99)}`);
-      console.log(
-        `  delivery msg/s (1g)    ${fmt(oneGroup.perSecond)}    ${fmt(deepOneGroup.perSecond)}   ${ratio(deepOneGroup.perSecond, oneGroup.perSecond).padStart(6)}`,
+      await setPaused(deep, 'live', true);
+      const deepSteadyVs = versus(steadyRow, ratioToBare, deepSteady as Row);
+      add({
+        ...deepSteady,
+        versus: deepSteadyVs,
+        target: within,
+        checks: [
+          { what: 'vs empty', ok: deepSteadyVs.ratio >= 0.8 },
+          { what: 'delivered', ok: deepSteady.deliveredRatio! >= 0.95 },
+          memoryCheck(deepSteady.rssMB),
+        ],
+      });
+
+      phase(`drain, 1 group, beside ${queued}`);
+      await fill(deep, 'solo', DRAIN_ONE, 1, true);
+      const deepOne = drainRow(
+        `drain, 1 group, ${queued}`,
+        deep,
+        BACKLOG,
+        await drain(deep, 'solo', DRAIN_ONE),
       );
-      console.log(
-        `  delivery msg/s (${GROUPS}g)  ${fmt(manyGroups.perSecond)}    ${fmt(deepDelivery.perSecond)}   ${ratio(deepDelivery.perSecond, manyGroups.perSecond).padStart(6)}`,
+      const deepOneVs = versus(oneRow, rate, deepOne as Row);
+      add({
+        ...deepOne,
+        versus: deepOneVs,
+        target: within,
+        checks: [{ what: 'vs empty', ok: deepOneVs.ratio >= 0.8 }, memoryCheck(deepOne.rssMB)],
+      });
+
+      const first = Math.min(DRAIN_MANY, BACKLOG);
+      phase(`drain, ${GROUPS} groups, the first ${int(first)} of ${queued}`);
+      const deepMany = drainRow(
+        `drain, ${GROUPS} groups, ${queued}`,
+        deep,
+        BACKLOG,
+        await drain(deep, 'backlog', first),
       );
-      console.log(
-        `  resident memory        ${fmt(Math.max(emptyIngress.rssMiB, manyGroups.rssMiB), 6)} MiB  ${fmt(Math.max(deepIngress.rssMiB, deepOneGroup.rssMiB, deepDelivery.rssMiB), 6)} MiB`,
-      );
+      const deepManyVs = versus(manyRow, rate, deepMany as Row);
+      add({
+        ...deepMany,
+        versus: deepManyVs,
+        target: within,
+        checks: [{ what: 'vs empty', ok: deepManyVs.ratio >= 0.8 }, memoryCheck(deepMany.rssMB)],
+      });
     }
+
+    let postgresNote = '';
+    if (!WITH_POSTGRES) postgresNote = 'PostgreSQL: left out (--no-postgres)';
+    else if (!(await postgresReachable()))
+      postgresNote = `PostgreSQL: not reachable at ${PG_URL}; its figures are left out`;
+    else {
+      phase('PostgreSQL release window');
+      const pgReleasePlace = postgres();
+      const pgRelease = ingressRow(
+        'PostgreSQL release window',
+        pgReleasePlace,
+        0,
+        await ingress(pgReleasePlace, 'down'),
+      );
+      add({ ...pgRelease, target: RSS_ONLY, checks: [memoryCheck(pgRelease.rssMB)] });
+
+      phase('PostgreSQL steady state, 1 instance');
+      const pgSteadyPlace = postgres();
+      const pgSteady = ingressRow(
+        'PostgreSQL steady state, 1 instance',
+        pgSteadyPlace,
+        0,
+        await ingress(pgSteadyPlace, 'live'),
+      );
+      const pgSteadyRow = add({
+        ...pgSteady,
+        target: '≥ 15 %',
+        checks: [{ what: 'ratio', ok: pgSteady.ratio! >= 0.15 }, memoryCheck(pgSteady.rssMB)],
+      });
+
+      phase(`PostgreSQL steady state, ${INSTANCES} instances`);
+      const pgScalePlace = postgres();
+      const pgScale = ingressRow(
+        `PostgreSQL steady state, ${INSTANCES} instances`,
+        pgScalePlace,
+        0,
+        await ingress(pgScalePlace, 'live', INSTANCES),
+        INSTANCES,
+      );
+      const pgScaleVs = versus(pgSteadyRow, (row) => row.ratio!, pgScale as Row);
+      add({
+        ...pgScale,
+        versus: pgScaleVs,
+        target: '≥ 1 instance',
+        checks: [{ what: 'vs 1 instance', ok: pgScaleVs.ratio >= 1 }, memoryCheck(pgScale.rssMB)],
+      });
+
+      phase(`PostgreSQL drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
+      const pgManyPlace = postgres();
+      await fill(pgManyPlace, 'backlog', DRAIN_MANY, GROUPS, true);
+      const pgMany = drainRow(
+        `PostgreSQL drain, ${GROUPS} groups`,
+        pgManyPlace,
+        DRAIN_MANY,
+        await drain(pgManyPlace, 'backlog', DRAIN_MANY),
+      );
+      add({ ...pgMany, target: RSS_ONLY, checks: [memoryCheck(pgMany.rssMB)] });
+    }
+
+    const finishedAt = new Date();
+    const minutes = (finishedAt.getTime() - startedAt.getTime()) / 60_000;
+    console.log(table(rows));
+    console.log(
+      `\nratio: hookq's accepted req/s over the bare node:http server's, measured just before under the same load.`,
+    );
+    console.log(
+      `RSS: hookq's resident set at the end of the phase (the largest of the instances), against ≤ ${MEMORY_TARGET_MB} MB in every phase.`,
+    );
+    const compared = [
+      ...(BACKLOG > 0 ? ['deep backlog (against the empty queue)'] : []),
+      ...(rows.some((row) => row.instances > 1) ? [`${INSTANCES} instances (against 1)`] : []),
+    ];
+    if (compared.length > 0)
+      console.log(
+        `${compared.join(' and ')}: the % after the target compares the ratio to bare (drains: msg/s) with the reference row's.`,
+      );
+    console.log(
+      `per-group order at the target: ${int(order.violations)} violations, ${int(order.repeats)} repeated deliveries, over ${int(order.deliveries)} deliveries.`,
+    );
+    const failed = rows.filter((row) => row.failed);
+    if (failed.length > 0)
+      console.log(
+        `not answered 2xx or failed in the window: ${failed.map((row) => `${row.phase}: ${int(row.failed!)}`).join('; ')}`,
+      );
+    const notHeld = rows.filter((row) => row.breakerHeld === false);
+    if (notHeld.length > 0)
+      console.log(
+        `the breaker did not take the route down in: ${notHeld.map((row) => row.phase).join('; ')} (deliveries were attempted throughout)`,
+      );
+    for (const row of rows.filter((r) => r.perInstanceRps))
+      console.log(
+        `${row.phase}: ${row.perInstanceRps!.map((rps) => int(rps)).join(' + ')} req/s, one instance each.`,
+      );
+    if (postgresNote) console.log(postgresNote);
+    console.log(`\n${minutes.toFixed(1)} minutes in all.`);
+
+    const results = fileURLToPath(new URL('results/', import.meta.url));
+    mkdirSync(results, { recursive: true });
+    const json = `${JSON.stringify(
+      {
+        date: startedAt.toISOString(),
+        minutes,
+        node: process.version,
+        cpus: availableParallelism(),
+        cpuModel: cpus()[0]?.model ?? null,
+        load: {
+          connections: CONNECTIONS,
+          bodyBytes: BODY_BYTES,
+          groups: GROUPS,
+          groupHeader: GROUP_HEADER,
+          burst: BURST,
+          warmupSeconds: WARMUP,
+          seconds: SECONDS,
+        },
+        backlog: BACKLOG,
+        maxConcurrency: MAX_CONCURRENCY,
+        order,
+        postgres: postgresNote || 'measured',
+        rows: rows.map((row) => ({
+          ...row,
+          met: row.checks.length === 0 ? null : row.checks.every((check) => check.ok),
+        })),
+      },
+      null,
+      2,
+    )}\n`;
+    writeFileSync(join(results, 'latest.json'), json);
+    writeFileSync(join(results, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`), json);
+    console.log(`written to bench/results/latest.json`);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     if (schemas.length > 0) {
