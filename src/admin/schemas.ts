@@ -283,7 +283,7 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
         "Try now: make a route's waiting group heads due at once (and the next probe of a down target), charging no attempts",
       params: RouteNameParams,
       body: RetryNowBody,
-      responses: { 200: RetryNowResult, 400: ErrorBody, 404: ErrorBody },
+      responses: { 200: RetryNowResult, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
     },
   },
   '/healthz': { get: { summary: 'Liveness', responses: { 200: Health }, open: true } },

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { isLoopback } from '../config/load-config.js';
 import type { RouteConfig } from '../config/types.js';
-import { BadRequestError, httpStatusOf, NotFoundError } from '../core/errors.js';
+import { BadRequestError, ConflictError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
 import type { RedriveSelector, RouteStats, Store } from '../store/store.js';
 import { webConsole } from './console/serve.js';
@@ -229,6 +229,20 @@ export function createAdmin(options: AdminOptions) {
     const { name } = parse(RouteNameParams, request.params);
     if (!routes.has(name)) throw new NotFoundError(`no route named ${name}`);
     const only = parse(RetryNowBody, request.body ?? {});
+    if (only.id !== undefined) {
+      // A message that is not there, or not waiting on this route, is named as such
+      // rather than answered "0 made due".
+      const message = await options.store.getMessage(only.id);
+      if (!message) throw new NotFoundError(`no message ${only.id}`);
+      if (message.route !== name) {
+        throw new NotFoundError(`message ${only.id} is on route ${message.route}, not ${name}`);
+      }
+      if (message.state !== 'queued') {
+        throw new ConflictError(
+          `message ${only.id} is ${message.state}; only a queued message waits to be retried`,
+        );
+      }
+    }
     const due = await options.store.retryNow(name, only);
     request.log.warn({ route: name, ...only, due }, 'retry now: waiting messages made due');
     return { route: name, due };

@@ -391,7 +391,11 @@ test('every documented answer is what a real call gets, and every real answer is
   await waitUntil('P tried again', async () => (await attemptsOf(held.P!)) === 2);
   assert.equal(await attemptsOf(held.Q!), 1, 'retry-now of one group moved another');
   const unknown = await check('post', retryNow, down, { body: { id: 'no-such-message' } });
-  assert.deepEqual(unknown.json, { route: 'down', due: 0 });
+  assert.equal(unknown.status, 404);
+  const elsewhere = await check('post', retryNow, route, { body: { id: held.Q! } });
+  assert.equal(elsewhere.status, 404, 'a message of another route');
+  const notWaiting = await check('post', retryNow, route, { body: { id: delivered } });
+  assert.equal(notWaiting.status, 409, 'a delivered message waits for nothing');
   const byId = await check('post', retryNow, down, { body: { id: held.Q! } });
   assert.deepEqual(byId.json, { route: 'down', due: 1 });
   await check('post', retryNow, down, { body: {} });
