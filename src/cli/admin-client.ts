@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { request } from 'undici';
 import type { z } from 'zod';
 import type * as api from '../admin/schemas.js';
-import { CliError, EXIT, exitCodeOfStatus, localUrl } from './common.js';
+import { CliError, EXIT, exitCodeOfStatus, httpUrl, localUrl } from './common.js';
 
 const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 
@@ -57,6 +57,10 @@ export class AdminClient {
     options: AdminOptions,
     env: NodeJS.ProcessEnv = process.env,
   ): Promise<AdminClient> {
+    // A URL given by hand that is no URL is bad usage (2), not an API out of reach (5).
+    if (options.admin !== undefined) httpUrl(options.admin, '--admin', DEFAULT_ADMIN_URL);
+    else if (env.HOOKQ_ADMIN_URL !== undefined)
+      httpUrl(env.HOOKQ_ADMIN_URL, 'HOOKQ_ADMIN_URL', DEFAULT_ADMIN_URL);
     const file = options.config ?? env.HOOKQ_CONFIG;
     if (file === undefined) return new AdminClient(options.admin, env);
     const { loadConfig } = await import('../config/load-config.js');

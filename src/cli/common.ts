@@ -101,6 +101,26 @@ export function withExitCodes<A extends unknown[]>(
   };
 }
 
+/**
+ * `value` as an http(s) URL, or bad usage naming where it came from (`--url`,
+ * `HOOKQ_ADMIN_URL`, …) and the form expected.
+ */
+export function httpUrl(value: string, name: string, example: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new CliError(
+      `${name} must be an http:// or https:// URL such as ${example}, got "${value}"`,
+      EXIT.usage,
+    );
+  }
+  return url;
+}
+
 /** A URL a client on this machine can use for a listener bound to `host`. */
 export function localUrl(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '') return `http://127.0.0.1:${port}`;

@@ -28,7 +28,7 @@ export function registerDlq(program: Command): void {
   command('list')
     .description('list dead letters')
     .option('-r, --route <route>', 'only this route')
-    .option('-g, --group <group>', 'only this group (with --route)')
+    .option('-g, --group <group>', 'only this group (of any route, or of --route)')
     .option('-n, --limit <n>', 'at most this many per page (1-1000)', '50')
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .option('--all', 'every page')
@@ -79,8 +79,11 @@ export function registerDlq(program: Command): void {
             )}\n`,
           );
           if (cursor) {
-            // The hint must list the same messages, so it repeats the filters and page size.
+            // The hint must list the same messages from the same hookq, so it repeats where
+            // the API is, the filters and the page size: it can be pasted as it is.
             const next = [
+              ...(options.config === undefined ? [] : ['--config', options.config]),
+              ...(options.admin === undefined ? [] : ['--admin', options.admin]),
               ...(options.route === undefined ? [] : ['--route', options.route]),
               ...(options.group === undefined ? [] : ['--group', options.group]),
               ...(options.limit === '50' ? [] : ['--limit', options.limit]),
@@ -212,7 +215,8 @@ export function registerDlq(program: Command): void {
 
   command('blocked')
     .description('groups held by a dead letter (strict ordering), with that message')
-    .requiredOption('-r, --route <route>', 'route name')
+    .usage('--route <route> [options]')
+    .requiredOption('-r, --route <route>', 'route name (required)')
     .option('--json', 'print JSON for scripts')
     .action(
       withExitCodes(async (options: Common & { route: string }) => {

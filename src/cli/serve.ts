@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { RunningHookq } from '../app.js';
 import type { HookqConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { configPath, exitWith, readConfig } from './common.js';
+import { CliError, configPath, EXIT, exitWith, readConfig } from './common.js';
 
 export function registerServe(program: Command): void {
   program
@@ -74,6 +74,12 @@ export function registerServe(program: Command): void {
       try {
         hookq = await startHookq(config, { log });
       } catch (error) {
+        // A busy port is not a bug of hookq: one line that says what to do, no stack.
+        const busy = portInUse(error, config, configPath(options.config));
+        if (busy) {
+          log.fatal({ code: 'EADDRINUSE', port: busy.port, setting: busy.setting }, busy.message);
+          exitWith(new CliError(busy.message, EXIT.failed));
+        }
         log.fatal({ err: error }, 'hookq could not start');
         exitWith(error);
       }
@@ -96,4 +102,25 @@ export function registerServe(program: Command): void {
         'hookq is ready',
       );
     });
+}
+
+/**
+ * What to say when start-up failed because a listener's port is taken: which setting
+ * names that port, and what to do about it. Undefined for any other failure.
+ */
+function portInUse(
+  error: unknown,
+  config: HookqConfig,
+  file: string,
+): { port: number; setting: string; message: string } | undefined {
+  const e = error as NodeJS.ErrnoException & { port?: number };
+  if (e?.code !== 'EADDRINUSE') return undefined;
+  const port = typeof e.port === 'number' ? e.port : config.server.port;
+  const setting =
+    port === config.admin.port && port !== config.server.port ? 'admin.listen' : 'server.listen';
+  return {
+    port,
+    setting,
+    message: `port ${port} (${setting}) is in use: another hookq or another program listens there; stop it or change ${setting} in ${file}`,
+  };
 }
