@@ -41,6 +41,8 @@ export function registerRetryNow(program: Command): void {
               ? { id: options.id }
               : {};
         const name = encodeURIComponent(route);
+        // Read before the call: the probe it brings forward may heal the target at once.
+        const down = await targetDown(client, route);
         const result = await client.post<RetryNowResult>(`/api/routes/${name}/retry-now`, only);
         const note =
           options.id !== undefined && result.due === 0
@@ -49,7 +51,7 @@ export function registerRetryNow(program: Command): void {
         if (options.json) return printJson(result);
         const made = `${result.due} waiting ${result.due === 1 ? 'message' : 'messages'} made due now`;
         process.stdout.write(
-          `${route}: ${made}${note}${await probeNote(client, route, options)}\n`,
+          `${route}: ${made}${note}${down ? '; the target is down: the next probe goes now' : ''}\n`,
         );
       }),
     );
@@ -75,18 +77,8 @@ async function whyNot(client: AdminClient, route: string, id: string): Promise<s
   return ` (${id} is due already, or waits behind an earlier message of its group)`;
 }
 
-/**
- * While the target is down the breaker, not their backoff, holds the messages: say that
- * the next probe goes now (the API does that unless one message was named).
- */
-async function probeNote(
-  client: AdminClient,
-  route: string,
-  options: RetryNowOptions,
-): Promise<string> {
+/** Whether the route's target is down: then the breaker, not a backoff, holds the messages. */
+async function targetDown(client: AdminClient, route: string): Promise<boolean> {
   const { routes } = await client.get<Routes>('/api/routes');
-  if (routes.find((r) => r.name === route)?.health.state !== 'down') return '';
-  return options.id === undefined
-    ? '; the target is down: the next probe goes now'
-    : '; the target is down: the message goes with the next probe';
+  return routes.find((r) => r.name === route)?.health.state === 'down';
 }
