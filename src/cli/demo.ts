@@ -196,8 +196,8 @@ async function runDemo(orders: number, events: number, releaseMs: number): Promi
     })();
     // Awaited below; this only keeps an early failure elsewhere from leaving it unhandled.
     release.catch(() => {});
-    const watched = new AbortController();
-    const watching = watchTarget(route, print, AbortSignal.any([signal, watched.signal]));
+    let delivered = false;
+    const watching = watchTarget(route, print, signal, () => delivered);
     watching.catch(() => {});
 
     const names = Array.from(
@@ -230,7 +230,7 @@ async function runDemo(orders: number, events: number, releaseMs: number): Promi
       await delay(50, undefined, { signal });
       now = await route();
     }
-    watched.abort();
+    delivered = true;
     await watching.catch(() => {});
 
     const inOrder = names.every((order) => {
@@ -278,15 +278,21 @@ function retryBudgetMs(): number {
 
 const times = (ratio: number) => `${ratio.toFixed(ratio < 10 ? 1 : 0)} times`;
 
-/** Narrate the breaker as the admin API shows it: down, each failed probe, up again. */
+/**
+ * Narrate the breaker as the admin API shows it: down, each failed probe, up again. Once
+ * `finished` says so it looks one last time without waiting: the held orders can all be
+ * delivered between two looks, and the heal must still be told.
+ */
 async function watchTarget(
   route: () => Promise<RouteView>,
   print: (line: string) => void,
   signal: AbortSignal,
+  finished: () => boolean,
 ): Promise<void> {
   let last = (await route()).health;
-  while (!signal.aborted) {
-    await delay(100, undefined, { signal });
+  for (;;) {
+    const lastLook = finished();
+    if (!lastLook) await delay(100, undefined, { signal });
     const { health } = await route();
     const nextIn = () =>
       health.nextProbeAt === null
@@ -302,6 +308,7 @@ async function watchTarget(
       print('hookq   the probe got through: target up, the held orders are due at once');
     }
     last = health;
+    if (lastLook) return;
   }
 }
 
