@@ -1,12 +1,6 @@
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.js';
-import {
-  HEALTHY,
-  isUnavailable,
-  nextHealth,
-  type TargetEvent,
-  type TargetHealth,
-} from '../core/outage.js';
+import { HEALTHY, isUnavailable, type TargetEvent, type TargetHealth } from '../core/outage.js';
 import { type AfterFailure, afterFailure } from '../core/retry.js';
 import { attemptError } from '../store/rows.js';
 import type { AttemptRecord, ClaimedMessage, Store } from '../store/store.js';
@@ -360,9 +354,11 @@ class RouteWorker {
     const clean = this.health.state === 'up' && this.health.failures === 0;
     if (event.kind === 'answered' && clean && !message.probe) return;
     const policy = this.route.delivery.breaker;
-    const { before, after } = await this.options.store.updateTargetHealth(this.route.name, (h) =>
-      nextHealth(h, event, policy, now),
-    );
+    const { before, after } = await this.options.store.updateTargetHealth(this.route.name, {
+      event,
+      policy,
+      now,
+    });
     this.health = after;
     if (before.state === after.state) return;
     if (after.state === 'down') {

@@ -1,4 +1,4 @@
-import type { TargetHealth } from '../core/outage.js';
+import type { BreakerPolicy, TargetEvent, TargetHealth } from '../core/outage.js';
 import type { RetentionPolicy } from '../core/retention.js';
 import type { AfterFailure } from '../core/retry.js';
 import type {
@@ -45,13 +45,14 @@ export interface Store {
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean>;
 
   /**
-   * Apply an attempt's effect on the route's target health, atomically (shared by the
-   * instances of a shared store). When the target comes back up, every group held only
-   * by the outage becomes due at once. Returns the health before and after.
+   * Apply an attempt's effect on the route's target health (`nextHealth` of the health
+   * as stored), atomically: shared by the instances of a shared store. When the target
+   * comes back up, every group held only by the outage becomes due at once. Returns the
+   * health before and after.
    */
   updateTargetHealth(
     route: string,
-    change: (health: TargetHealth) => TargetHealth,
+    change: HealthChange,
   ): Promise<{ before: TargetHealth; after: TargetHealth }>;
 
   /** The route's target health as last recorded. */
@@ -212,6 +213,14 @@ export interface ClaimedMessage extends LeaseRef {
   chargeSince: number;
   /** This attempt is the probe of a target that is down. */
   probe: boolean;
+}
+
+/** What an attempt tells of its route's target, under the route's breaker policy. */
+export interface HealthChange {
+  event: TargetEvent;
+  /** Null: the breaker is off. */
+  policy: BreakerPolicy | null;
+  now: number;
 }
 
 export interface LeaseRef {

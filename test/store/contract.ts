@@ -8,7 +8,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { dedupId } from '../../src/core/dedup.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../src/core/errors.js';
 import { MAX_GROUP_LENGTH, resolveGroup } from '../../src/core/group.js';
-import { HEALTHY, nextHealth } from '../../src/core/outage.js';
+import { HEALTHY } from '../../src/core/outage.js';
 import { afterFailure } from '../../src/core/retry.js';
 import type { Ordering } from '../../src/core/terms.js';
 import type {
@@ -691,7 +691,7 @@ export function runStoreContract(
         const store = await fresh();
         for (const group of ['a', 'b', 'c']) await store.enqueue(message('r', group, group));
         for (let i = 0; i < 2; i++) {
-          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+          await store.updateTargetHealth('r', { event: unavailable(), policy, now: clock.t });
         }
         const health = await store.targetHealth('r');
         assert.equal(health.state, 'down');
@@ -710,9 +710,11 @@ export function runStoreContract(
           charged: false,
           heldByOutage: true,
         });
-        const after = await store.updateTargetHealth('r', (h) =>
-          nextHealth(h, unavailable(true), policy, clock.t),
-        );
+        const after = await store.updateTargetHealth('r', {
+          event: unavailable(true),
+          policy,
+          now: clock.t,
+        });
         assert.equal(after.after.nextProbeAt, clock.t + 2_000);
         clock.advance(2_000);
         const [second] = await store.claimDue(claim('r'));
@@ -737,15 +739,17 @@ export function runStoreContract(
         });
         await store.markFailed(rejected, failed(clock.t, 422), { retryAt: clock.t + 300_000 });
         for (let i = 0; i < 2; i++) {
-          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+          await store.updateTargetHealth('r', { event: unavailable(), policy, now: clock.t });
         }
         clock.advance(1_000);
         const [probe] = await store.claimDue(claim('r'));
         assert.equal(probe?.group, 'fresh', 'the earliest due head is the probe');
         await store.markDelivered(probe, ok(clock.t));
-        const { before, after } = await store.updateTargetHealth('r', (h) =>
-          nextHealth(h, { kind: 'answered' }, policy, clock.t),
-        );
+        const { before, after } = await store.updateTargetHealth('r', {
+          event: { kind: 'answered' },
+          policy,
+          now: clock.t,
+        });
         assert.equal(before.state, 'down');
         assert.deepEqual(after, { ...HEALTHY, since: clock.t });
         const due = await store.claimDue(claim('r'));
@@ -818,7 +822,7 @@ export function runStoreContract(
 
         await store.enqueue(message('r', 'c', 'c'));
         for (let i = 0; i < 2; i++) {
-          await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+          await store.updateTargetHealth('r', { event: unavailable(), policy, now: clock.t });
         }
         assert.deepEqual(await store.claimDue(claim('r')), []);
         await store.retryNow('r');
@@ -827,8 +831,8 @@ export function runStoreContract(
 
       it('reports the target health in the route stats', async () => {
         const store = await fresh();
-        await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
-        await store.updateTargetHealth('r', (h) => nextHealth(h, unavailable(), policy, clock.t));
+        await store.updateTargetHealth('r', { event: unavailable(), policy, now: clock.t });
+        await store.updateTargetHealth('r', { event: unavailable(), policy, now: clock.t });
         const [stats] = await store.routeStats(['r']);
         assert.equal(stats?.health.state, 'down');
         assert.equal(stats?.health.nextProbeAt, clock.t + 1_000);

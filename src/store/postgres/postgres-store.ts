@@ -6,7 +6,7 @@ import {
   WebhookRefusedError,
 } from '../../core/errors.js';
 import { newMessageId } from '../../core/ids.js';
-import type { TargetHealth } from '../../core/outage.js';
+import { nextHealth, type TargetHealth } from '../../core/outage.js';
 import { expiryReason, type RetentionPolicy } from '../../core/retention.js';
 import type { AfterFailure } from '../../core/retry.js';
 import type {
@@ -42,6 +42,7 @@ import type {
   ClaimRequest,
   EnqueueResult,
   ExpiredLease,
+  HealthChange,
   LeaseRef,
   ListQuery,
   NewMessage,
@@ -188,7 +189,7 @@ export class PostgresStore implements Store {
 
   async updateTargetHealth(
     route: string,
-    change: (health: TargetHealth) => TargetHealth,
+    change: HealthChange,
   ): Promise<{ before: TargetHealth; after: TargetHealth }> {
     const result = await this.transaction('normal', async (q) => {
       await q('INSERT INTO routes (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [route]);
@@ -197,7 +198,7 @@ export class PostgresStore implements Store {
         [route],
       );
       const before = healthOf(row);
-      const after = change(before);
+      const after = nextHealth(before, change.event, change.policy, change.now);
       if (after !== before) {
         await q(
           `UPDATE routes SET target_state = $2, target_since = $3, target_failures = $4, target_error = $5,

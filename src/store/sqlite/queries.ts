@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { MessageState } from '../../core/terms.js';
 import { DEAD, DELIVERED } from '../sql.js';
 
 /**
@@ -212,3 +213,8 @@ export function prepareStatements(db: Database.Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/** How many messages of a route are in a state (from the counts the triggers keep). */
+export function countOf(sql: Statements, route: string, state: MessageState): number {
+  return (sql.countGet.get(route, state) as { n: number } | undefined)?.n ?? 0;
+}

@@ -1,0 +1,166 @@
+/**
+ * The SQLite store's writer: a worker thread that owns the connection every write goes
+ * through. Commits and their fsyncs take milliseconds in which a thread can do nothing
+ * else; here they no longer stop the main thread from parsing webhooks and forwarding
+ * messages.
+ *
+ * Writes that arrive while a commit runs are gathered into the next one (group commit):
+ * one transaction, each write in its own savepoint so that one failing write does not
+ * undo the others. A batch holding an enqueue (or an operator's action) commits with
+ * `synchronous=FULL`, so the WAL is fsynced before any of them is answered; a batch of
+ * delivery bookkeeping only commits with `NORMAL` (see DURABILITY). Any later FULL commit
+ * makes the earlier ones durable too. Writes are committed in the order they arrive,
+ * which is the order they were called.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { StorageUnavailableError } from '../../core/errors.js';
+import { translateSqliteError } from './errors.js';
+import { OpenFiles } from './open-files.js';
+import { prepareStatements } from './queries.js';
+import type { FromWriter, Outcome, ToWriter, WriteRequest, WriterData } from './thread-messages.js';
+import { movable, toWire } from './thread-messages.js';
+import { DURABILITY, type Durability, Writes } from './writes.js';
+
+/** Most writes in one commit. */
+const MAX_BATCH = 1000;
+
+const port = parentPort!;
+const { location, files: opened, ordering } = workerData as WriterData;
+const send = (message: FromWriter, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(message, transfer);
+
+// Never a new file: if the name no longer names the store's, the check below says so.
+const db = new Database(location, { fileMustExist: true });
+db.pragma('synchronous = FULL');
+db.pragma('busy_timeout = 5000');
+db.pragma('cache_size = -32000');
+// Savepoints keep statement journals; in memory they cost no file I/O.
+db.pragma('temp_store = MEMORY');
+// The Checkpointer copies the WAL back from its own thread all the time; this
+// connection's automatic checkpoint then finds little left to copy, and lets the WAL
+// start over from its beginning instead of growing.
+db.pragma('wal_autocheckpoint = 10000');
+const sql = prepareStatements(db);
+const writes = new Writes(sql, ordering, (problem) => send({ type: 'stale', problem }));
+const files = new OpenFiles(location, opened, (level, fields, message) =>
+  send({ type: 'say', level, fields, message }),
+);
+files.watch();
+
+let synchronous: Durability | undefined;
+/** Why the latest commit failed; cleared by the next one that succeeds. */
+let failingWrites: Error | undefined;
+const pending: WriteRequest[] = [];
+let scheduled = false;
+
+port.on('message', (message: ToWriter) => {
+  switch (message.type) {
+    case 'writes':
+      pending.push(...message.writes);
+      schedule();
+      break;
+    case 'check': {
+      const problem =
+        files.check() ??
+        (failingWrites &&
+          new StorageUnavailableError(`writes are failing: ${failingWrites.message}`));
+      send({
+        type: 'done',
+        outcomes: [
+          problem
+            ? { id: message.id, error: toWire(problem) }
+            : { id: message.id, value: undefined },
+        ],
+      });
+      break;
+    }
+    case 'close':
+      close();
+      break;
+  }
+});
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  // setImmediate, not at once: writes whose messages are already waiting join this commit.
+  setImmediate(() => {
+    scheduled = false;
+    commitNext();
+    if (pending.length > 0) schedule();
+  });
+}
+
+/** Commit the oldest queued writes, at most MAX_BATCH, and answer them. */
+function commitNext(): void {
+  const transfer: ArrayBuffer[] = [];
+  send({ type: 'done', outcomes: commit(pending.splice(0, MAX_BATCH), transfer) }, transfer);
+}
+
+function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
+  const failAll = (error: unknown) => batch.map(({ id }) => ({ id, error: toWire(error) }));
+  // Nothing goes into files that a restart would not open (see OpenFiles).
+  const lostBefore = files.check();
+  if (lostBefore) return failAll(lostBefore);
+  const durability = batch.some((write) => DURABILITY[write.name] === 'full') ? 'full' : 'normal';
+  try {
+    if (synchronous !== durability) {
+      db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      synchronous = durability;
+    }
+    let unavailable: Error | undefined;
+    const outcomes = db
+      .transaction(() =>
+        batch.map(({ id, name, arg }): Outcome => {
+          // Each write in a savepoint: only this one rolls back on error.
+          sql.savepoint.run();
+          try {
+            const value = (writes[name] as (arg: unknown) => unknown).call(writes, arg);
+            sql.release.run();
+            return { id, value: name === 'claim' ? withMovableBodies(value, transfer) : value };
+          } catch (error) {
+            // Some errors (disk full, I/O) make SQLite abandon the whole transaction;
+            // then nothing of this batch may be reported as written.
+            if (!db.inTransaction) throw error;
+            sql.rollbackItem.run();
+            sql.release.run();
+            const translated = translateSqliteError(error, location);
+            if (translated instanceof StorageUnavailableError) unavailable ??= translated;
+            return { id, error: toWire(translated) };
+          }
+        }),
+      )
+      .immediate();
+    // Acknowledged only if the commit went into the file that the path names: it may
+    // have gone during the commit. Each look is one stat, microseconds.
+    const lost = durability === 'full' ? files.check() : undefined;
+    if (lost) return failAll(lost);
+    failingWrites = unavailable;
+    return outcomes;
+  } catch (error) {
+    failingWrites = translateSqliteError(error, location);
+    transfer.length = 0;
+    return failAll(failingWrites);
+  }
+}
+
+/** Claimed bodies move to the main thread rather than being copied. */
+function withMovableBodies(claimed: unknown, transfer: ArrayBuffer[]): unknown {
+  for (const message of claimed as Array<{ body: Uint8Array }>) {
+    message.body = movable(message.body, transfer);
+  }
+  return claimed;
+}
+
+/** Commit what is still queued, then close the connection (rescuing lost messages first). */
+function close(): void {
+  // The store stopped taking calls before it asked: every write it sent is here.
+  while (pending.length > 0) commitNext();
+  files.stop();
+  // Messages held only in files a restart would not open are written where it will look.
+  const copy = files.check() ? files.rescue(db) : undefined;
+  db.close();
+  copy?.();
+  port.close();
+}
