@@ -59,9 +59,9 @@ async function bodiesIn(path: string): Promise<Map<string, string>> {
 }
 
 /**
- * Open a store and wait until its writer and checkpointer threads have the file open
- * too: they open the database by its name a moment after the store, and would otherwise
- * find whatever a test has put there meanwhile.
+ * Open a store and wait until its writer thread has the file open too: it opens the
+ * database by its name a moment after the store, and would otherwise find whatever a
+ * test has put there meanwhile.
  */
 async function open(path: string, options: Parameters<typeof SqliteStore.open>[1] = {}) {
   const store = SqliteStore.open(path, options);
@@ -77,7 +77,7 @@ async function open(path: string, options: Parameters<typeof SqliteStore.open>[1
         return false;
       }
     }).length;
-  await waitUntil('the threads opened the database', () => openings() >= 3, 5_000);
+  await waitUntil('the writer opened the database', () => openings() >= 2, 5_000);
   return store;
 }
 

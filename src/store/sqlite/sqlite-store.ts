@@ -38,7 +38,6 @@ import type {
   StoreOptions,
   SweepResult,
 } from '../store.js';
-import { Checkpointer } from './checkpointer.js';
 import { describe, translateSqliteError } from './errors.js';
 import { checkBeforeWriting, migrate } from './migrate.js';
 import { type OpenFileIds, OpenFiles } from './open-files.js';
@@ -47,12 +46,11 @@ import { Writer } from './writer.js';
 import type { RouteRow, WriteArg, WriteName, WriteResult } from './writes.js';
 
 /**
- * The embedded store: one SQLite file in WAL mode, on three connections. Every write goes
+ * The embedded store: one SQLite file in WAL mode, on two connections. Every write goes
  * to the writer thread (writer-thread.ts), which commits them in the order they were
  * called, in group commits, and fsyncs what is acknowledged; reads run here, on a
  * connection of their own, and see what has been committed (WAL readers never wait for
- * the writer); the Checkpointer copies the WAL back into the database file from a third
- * thread.
+ * the writer).
  */
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities;
@@ -61,7 +59,6 @@ export class SqliteStore implements Store {
   private readonly now: () => number;
   private readonly sql: Statements;
   private readonly writer: Writer;
-  private readonly checkpointer: Checkpointer;
   private closed = false;
 
   private constructor(
@@ -80,7 +77,6 @@ export class SqliteStore implements Store {
         onStaleGroup: options.onStaleGroup,
       },
     );
-    this.checkpointer = new Checkpointer(location);
   }
 
   /** Open (creating if needed) the database at `path` and bring its schema up to date. */
@@ -102,8 +98,9 @@ export class SqliteStore implements Store {
       checkBeforeWriting(db, location);
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
-      // Reads of the admin API and the dispatcher's look-ups: the writer has its own cache.
-      db.pragma('cache_size = -8000');
+      // Reads of the admin API and the dispatcher's look-ups are few and small; the writer
+      // has a cache of its own.
+      db.pragma('cache_size = -2000');
       migrate(db);
       // After migrating: its transactions have made SQLite create the write-ahead log.
       files = OpenFiles.identify(location);
@@ -308,7 +305,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.checkpointer.stop();
     // The writer's connection closes last: it may have to rescue what only it can read.
     this.db.close();
     await this.writer.close();
