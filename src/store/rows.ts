@@ -133,6 +133,23 @@ export function healthOf(row: RouteHealthRow | undefined): TargetHealth {
   };
 }
 
+/**
+ * A route and its target health as the parameters of a health update, in column order:
+ * target_state, target_since, target_failures, target_error, probe_at, probe_interval_ms
+ * (the inverse of healthOf).
+ */
+export function healthParams(route: string, health: TargetHealth) {
+  return [
+    route,
+    health.state,
+    health.since,
+    health.failures,
+    health.lastError,
+    health.nextProbeAt,
+    health.probeIntervalMs,
+  ] as const;
+}
+
 /** A leased message as a claim hands it out, from its row and its payload. */
 export function toClaimedMessage(
   route: string,

@@ -24,6 +24,7 @@ import {
   asBuffer,
   attemptError,
   healthOf,
+  healthParams,
   type MessageRow,
   type PayloadRow,
   ROUTE_HEALTH_COLUMNS,
@@ -203,15 +204,7 @@ export class PostgresStore implements Store {
         await q(
           `UPDATE routes SET target_state = $2, target_since = $3, target_failures = $4, target_error = $5,
              probe_at = $6, probe_interval_ms = $7, probe_until = NULL WHERE name = $1`,
-          [
-            route,
-            after.state,
-            after.since,
-            after.failures,
-            after.lastError,
-            after.nextProbeAt,
-            after.probeIntervalMs,
-          ],
+          [...healthParams(route, after)],
         );
       }
       if (before.state === 'down' && after.state === 'up') {

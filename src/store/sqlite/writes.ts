@@ -9,6 +9,7 @@ import {
   attemptError,
   type HeadRow,
   healthOf,
+  healthParams,
   type MessageRow,
   type PayloadRow,
   type RouteHealthRow,
@@ -177,15 +178,7 @@ export class Writes {
     const before = healthOf(this.sql.routeGet.get(route) as RouteRow | undefined);
     const after = nextHealth(before, change.event, change.policy, change.now);
     if (after !== before) {
-      this.sql.healthPut.run(
-        route,
-        after.state,
-        after.since,
-        after.failures,
-        after.lastError,
-        after.nextProbeAt,
-        after.probeIntervalMs,
-      );
+      this.sql.healthPut.run(...healthParams(route, after));
     }
     if (before.state === 'down' && after.state === 'up') {
       this.sql.healHeads.run(change.now, route, change.now);
