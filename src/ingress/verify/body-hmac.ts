@@ -1,6 +1,6 @@
 import { strictDecode } from '../../core/hmac.js';
 import { hmacVerdict } from './hmac.js';
-import { readHeader, rejected, type VerifyResult } from './result.js';
+import { malformed, missing, readHeader, type SignedRequest, type VerifyResult } from './result.js';
 
 /**
  * Schemes whose one header carries `prefix` + HMAC-SHA256(secret, body): GitHub, Shopify
@@ -28,12 +28,11 @@ export const SHOPIFY_FORMAT: BodyHmacFormat = {
 export function verifyBodyHmac(
   format: BodyHmacFormat,
   secrets: readonly string[],
-  header: (lowerCaseName: string) => string | undefined,
-  body: Buffer,
+  request: SignedRequest,
 ): VerifyResult {
-  const value = readHeader(header, format.header);
-  if (value === undefined) return rejected(`missing ${format.header} header`);
+  const value = readHeader(request, format.header);
+  if (value === undefined) return missing(format.header);
   const signature = strictDecode(value, format.encoding, format.prefix);
-  if (signature === null) return rejected(`malformed ${format.header} header`);
-  return hmacVerdict(secrets, [body], [signature]);
+  if (signature === null) return malformed(format.header);
+  return hmacVerdict(secrets, [request.body], [signature]);
 }

@@ -21,18 +21,19 @@ export function verifySignature(
   body: Buffer,
   nowMs: number,
 ): VerifyResult {
+  const request = { header, body, nowMs };
   switch (config.scheme) {
     case 'github':
-      return verifyBodyHmac(GITHUB_FORMAT, config.secrets, header, body);
+      return verifyBodyHmac(GITHUB_FORMAT, config.secrets, request);
     case 'shopify':
-      return verifyBodyHmac(SHOPIFY_FORMAT, config.secrets, header, body);
+      return verifyBodyHmac(SHOPIFY_FORMAT, config.secrets, request);
     case 'hmac-sha256':
-      return verifyBodyHmac(config, config.secrets, header, body);
+      return verifyBodyHmac(config, config.secrets, request);
     case 'stripe':
-      return verifyStripe(config.secrets, config.toleranceMs, header, body, nowMs);
+      return verifyStripe(config, request);
     case 'standard-webhooks':
-      return verifyStandardWebhooks(config.secrets, config.toleranceMs, header, body, nowMs);
+      return verifyStandardWebhooks(config, request);
     case 'slack':
-      return verifySlack(config.secrets, config.toleranceMs, header, body, nowMs);
+      return verifySlack(config, request);
   }
 }

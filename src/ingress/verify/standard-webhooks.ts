@@ -1,7 +1,15 @@
 import { strictDecode } from '../../core/hmac.js';
 import { signedContent, standardWebhooksKey } from '../../core/standard-webhooks.js';
 import { hmacVerdict } from './hmac.js';
-import { readHeader, rejected, type VerifyResult } from './result.js';
+import {
+  malformed,
+  missing,
+  readHeader,
+  rejected,
+  type SignedRequest,
+  type TimedSecrets,
+  type VerifyResult,
+} from './result.js';
 import { timestampProblem } from './timestamp.js';
 
 // https://www.standardwebhooks.com (the signature itself: core/standard-webhooks.ts)
@@ -29,26 +37,23 @@ function parseSignatures(value: string): Buffer[] | null {
 }
 
 export function verifyStandardWebhooks(
-  secrets: readonly string[],
-  toleranceMs: number,
-  header: (lowerCaseName: string) => string | undefined,
-  body: Buffer,
-  nowMs: number,
+  settings: TimedSecrets,
+  request: SignedRequest,
 ): VerifyResult {
-  const id = readHeader(header, ID_HEADER);
-  if (id === undefined) return rejected(`missing ${ID_HEADER} header`);
-  const timestamp = readHeader(header, TIMESTAMP_HEADER);
-  if (timestamp === undefined) return rejected(`missing ${TIMESTAMP_HEADER} header`);
-  const value = readHeader(header, SIGNATURE_HEADER);
-  if (value === undefined) return rejected(`missing ${SIGNATURE_HEADER} header`);
+  const id = readHeader(request, ID_HEADER);
+  if (id === undefined) return missing(ID_HEADER);
+  const timestamp = readHeader(request, TIMESTAMP_HEADER);
+  if (timestamp === undefined) return missing(TIMESTAMP_HEADER);
+  const value = readHeader(request, SIGNATURE_HEADER);
+  if (value === undefined) return missing(SIGNATURE_HEADER);
 
   const signatures = parseSignatures(value);
-  if (signatures === null) return rejected(`malformed ${SIGNATURE_HEADER} header`);
-  const problem = timestampProblem(timestamp, TIMESTAMP_HEADER, nowMs, toleranceMs);
+  if (signatures === null) return malformed(SIGNATURE_HEADER);
+  const problem = timestampProblem(timestamp, TIMESTAMP_HEADER, request, settings);
   if (problem !== null) return rejected(problem);
 
   // A secret that is not valid base64 cannot have signed anything; the config loader is
   // the place to refuse it, so here it simply matches nothing.
-  const keys = secrets.flatMap((secret) => standardWebhooksKey(secret) ?? []);
-  return hmacVerdict(keys, signedContent(id, timestamp, body), signatures);
+  const keys = settings.secrets.flatMap((secret) => standardWebhooksKey(secret) ?? []);
+  return hmacVerdict(keys, signedContent(id, timestamp, request.body), signatures);
 }

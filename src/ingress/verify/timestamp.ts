@@ -1,4 +1,5 @@
 import { formatDuration } from '../../core/units.js';
+import type { SignedRequest, TimedSecrets } from './result.js';
 
 /**
  * Checks a sender's unix-seconds timestamp against the clock. Returns the rejection
@@ -8,12 +9,12 @@ import { formatDuration } from '../../core/units.js';
 export function timestampProblem(
   text: string,
   headerName: string,
-  nowMs: number,
-  toleranceMs: number,
+  request: SignedRequest,
+  { toleranceMs }: TimedSecrets,
 ): string | null {
   const seconds = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
   if (Number.isNaN(seconds)) return `malformed ${headerName} timestamp`;
-  if (Math.abs(nowMs - seconds * 1000) > toleranceMs) {
+  if (Math.abs(request.nowMs - seconds * 1000) > toleranceMs) {
     return `timestamp outside the ${formatDuration(toleranceMs)} tolerance`;
   }
   return null;
