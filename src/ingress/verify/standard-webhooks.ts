@@ -1,15 +1,8 @@
 import { strictDecode } from '../../core/hmac.js';
 import { signedContent, standardWebhooksKey } from '../../core/standard-webhooks.js';
 import { hmacVerdict } from './hmac.js';
-import {
-  malformed,
-  missing,
-  readHeader,
-  rejected,
-  type SignedRequest,
-  type TimedSecrets,
-  type VerifyResult,
-} from './result.js';
+import type { SignedRequest, TimedSecrets, VerifyResult } from './result.js';
+import { malformed, missing, readHeader, rejected } from './result.js';
 import { timestampProblem } from './timestamp.js';
 
 // https://www.standardwebhooks.com (the signature itself: core/standard-webhooks.ts)

@@ -1,14 +1,7 @@
 import { strictDecode } from '../../core/hmac.js';
 import { hmacVerdict } from './hmac.js';
-import {
-  malformed,
-  missing,
-  readHeader,
-  rejected,
-  type SignedRequest,
-  type TimedSecrets,
-  type VerifyResult,
-} from './result.js';
+import type { SignedRequest, TimedSecrets, VerifyResult } from './result.js';
+import { malformed, missing, readHeader, rejected } from './result.js';
 import { timestampProblem } from './timestamp.js';
 
 const HEADER = 'Stripe-Signature';
