@@ -61,6 +61,11 @@ function routesEnv(routes: unknown[]): string {
   return JSON.stringify(routes);
 }
 
+/** The environment of a forwarder with one route, `approvals`, delivering to `app`. */
+function approvalsEnv(app: TestTarget): Record<string, string> {
+  return { HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]) };
+}
+
 const bodies = (t: TestTarget) => t.received.map((r) => r.body.toString('utf8'));
 const failed = (ids: string[]) => ({
   batchItemFailures: ids.map((itemIdentifier) => ({ itemIdentifier })),
@@ -69,9 +74,7 @@ const failed = (ids: string[]) => ({
 describe('Lambda forwarder: delivery', () => {
   test('forwards each record in order with its exact body, carried headers and Hookq-* headers', async () => {
     const app = await target();
-    const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler } = handlerFor(approvalsEnv(app));
     const records = [
       fifoRecord({
         body: '{"id":1,"text":"caf\u00e9 \u2713"}',
@@ -111,7 +114,7 @@ describe('Lambda forwarder: delivery', () => {
   test('HOOKQ_FORWARD_HEADERS limits the carried headers that are forwarded', async () => {
     const app = await target();
     const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      ...approvalsEnv(app),
       HOOKQ_FORWARD_HEADERS: 'Content-Type',
     });
     await handler(
@@ -152,7 +155,7 @@ describe('Lambda forwarder: delivery', () => {
     const secret = `whsec_${Buffer.from('hookq lambda signing key, 32 b.').toString('base64')}`;
     const app = await target();
     const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      ...approvalsEnv(app),
       HOOKQ_SIGNING_SECRET: secret,
     });
     const record = fifoRecord({ body: '{"signed":true}' });
@@ -172,9 +175,7 @@ describe('Lambda forwarder: delivery', () => {
 
   test('with its own forwarder, every invocation delivers (connections are not kept across)', async () => {
     const app = await target();
-    const config = loadLambdaConfig({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const config = loadLambdaConfig(approvalsEnv(app));
     const handler = createSqsForwarder(config, { logger: pino({ level: 'silent' }) });
     for (const body of ['first invocation', 'second invocation']) {
       const result = await handler(fifoEvent(fifoRecord({ body })), contextWith(30_000));
@@ -321,9 +322,7 @@ describe('Lambda forwarder: signature verification (the route’s verify)', () =
 
   test('routes without verify forward as before', async () => {
     const app = await target();
-    const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler } = handlerFor(approvalsEnv(app));
     const record = fifoRecord({ headers: { 'stripe-signature': 'garbage' } });
     assert.deepEqual(await handler(fifoEvent(record), contextWith(30_000)), {
       batchItemFailures: [],
@@ -335,7 +334,7 @@ describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
   test('a failure returns that record and every later one; later ones are never sent', async () => {
     const app = await target((_request, index) => (index === 1 ? 500 : 200));
     const { handler, lines } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      ...approvalsEnv(app),
       HOOKQ_MAX_RECEIVE_COUNT: '5',
     });
     // Two groups interleaved: B1 fails, and A2 (another group) is held back too, since
@@ -361,9 +360,7 @@ describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
 
   test('a failure of the first record returns the whole batch', async () => {
     const app = await target(() => 503);
-    const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler } = handlerFor(approvalsEnv(app));
     const records = [fifoRecord(), fifoRecord(), fifoRecord()];
     const result = await handler(fifoEvent(...records), contextWith(30_000));
     assert.deepEqual(result, failed(records.map((r) => r.messageId)));
@@ -372,9 +369,7 @@ describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
 
   test('a 3xx is a failure too: only 2xx delivers', async () => {
     const app = await target(() => 302);
-    const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler } = handlerFor(approvalsEnv(app));
     const record = fifoRecord();
     assert.deepEqual(
       await handler(fifoEvent(record), contextWith(30_000)),
@@ -385,9 +380,7 @@ describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
   test('a refused connection fails the record', async () => {
     const app = await target();
     await app.down();
-    const { handler, lines } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler, lines } = handlerFor(approvalsEnv(app));
     const records = [fifoRecord(), fifoRecord()];
     const result = await handler(fifoEvent(...records), contextWith(30_000));
     assert.deepEqual(result, failed(records.map((r) => r.messageId)));
@@ -398,9 +391,7 @@ describe('Lambda forwarder: partial batch failures (the FIFO rule)', () => {
 
   test('a record with no route fails in its place: earlier records delivered, later ones held', async () => {
     const app = await target();
-    const { handler, lines } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler, lines } = handlerFor(approvalsEnv(app));
     const ok = fifoRecord({ body: 'ok' });
     const unknownRoute = fifoRecord({ body: 'lost?', route: 'payments' });
     const unknownGroup = fifoRecord({ body: 'later', route: null, group: 'nobody' });
@@ -441,7 +432,7 @@ describe('Lambda forwarder: timeouts and the deadline', () => {
   test('a hanging target cannot outlast the invocation: the request ends at the own deadline', async () => {
     const app = await target(() => 'hang');
     const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
+      ...approvalsEnv(app),
       HOOKQ_TIMEOUT: '5m',
       HOOKQ_DEADLINE_MARGIN: '300ms',
     });
@@ -473,9 +464,7 @@ describe('Lambda forwarder: timeouts and the deadline', () => {
 
   test('with no time left at all nothing is sent', async () => {
     const app = await target();
-    const { handler } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler } = handlerFor(approvalsEnv(app));
     const record = fifoRecord();
     // 800ms left, all of it inside the default 1s margin.
     assert.deepEqual(
@@ -549,9 +538,7 @@ describe('Lambda forwarder: malformed events', () => {
   for (const [name, event, message] of cases) {
     test(`rejects ${name}, sending nothing`, async () => {
       const app = await target();
-      const { handler, lines } = handlerFor({
-        HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-      });
+      const { handler, lines } = handlerFor(approvalsEnv(app));
       await assert.rejects(handler(event(), contextWith(30_000)), (error: unknown) => {
         assert.ok(error instanceof MalformedEventError, String(error));
         assert.match(error.message, /^malformed SQS event: /);
@@ -567,9 +554,7 @@ describe('Lambda forwarder: malformed events', () => {
 describe('Lambda forwarder: logs', () => {
   test('one JSON line per delivery with the message id and request id, never the body', async () => {
     const app = await target();
-    const { handler, lines } = handlerFor({
-      HOOKQ_ROUTES: routesEnv([{ name: 'approvals', target: app.url }]),
-    });
+    const { handler, lines } = handlerFor(approvalsEnv(app));
     const records = [
       fifoRecord({ body: '{"card":"4111-SECRET-BODY"}', group: 'g1' }),
       fifoRecord({ body: '{"card":"4111-SECRET-BODY"}', group: 'g2' }),

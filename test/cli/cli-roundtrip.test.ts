@@ -10,6 +10,7 @@ import {
   type Accepted,
   accepted,
   assertFirstDeliveriesInOrder,
+  deliveriesIn,
   hookqHeaders,
   post,
 } from '../e2e/support.js';
@@ -62,11 +63,6 @@ async function routes(operator: Operator): Promise<Map<string, RouteView>> {
 
 async function stateOf(operator: Operator, id: string): Promise<string> {
   return (await operator.api<Summary>(`/api/messages/${id}`)).state;
-}
-
-/** The requests the target answered 2xx, with hookq's headers, in the order it saw them. */
-function deliveriesIn(received: readonly Received[], answered: (r: Received) => boolean) {
-  return received.filter(answered).map((r) => ({ ...hookqHeaders(r), at: r.at, body: r.body }));
 }
 
 test('status, dlq list/show/blocked, then redrive by route and all: every message delivered in group order', async (t) => {
@@ -336,7 +332,9 @@ test('status, dlq list/show/blocked, then redrive by route and all: every messag
 
   const ordersSent = [...sent.values()].flat();
   const ordersDelivered = () =>
-    deliveriesIn(target.received, (r) => answeredOk.has(r)).filter((d) => d.route === 'orders');
+    deliveriesIn(target.received.filter((r) => answeredOk.has(r))).filter(
+      (d) => d.route === 'orders',
+    );
   await waitUntil(
     'every orders message delivered',
     () => new Set(ordersDelivered().map((d) => d.id)).size === ordersSent.length,
@@ -404,7 +402,7 @@ test('discard, redrive by id, replay, pause and resume', async (t) => {
     const body = Buffer.from(JSON.stringify({ group, n, kind }));
     return accepted(await post(`${ingressUrl}/orders`, body, { 'x-group': group }), group, n, body);
   }
-  const delivered = () => deliveriesIn(target.received, (r) => answeredOk.has(r));
+  const delivered = () => deliveriesIn(target.received.filter((r) => answeredOk.has(r)));
   const deliveredIds = () => delivered().map((d) => d.id);
   async function deadIds(): Promise<string[]> {
     const { items } = await operator.json<{ items: Summary[] }>(['dlq', 'list']);

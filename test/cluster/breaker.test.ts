@@ -5,19 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { hookqHeaders, post, serve } from '../e2e/support.js';
 import { delay, waitUntil } from '../helpers/async.js';
-import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { TestTarget } from '../helpers/target.js';
-import { holdPg, pgSkip, pgStorage } from './support.js';
+import { clusterConfig, holdPgDuringFile, pgSkip, pgStorage } from './support.js';
 
-let release: (() => Promise<void>) | undefined;
-before(async () => {
-  if (!pgSkip) release = await holdPg('hookq_test_cluster_breaker');
-});
-after(() => release?.());
+holdPgDuringFile('hookq_test_cluster_breaker');
 
 test('three instances probe a down target once per interval in all', {
   skip: pgSkip,
@@ -26,23 +21,14 @@ test('three instances probe a down target once per interval in all', {
   const target = await TestTarget.start(() => answer);
   onEnd(t, () => target.close());
   const storage = pgStorage(t);
-  const dir = removeAfter(t, tempDir('hookq-cluster-breaker-'));
   const probeMs = 500;
-  const config = writeConfig(dir, {
-    storage: { url: storage.url },
-    routes: [
-      {
-        name: 'r',
-        path: '/r',
-        target: target.url,
-        group: { header: 'X-Group' },
-        retry: { maxAttempts: 3, backoff: { initial: '50ms', max: '100ms' } },
-        delivery: {
-          timeout: '1s',
-          breaker: { after: 3, probe: { initial: `${probeMs}ms`, max: `${probeMs}ms` } },
-        },
-      },
-    ],
+  const config = clusterConfig(t, storage.url, 'r', target.url, {
+    group: { header: 'X-Group' },
+    retry: { maxAttempts: 3, backoff: { initial: '50ms', max: '100ms' } },
+    delivery: {
+      timeout: '1s',
+      breaker: { after: 3, probe: { initial: `${probeMs}ms`, max: `${probeMs}ms` } },
+    },
   });
   const instances = await Promise.all([serve(t, config), serve(t, config), serve(t, config)]);
   const agent = new Agent({ keepAlive: true, maxSockets: 6 });

@@ -7,15 +7,15 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { Agent } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { serve } from '../e2e/support.js';
 import { delay, waitUntil } from '../helpers/async.js';
-import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { onEnd } from '../helpers/cleanup.js';
 import {
   assertDeliveredAsSent,
+  clusterConfig,
   GroupTarget,
-  holdPg,
+  holdPgDuringFile,
   pgSkip,
   pgStorage,
   Sender,
@@ -24,11 +24,7 @@ import {
 
 const GROUPS = 100;
 
-let release: (() => Promise<void>) | undefined;
-before(async () => {
-  if (!pgSkip) release = await holdPg('hookq_test_cluster_bursts');
-});
-after(() => release?.());
+holdPgDuringFile('hookq_test_cluster_bursts');
 
 test('bursts over 100 groups on three instances, 2 % failing: every group in order', {
   skip: pgSkip,
@@ -39,19 +35,10 @@ test('bursts over 100 groups on three instances, 2 % failing: every group in ord
     () => randomInt(100) < 2,
   );
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cluster-bursts-'));
-  const config = writeConfig(dir, {
-    storage: { url },
-    routes: [
-      {
-        name: 'bursts',
-        path: '/bursts',
-        target: target.url,
-        group: { json: '/group' },
-        retry: { maxAttempts: 1000, backoff: { initial: '20ms', max: '100ms' } },
-        delivery: { timeout: '2s', maxConcurrency: 32 },
-      },
-    ],
+  const config = clusterConfig(t, url, 'bursts', target.url, {
+    group: { json: '/group' },
+    retry: { maxAttempts: 1000, backoff: { initial: '20ms', max: '100ms' } },
+    delivery: { timeout: '2s', maxConcurrency: 32 },
   });
   const instances = await Promise.all([serve(t, config), serve(t, config), serve(t, config)]);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { Agent } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { leaseMsFor } from '../../src/delivery/dispatcher.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { logsSaying, serve } from '../e2e/support.js';
@@ -19,7 +19,7 @@ import {
   assertDeliveredAsSent,
   deliveredBy,
   GroupTarget,
-  holdPg,
+  holdPgDuringFile,
   pgSkip,
   pgStorage,
   Sender,
@@ -34,11 +34,7 @@ const LEASE_MS = leaseMsFor(TIMEOUT_MS);
 const DRAIN_MS = 250;
 
 // The restart test waits for this file to end before it stops the server.
-let release: (() => Promise<void>) | undefined;
-before(async () => {
-  if (!pgSkip) release = await holdPg('hookq_test_cluster_instances');
-});
-after(() => release?.());
+holdPgDuringFile('hookq_test_cluster_instances');
 
 /** The route every instance serves: grouped by the JSON pointer /group. */
 function route(name: string, target: string) {

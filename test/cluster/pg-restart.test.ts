@@ -12,13 +12,20 @@ import { execFile, execFileSync } from 'node:child_process';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { hookqHeaders, serve } from '../e2e/support.js';
+import { deliveriesIn, serve } from '../e2e/support.js';
 import { delay, waitUntil } from '../helpers/async.js';
-import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { onEnd } from '../helpers/cleanup.js';
 import { PG_URL } from '../helpers/postgres.js';
 import { TestTarget } from '../helpers/target.js';
-import { adminUrlOf, assertDeliveredAsSent, pgSkip, pgStorage, Sender, withPg } from './support.js';
+import {
+  adminUrlOf,
+  assertDeliveredAsSent,
+  clusterConfig,
+  pgSkip,
+  pgStorage,
+  Sender,
+  withPg,
+} from './support.js';
 
 const GROUPS = 6;
 /** How long the server stays down. */
@@ -133,19 +140,10 @@ test('PostgreSQL down and back under load: 503s meanwhile, then recovery without
   onEnd(t, () => ensureUp(start));
   const target = await TestTarget.start();
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-cluster-pg-'));
-  const config = writeConfig(dir, {
-    storage: { url },
-    routes: [
-      {
-        name: 'restart',
-        path: '/restart',
-        target: target.url,
-        group: { json: '/group' },
-        retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
-        delivery: { timeout: '1s', maxConcurrency: 8 },
-      },
-    ],
+  const config = clusterConfig(t, url, 'restart', target.url, {
+    group: { json: '/group' },
+    retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
+    delivery: { timeout: '1s', maxConcurrency: 8 },
   });
   const instances = await Promise.all([serve(t, config), serve(t, config)]);
   const admins = instances.map(({ server }) => adminUrlOf(server));
@@ -290,7 +288,7 @@ test('PostgreSQL down and back under load: 503s meanwhile, then recovery without
     },
     30_000,
   );
-  const received = target.received.map((r) => ({ ...hookqHeaders(r), at: r.at, body: r.body }));
+  const received = deliveriesIn(target.received);
   assertDeliveredAsSent(received, sender.acknowledged);
   // Outcomes lost with the connections are delivered again: allowed, and worth seeing.
   t.diagnostic(`${received.length - new Set(received.map((r) => r.id)).size} repeats`);

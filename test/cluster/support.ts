@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type Agent, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import pg from 'pg';
 import {
   assertFirstDeliveriesInOrder,
@@ -19,6 +19,7 @@ import {
 } from '../e2e/support.js';
 import { delay } from '../helpers/async.js';
 import { onEnd } from '../helpers/cleanup.js';
+import { routeConfig } from '../helpers/config.js';
 import type { HookqServer } from '../helpers/hookq-process.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
 
@@ -39,11 +40,20 @@ export async function withPg<T>(work: (client: pg.Client) => Promise<T>): Promis
 }
 
 /**
- * Keep a connection open while a test file runs. Before stopping the server, the restart
- * test waits until no other client is connected; without this, the gap between two of
- * the file's tests would look like a quiet server. Resolves to the function that closes it.
+ * Keep a connection open while the test file calling this runs. Before stopping the
+ * server, the restart test waits until no other client is connected; without this, the
+ * gap between two of the file's tests would look like a quiet server.
  */
-export async function holdPg(name: string): Promise<() => Promise<void>> {
+export function holdPgDuringFile(name: string): void {
+  let release: (() => Promise<void>) | undefined;
+  before(async () => {
+    if (!pgSkip) release = await holdPg(name);
+  });
+  after(() => release?.());
+}
+
+/** Open a connection of its own; resolves to the function that closes it. */
+async function holdPg(name: string): Promise<() => Promise<void>> {
   const client = new pg.Client({ connectionString: PG_URL, application_name: name });
   client.on('error', () => undefined);
   await client.connect();
@@ -62,6 +72,17 @@ export function pgStorage(t: TestContext): { url: string; schema: string } {
   url.searchParams.set('application_name', schema);
   onEnd(t, () => withPg((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)));
   return { url: url.toString(), schema };
+}
+
+/** The configuration every instance runs with: routeConfig on a `pgStorage` URL. */
+export function clusterConfig(
+  t: TestContext,
+  storageUrl: string,
+  name: string,
+  target: string,
+  settings: Record<string, unknown>,
+): string {
+  return routeConfig(t, name, target, settings, { storage: { url: storageUrl } });
 }
 
 /** The admin URL a `hookq serve` process announced when it became ready. */

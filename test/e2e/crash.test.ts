@@ -8,16 +8,10 @@ import { randomInt } from 'node:crypto';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
 import { delay, waitUntil } from '../helpers/async.js';
-import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { onEnd } from '../helpers/cleanup.js';
+import { routeConfig } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
-import {
-  assertFirstDeliveriesInOrder,
-  type Delivery,
-  hookqHeaders,
-  post,
-  serve,
-} from './support.js';
+import { assertFirstDeliveriesInOrder, deliveriesIn, post, serve } from './support.js';
 
 const KILLS = 3;
 const GROUPS = 8;
@@ -28,19 +22,11 @@ test('SIGKILL under load loses no acknowledged webhook and keeps group order', a
   // A few milliseconds per answer, so that kills often land while attempts are in flight.
   const target = await TestTarget.start(() => ({ status: 200, afterMs: randomInt(30) }));
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-e2e-crash-'));
-  const config = writeConfig(dir, {
-    routes: [
-      {
-        name: 'crash',
-        path: '/crash',
-        target: target.url,
-        group: { header: 'X-Group' },
-        retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
-        // The lease after a crash lasts 1s + 1s.
-        delivery: { timeout: '1s', maxConcurrency: 16 },
-      },
-    ],
+  const config = routeConfig(t, 'crash', target.url, {
+    group: { header: 'X-Group' },
+    retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
+    // The lease after a crash lasts 1s + 1s.
+    delivery: { timeout: '1s', maxConcurrency: 16 },
   });
   let { server, ingressUrl } = await serve(t, config);
   const agent = new Agent({ keepAlive: true, maxSockets: GROUPS });
@@ -91,8 +77,7 @@ test('SIGKILL under load loses no acknowledged webhook and keeps group order', a
     await Promise.all(senders);
   }
 
-  const received = () =>
-    target.received.map((r) => ({ ...hookqHeaders(r), at: r.at, body: r.body }));
+  const received = () => deliveriesIn(target.received);
   await waitUntil(
     'every acknowledged webhook delivered',
     () => {
@@ -117,7 +102,7 @@ test('SIGKILL under load loses no acknowledged webhook and keeps group order', a
       assert.equal(r.id, ack, `${key} delivered under another id than acknowledged`);
   }
 
-  assertFirstDeliveriesInOrder(all satisfies Delivery[]);
+  assertFirstDeliveriesInOrder(all);
   // The sender's own counter agrees with the sequences hookq assigned.
   const lastN = new Map<string, number>();
   const first = new Set<string>();

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
 import { delay, waitUntil } from '../helpers/async.js';
-import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { tempDir, writeConfig } from '../helpers/config.js';
+import { onEnd } from '../helpers/cleanup.js';
+import { routeConfig } from '../helpers/config.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
 import { type Accepted, accepted, hookqHeaders, logsSaying, post, serve } from './support.js';
 
@@ -21,21 +21,13 @@ test('webhooks sent during a target outage all arrive in group order once it rec
     return phase;
   });
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-e2e-outage-'));
-  const config = writeConfig(dir, {
-    routes: [
-      {
-        name: 'outage',
-        path: '/outage',
-        target: target.url,
-        group: { header: 'X-Group' },
-        // Enough attempts to outlast the outage: nothing may be dead-lettered here.
-        retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
-        // Every kind of failure must meet the retry path itself here; the breaker, which
-        // holds a down target's route to one probe at a time, is tested in hold-and-heal.
-        delivery: { timeout: '1s', maxConcurrency: 8, breaker: 'off' },
-      },
-    ],
+  const config = routeConfig(t, 'outage', target.url, {
+    group: { header: 'X-Group' },
+    // Enough attempts to outlast the outage: nothing may be dead-lettered here.
+    retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
+    // Every kind of failure must meet the retry path itself here; the breaker, which
+    // holds a down target's route to one probe at a time, is tested in hold-and-heal.
+    delivery: { timeout: '1s', maxConcurrency: 8, breaker: 'off' },
   });
   const { server, ingressUrl } = await serve(t, config);
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });

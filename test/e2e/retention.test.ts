@@ -55,6 +55,7 @@ test('queued messages expire into the DLQ; old dead letters and delivered histor
   onEnd(t, () => hookq.close(1000));
   const said = (msg: string, id: string) =>
     logs.some((entry) => entry.msg === msg && entry.messageId === id);
+  const deleted = (id: string) => async () => (await hookq.store.getMessage(id)) === null;
 
   const sentAt = Date.now();
   const waiting = accepted(
@@ -90,11 +91,7 @@ test('queued messages expire into the DLQ; old dead letters and delivered histor
     5_000,
   );
 
-  await waitUntil(
-    'the expired dead letter deleted',
-    async () => (await hookq.store.getMessage(waiting.id)) === null,
-    5_000,
-  );
+  await waitUntil('the expired dead letter deleted', deleted(waiting.id), 5_000);
   await waitUntil(
     'the deletion logged',
     () => said('dead letter deleted: older than retention.deadLetter', waiting.id),
@@ -102,11 +99,7 @@ test('queued messages expire into the DLQ; old dead letters and delivered histor
   );
 
   assert.equal(healthy.received.length, 1);
-  await waitUntil(
-    'the delivered message deleted',
-    async () => (await hookq.store.getMessage(done.id)) === null,
-    5_000,
-  );
+  await waitUntil('the delivered message deleted', deleted(done.id), 5_000);
   await waitUntil(
     'the deletion of delivered history logged',
     () =>

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -15,7 +15,7 @@ import { startHookq } from '../../src/app.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { delay, waitUntil } from '../helpers/async.js';
 import { onEnd, removeAfter } from '../helpers/cleanup.js';
-import { configFor, tempDir, writeConfig } from '../helpers/config.js';
+import { configFor, routeConfig, tempDir } from '../helpers/config.js';
 import { spawnHookq } from '../helpers/hookq-process.js';
 import { TestTarget } from '../helpers/target.js';
 import { accepted, errorCode, hookqHeaders, logsSaying, post, serve } from './support.js';
@@ -23,18 +23,10 @@ import { accepted, errorCode, hookqHeaders, logsSaying, post, serve } from './su
 test('SIGTERM lets the attempt in flight finish, records it, and refuses new webhooks', async (t) => {
   const target = await TestTarget.start(() => ({ status: 200, afterMs: 500 }));
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-e2e-shutdown-'));
-  const config = writeConfig(dir, {
-    routes: [
-      {
-        name: 'slow',
-        path: '/slow',
-        target: target.url,
-        group: { header: 'X-Group' },
-        retry: { maxAttempts: 10, backoff: { initial: '50ms', max: '200ms' } },
-        delivery: { timeout: '2s' },
-      },
-    ],
+  const config = routeConfig(t, 'slow', target.url, {
+    group: { header: 'X-Group' },
+    retry: { maxAttempts: 10, backoff: { initial: '50ms', max: '200ms' } },
+    delivery: { timeout: '2s' },
   });
   const { server, ingressUrl } = await serve(t, config);
   // A kept-alive connection that is open when the signal comes, besides fresh ones.
@@ -96,7 +88,7 @@ test('SIGTERM lets the attempt in flight finish, records it, and refuses new web
     0,
   );
 
-  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  const store = SqliteStore.open(join(dirname(config), 'hookq.db'));
   try {
     const stored = await store.getMessage(message.id);
     assert.equal(stored?.state, 'delivered');
@@ -169,13 +161,10 @@ test('a stop that comes while a new message is being claimed still waits for its
 test('a signal during start-up stops hookq cleanly once it has started', async (t) => {
   const target = await TestTarget.start();
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-e2e-early-signal-'));
-  const config = writeConfig(dir, {
-    routes: [{ name: 'orders', path: '/orders', target: target.url }],
-  });
+  const config = routeConfig(t, 'orders', target.url);
   // Start-up waits for the database while another connection holds its write lock,
   // so the signal lands in the middle of it, whatever the machine's speed.
-  const path = join(dir, 'hookq.db');
+  const path = join(dirname(config), 'hookq.db');
   await SqliteStore.open(path).close();
   const holder = new Database(path);
   onEnd(t, () => holder.close());
@@ -223,10 +212,7 @@ function closedAt(socket: Socket): Promise<number> {
 test('a stop closes idle connections at once, cuts slow senders soon, and answers what it received', async (t) => {
   const target = await TestTarget.start();
   onEnd(t, () => target.close());
-  const dir = removeAfter(t, tempDir('hookq-e2e-stop-connections-'));
-  const config = writeConfig(dir, {
-    routes: [{ name: 'orders', path: '/orders', target: target.url }],
-  });
+  const config = routeConfig(t, 'orders', target.url);
   const { server, ingressUrl } = await serve(t, config);
   const sockets: Socket[] = [];
   onEnd(t, () => {
@@ -301,7 +287,7 @@ test('a stop closes idle connections at once, cuts slow senders soon, and answer
   const answer = Buffer.concat(reply).toString();
   assert.match(answer, /^HTTP\/1\.1 200 /, answer);
   const messageId = String(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).messageId);
-  const store = SqliteStore.open(join(dir, 'hookq.db'));
+  const store = SqliteStore.open(join(dirname(config), 'hookq.db'));
   try {
     assert.equal(Buffer.from((await store.getMessage(messageId))!.body).toString(), body);
   } finally {

@@ -9,8 +9,6 @@ import { onEnd } from '../helpers/cleanup.js';
 import { HookqServer } from '../helpers/hookq-process.js';
 import type { Received } from '../helpers/target.js';
 
-// Kept for the tests that still import them from here; they live in test/helpers.
-
 // --- Sending webhooks -------------------------------------------------------------------
 
 /** Ingress's answer to one webhook. */
@@ -118,6 +116,11 @@ export function hookqHeaders(received: Pick<Received, 'headers'>): HookqHeaders 
 /** A forwarded request the target answered with a 2xx: a delivery. */
 export interface Delivery extends HookqHeaders {
   at: number;
+}
+
+/** Requests the target answered with a 2xx, read as deliveries (with their bodies). */
+export function deliveriesIn(received: readonly Received[]): Array<Delivery & { body: Buffer }> {
+  return received.map((r) => ({ ...hookqHeaders(r), at: r.at, body: r.body }));
 }
 
 /**

@@ -1,9 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { HookqConfig } from '../../src/config/types.js';
+import { removeAfter } from './cleanup.js';
 
 /** A fresh temporary directory for one test's files. */
 export function tempDir(prefix = 'hookq-test-'): string {
@@ -44,4 +46,19 @@ export function configFor(dir: string, file: Parameters<typeof writeConfig>[1]):
     ...file,
   };
   return parseConfig(stringify(document), join(dir, 'hookq.yaml'), process.env, dir);
+}
+
+/**
+ * A configuration file with one route, served at `/NAME`, in a directory of the test's
+ * own that is removed when it ends. `file` gives the rest of the file (its storage, say).
+ */
+export function routeConfig(
+  t: TestContext,
+  name: string,
+  target: string,
+  settings: Record<string, unknown> = {},
+  file: Omit<Parameters<typeof writeConfig>[1], 'routes'> = {},
+): string {
+  const dir = removeAfter(t, tempDir(`hookq-${name}-`));
+  return writeConfig(dir, { ...file, routes: [{ name, path: `/${name}`, target, ...settings }] });
 }

@@ -7,12 +7,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { pino } from 'pino';
-import { Metrics } from '../../src/admin/metrics.js';
-import { createIngress } from '../../src/ingress/server.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { delay, waitUntil } from '../helpers/async.js';
-import { configFor, tempDir } from '../helpers/config.js';
+import { ordersIngress } from './http.js';
 
 test('a close cuts slow senders after the grace and answers the request it is storing', async () => {
   // A store whose writes finish when the test says.
@@ -20,16 +17,7 @@ test('a close cuts slow senders after the grace and answers the request it is st
   const store = {
     enqueue: () => new Promise<EnqueueResult>((resolve) => pending.push(resolve)),
   } as unknown as Store;
-  const routes = configFor(tempDir(), {
-    routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
-  }).routes;
-  const ingress = createIngress({
-    store,
-    routes,
-    log: pino({ level: 'silent' }),
-    metrics: new Metrics(store, routes),
-    closeGraceMs: 300,
-  });
+  const { ingress } = ordersIngress(store, { closeGraceMs: 300 });
   const { port } = new URL(await ingress.listen({ host: '127.0.0.1', port: 0 }));
   const sockets: Socket[] = [];
   const open = async () => {

@@ -2,8 +2,12 @@ import { once } from 'node:events';
 import { type IncomingHttpHeaders, type OutgoingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Metrics } from '../../src/admin/metrics.js';
 import { type RunningHookq, type StartOptions, startHookq } from '../../src/app.js';
 import type { Message, MessageDetail } from '../../src/core/terms.js';
+import { createIngress, type IngressOptions } from '../../src/ingress/server.js';
+import type { Store } from '../../src/store/store.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
 
@@ -128,6 +132,22 @@ export async function withHookq(
   } finally {
     await target.close();
   }
+}
+
+/**
+ * Ingress alone, on a store the test stands in for, with one route, `orders`, whose target
+ * is never called. It logs nothing unless `options.log` says otherwise.
+ */
+export function ordersIngress(
+  store: Store,
+  options: Partial<Omit<IngressOptions, 'store' | 'routes' | 'metrics'>> = {},
+) {
+  const routes = configFor(tempDir(), {
+    routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
+  }).routes;
+  const metrics = new Metrics(store, routes);
+  const log = pino({ level: 'silent' });
+  return { ingress: createIngress({ store, routes, log, metrics, ...options }), metrics };
 }
 
 /** Every message stored for a route, oldest first. */

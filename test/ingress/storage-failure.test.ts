@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { Metrics } from '../../src/admin/metrics.js';
 import { type RunningHookq, startHookq } from '../../src/app.js';
 import { StorageUnavailableError, WebhookRefusedError } from '../../src/core/errors.js';
-import { createIngress, RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
+import { RETRY_AFTER_SECONDS } from '../../src/ingress/server.js';
 import type { Store } from '../../src/store/store.js';
 import { delay, waitUntil } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
 import { TestTarget } from '../helpers/target.js';
-import { type Answer, sample, send, storedMessage, storedMessages } from './http.js';
+import { type Answer, ordersIngress, sample, send, storedMessage, storedMessages } from './http.js';
 
 // SPEC §2.2: a 2xx only after a durable write; when storage cannot take it, 503 with
 // Retry-After so the provider sends it again, and nothing half-stored.
@@ -219,16 +218,7 @@ describe('the log during a storage outage', () => {
         return { messageId: `m${stored}`, sequence: stored, duplicate: false as const };
       },
     } as unknown as Store;
-    const routes = configFor(tempDir(), {
-      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
-    }).routes;
-    const ingress = createIngress({
-      store,
-      routes,
-      log,
-      metrics: new Metrics(store, routes),
-      refusalLogIntervalMs: 300,
-    });
+    const { ingress } = ordersIngress(store, { log, refusalLogIntervalMs: 300 });
     const url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}/orders`;
     const saying = (msg: string) => entries.filter((entry) => entry.msg === msg);
     const sendMany = (n: number) =>
@@ -290,11 +280,7 @@ describe('a webhook the storage refuses for what it holds', () => {
         return { messageId: 'm1', sequence: 1, duplicate: false as const };
       },
     } as unknown as Store;
-    const routes = configFor(tempDir(), {
-      routes: [{ name: 'orders', path: '/orders', target: 'http://127.0.0.1:9/' }],
-    }).routes;
-    const metrics = new Metrics(store, routes);
-    const ingress = createIngress({ store, routes, log: pino({ level: 'silent' }), metrics });
+    const { ingress, metrics } = ordersIngress(store);
     const url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}/orders`;
     try {
       const answer = await send(url, { body: Buffer.from('x') });
