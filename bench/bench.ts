@@ -32,7 +32,8 @@
  *   npm run bench                               # full run
  *   npm run bench -- --seconds 2 --backlog 0    # quick check of the harness itself
  *   options: --seconds N (measured window), --warmup N, --backlog N (0: no deep backlog),
- *            --connections N, --max-concurrency N (delivery.maxConcurrency), --no-postgres
+ *            --connections N, --max-concurrency N (delivery.maxConcurrency), --no-postgres,
+ *            --no-sqlite (the PostgreSQL phases alone, when working on that store)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     'max-concurrency': { type: 'string', default: '128' },
     'no-postgres': { type: 'boolean', default: false },
+    'no-sqlite': { type: 'boolean', default: false },
   },
 });
 const BACKLOG = Number(values.backlog);
@@ -66,6 +68,7 @@ const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
 const MAX_CONCURRENCY = Number(values['max-concurrency']);
 const WITH_POSTGRES = !values['no-postgres'];
+const WITH_SQLITE = !values['no-sqlite'];
 for (const [name, value] of Object.entries({
   backlog: BACKLOG,
   seconds: SECONDS,
@@ -715,173 +718,177 @@ async function main(): Promise<void> {
     ratio: figure(row) / figure(reference),
   });
   try {
-    // SQLite, empty queue.
-    phase('release window (target down)');
-    const releasePlace = sqlite();
-    const release = ingressRow(
-      'release window',
-      releasePlace,
-      0,
-      await ingress(releasePlace, 'down'),
-    );
-    const releaseRow = add({
-      ...release,
-      target: '≥ 60 %, p99 ≤ 20 ms',
-      checks: [
-        { what: 'ratio', ok: release.ratio! >= 0.6 },
-        { what: 'p99', ok: release.p99Ms! <= 20 },
-        memoryCheck(release.rssMB),
-      ],
-    });
-
-    phase('steady state (target answering 200)');
-    const steadyPlace = sqlite();
-    const steady = ingressRow('steady state', steadyPlace, 0, await ingress(steadyPlace, 'live'));
-    const steadyRow = add({
-      ...steady,
-      target: '≥ 40 %, delivered ≥ 95 %, p99 ≤ 25 ms',
-      checks: [
-        { what: 'ratio', ok: steady.ratio! >= 0.4 },
-        { what: 'delivered', ok: steady.deliveredRatio! >= 0.95 },
-        { what: 'p99', ok: steady.p99Ms! <= 25 },
-        memoryCheck(steady.rssMB),
-      ],
-    });
-
-    phase(`drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
-    const manyPlace = sqlite();
-    await fill(manyPlace, 'backlog', DRAIN_MANY, GROUPS, true);
-    const many = drainRow(
-      `drain, ${GROUPS} groups`,
-      manyPlace,
-      DRAIN_MANY,
-      await drain(manyPlace, 'backlog', DRAIN_MANY),
-    );
-    const manyRow = add({
-      ...many,
-      target: '≥ 8,000 msg/s',
-      checks: [{ what: 'msg/s', ok: many.value! >= 8000 }, memoryCheck(many.rssMB)],
-    });
-
-    phase(`drain, 1 group (${int(DRAIN_ONE)} queued)`);
-    const onePlace = sqlite();
-    await fill(onePlace, 'solo', DRAIN_ONE, 1, true);
-    const one = drainRow(
-      'drain, 1 group',
-      onePlace,
-      DRAIN_ONE,
-      await drain(onePlace, 'solo', DRAIN_ONE),
-    );
-    const oneRow = add({
-      ...one,
-      target: '≥ 2,000 msg/s',
-      checks: [{ what: 'msg/s', ok: one.value! >= 2000 }, memoryCheck(one.rssMB)],
-    });
-
-    phase(`heal (${int(HEAL_MESSAGES)} waiting through a ${OUTAGE_MS / 1000} s outage)`);
-    const healPlace = sqlite();
-    const healed = await heal(healPlace);
-    add({
-      phase: `heal, ${int(HEAL_MESSAGES)} over ${GROUPS} groups after a ${OUTAGE_MS / 1000} s outage`,
-      store: 'sqlite',
-      instances: 1,
-      queued: HEAL_MESSAGES,
-      bareRps: null,
-      value: healed.firstMs,
-      unit: 'ms',
-      drainedMs: healed.drainedMs,
-      ratio: null,
-      p50Ms: null,
-      p99Ms: null,
-      deliveredRatio: null,
-      deliveredPerSecond: null,
-      failed: null,
-      rssMB: healed.rssMB,
-      target: RSS_ONLY,
-      checks: [memoryCheck(healed.rssMB)],
-    });
-
-    if (BACKLOG > 0) {
-      // The same phases beside a deep backlog, queued (paused) on a route of its own; the
-      // 100-group drain delivers the first messages of that backlog itself.
-      const queued = `${int(BACKLOG)} queued`;
-      phase(`filling a backlog of ${queued} (${GROUPS} groups)`);
-      const deep = sqlite();
-      await fill(deep, 'backlog', BACKLOG, GROUPS, true);
-      const within = '≥ 80 % of empty';
-      const ratioToBare = (row: Row) => row.ratio!;
-      const rate = (row: Row) => row.value!;
-
-      phase(`release window, ${queued}`);
-      const deepRelease = ingressRow(
-        `release window, ${queued}`,
-        deep,
-        BACKLOG,
-        await ingress(deep, 'down'),
+    if (!WITH_SQLITE) {
+      process.stderr.write('SQLite: left out (--no-sqlite)\n');
+    } else {
+      // SQLite, empty queue.
+      phase('release window (target down)');
+      const releasePlace = sqlite();
+      const release = ingressRow(
+        'release window',
+        releasePlace,
+        0,
+        await ingress(releasePlace, 'down'),
       );
-      await setPaused(deep, 'down', true);
-      const deepReleaseVs = versus(releaseRow, ratioToBare, deepRelease as Row);
-      add({
-        ...deepRelease,
-        versus: deepReleaseVs,
-        target: within,
+      const releaseRow = add({
+        ...release,
+        target: '≥ 60 %, p99 ≤ 20 ms',
         checks: [
-          { what: 'vs empty', ok: deepReleaseVs.ratio >= 0.8 },
-          memoryCheck(deepRelease.rssMB),
+          { what: 'ratio', ok: release.ratio! >= 0.6 },
+          { what: 'p99', ok: release.p99Ms! <= 20 },
+          memoryCheck(release.rssMB),
         ],
       });
 
-      phase(`steady state, ${queued}`);
-      const deepSteady = ingressRow(
-        `steady state, ${queued}`,
-        deep,
-        BACKLOG,
-        await ingress(deep, 'live'),
-      );
-      await setPaused(deep, 'live', true);
-      const deepSteadyVs = versus(steadyRow, ratioToBare, deepSteady as Row);
-      add({
-        ...deepSteady,
-        versus: deepSteadyVs,
-        target: within,
+      phase('steady state (target answering 200)');
+      const steadyPlace = sqlite();
+      const steady = ingressRow('steady state', steadyPlace, 0, await ingress(steadyPlace, 'live'));
+      const steadyRow = add({
+        ...steady,
+        target: '≥ 40 %, delivered ≥ 95 %, p99 ≤ 25 ms',
         checks: [
-          { what: 'vs empty', ok: deepSteadyVs.ratio >= 0.8 },
-          { what: 'delivered', ok: deepSteady.deliveredRatio! >= 0.95 },
-          memoryCheck(deepSteady.rssMB),
+          { what: 'ratio', ok: steady.ratio! >= 0.4 },
+          { what: 'delivered', ok: steady.deliveredRatio! >= 0.95 },
+          { what: 'p99', ok: steady.p99Ms! <= 25 },
+          memoryCheck(steady.rssMB),
         ],
       });
 
-      phase(`drain, 1 group, beside ${queued}`);
-      await fill(deep, 'solo', DRAIN_ONE, 1, true);
-      const deepOne = drainRow(
-        `drain, 1 group, ${queued}`,
-        deep,
-        BACKLOG,
-        await drain(deep, 'solo', DRAIN_ONE),
+      phase(`drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
+      const manyPlace = sqlite();
+      await fill(manyPlace, 'backlog', DRAIN_MANY, GROUPS, true);
+      const many = drainRow(
+        `drain, ${GROUPS} groups`,
+        manyPlace,
+        DRAIN_MANY,
+        await drain(manyPlace, 'backlog', DRAIN_MANY),
       );
-      const deepOneVs = versus(oneRow, rate, deepOne as Row);
-      add({
-        ...deepOne,
-        versus: deepOneVs,
-        target: within,
-        checks: [{ what: 'vs empty', ok: deepOneVs.ratio >= 0.8 }, memoryCheck(deepOne.rssMB)],
+      const manyRow = add({
+        ...many,
+        target: '≥ 8,000 msg/s',
+        checks: [{ what: 'msg/s', ok: many.value! >= 8000 }, memoryCheck(many.rssMB)],
       });
 
-      const first = Math.min(DRAIN_MANY, BACKLOG);
-      phase(`drain, ${GROUPS} groups, the first ${int(first)} of ${queued}`);
-      const deepMany = drainRow(
-        `drain, ${GROUPS} groups, ${queued}`,
-        deep,
-        BACKLOG,
-        await drain(deep, 'backlog', first),
+      phase(`drain, 1 group (${int(DRAIN_ONE)} queued)`);
+      const onePlace = sqlite();
+      await fill(onePlace, 'solo', DRAIN_ONE, 1, true);
+      const one = drainRow(
+        'drain, 1 group',
+        onePlace,
+        DRAIN_ONE,
+        await drain(onePlace, 'solo', DRAIN_ONE),
       );
-      const deepManyVs = versus(manyRow, rate, deepMany as Row);
-      add({
-        ...deepMany,
-        versus: deepManyVs,
-        target: within,
-        checks: [{ what: 'vs empty', ok: deepManyVs.ratio >= 0.8 }, memoryCheck(deepMany.rssMB)],
+      const oneRow = add({
+        ...one,
+        target: '≥ 2,000 msg/s',
+        checks: [{ what: 'msg/s', ok: one.value! >= 2000 }, memoryCheck(one.rssMB)],
       });
+
+      phase(`heal (${int(HEAL_MESSAGES)} waiting through a ${OUTAGE_MS / 1000} s outage)`);
+      const healPlace = sqlite();
+      const healed = await heal(healPlace);
+      add({
+        phase: `heal, ${int(HEAL_MESSAGES)} over ${GROUPS} groups after a ${OUTAGE_MS / 1000} s outage`,
+        store: 'sqlite',
+        instances: 1,
+        queued: HEAL_MESSAGES,
+        bareRps: null,
+        value: healed.firstMs,
+        unit: 'ms',
+        drainedMs: healed.drainedMs,
+        ratio: null,
+        p50Ms: null,
+        p99Ms: null,
+        deliveredRatio: null,
+        deliveredPerSecond: null,
+        failed: null,
+        rssMB: healed.rssMB,
+        target: RSS_ONLY,
+        checks: [memoryCheck(healed.rssMB)],
+      });
+
+      if (BACKLOG > 0) {
+        // The same phases beside a deep backlog, queued (paused) on a route of its own; the
+        // 100-group drain delivers the first messages of that backlog itself.
+        const queued = `${int(BACKLOG)} queued`;
+        phase(`filling a backlog of ${queued} (${GROUPS} groups)`);
+        const deep = sqlite();
+        await fill(deep, 'backlog', BACKLOG, GROUPS, true);
+        const within = '≥ 80 % of empty';
+        const ratioToBare = (row: Row) => row.ratio!;
+        const rate = (row: Row) => row.value!;
+
+        phase(`release window, ${queued}`);
+        const deepRelease = ingressRow(
+          `release window, ${queued}`,
+          deep,
+          BACKLOG,
+          await ingress(deep, 'down'),
+        );
+        await setPaused(deep, 'down', true);
+        const deepReleaseVs = versus(releaseRow, ratioToBare, deepRelease as Row);
+        add({
+          ...deepRelease,
+          versus: deepReleaseVs,
+          target: within,
+          checks: [
+            { what: 'vs empty', ok: deepReleaseVs.ratio >= 0.8 },
+            memoryCheck(deepRelease.rssMB),
+          ],
+        });
+
+        phase(`steady state, ${queued}`);
+        const deepSteady = ingressRow(
+          `steady state, ${queued}`,
+          deep,
+          BACKLOG,
+          await ingress(deep, 'live'),
+        );
+        await setPaused(deep, 'live', true);
+        const deepSteadyVs = versus(steadyRow, ratioToBare, deepSteady as Row);
+        add({
+          ...deepSteady,
+          versus: deepSteadyVs,
+          target: within,
+          checks: [
+            { what: 'vs empty', ok: deepSteadyVs.ratio >= 0.8 },
+            { what: 'delivered', ok: deepSteady.deliveredRatio! >= 0.95 },
+            memoryCheck(deepSteady.rssMB),
+          ],
+        });
+
+        phase(`drain, 1 group, beside ${queued}`);
+        await fill(deep, 'solo', DRAIN_ONE, 1, true);
+        const deepOne = drainRow(
+          `drain, 1 group, ${queued}`,
+          deep,
+          BACKLOG,
+          await drain(deep, 'solo', DRAIN_ONE),
+        );
+        const deepOneVs = versus(oneRow, rate, deepOne as Row);
+        add({
+          ...deepOne,
+          versus: deepOneVs,
+          target: within,
+          checks: [{ what: 'vs empty', ok: deepOneVs.ratio >= 0.8 }, memoryCheck(deepOne.rssMB)],
+        });
+
+        const first = Math.min(DRAIN_MANY, BACKLOG);
+        phase(`drain, ${GROUPS} groups, the first ${int(first)} of ${queued}`);
+        const deepMany = drainRow(
+          `drain, ${GROUPS} groups, ${queued}`,
+          deep,
+          BACKLOG,
+          await drain(deep, 'backlog', first),
+        );
+        const deepManyVs = versus(manyRow, rate, deepMany as Row);
+        add({
+          ...deepMany,
+          versus: deepManyVs,
+          target: within,
+          checks: [{ what: 'vs empty', ok: deepManyVs.ratio >= 0.8 }, memoryCheck(deepMany.rssMB)],
+        });
+      }
     }
 
     let postgresNote = '';

@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import packageJson from '../package.json' with { type: 'json' };
 import { Metrics } from './admin/metrics.js';
 import { createAdmin } from './admin/server.js';
+import { Alerts } from './alerts/alerts.js';
 import type { HookqConfig } from './config/types.js';
+import { Activity } from './core/activity.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { Forwarder } from './delivery/forwarder.js';
 import { RetentionSweeper } from './delivery/retention.js';
@@ -55,6 +57,7 @@ export async function startHookq(
     },
   });
   metrics = new Metrics(store, config.routes, options.now);
+  const activity = new Activity();
   const forwarder = new Forwarder(options.now);
   const dispatcher = new Dispatcher({
     store,
@@ -64,6 +67,7 @@ export async function startHookq(
     now: options.now,
     pollMs: options.pollMs,
     onAttempt: (route, record) => metrics.attemptRecorded(route, record),
+    activity,
   });
   const sweeper = new RetentionSweeper({
     store,
@@ -72,12 +76,20 @@ export async function startHookq(
     intervalMs: options.sweepIntervalMs,
     onSweep: (route, result) => metrics.swept(route, result),
   });
-  const ingress = createIngress({ store, routes: config.routes, log, metrics, now: options.now });
+  const ingress = createIngress({
+    store,
+    routes: config.routes,
+    log,
+    metrics,
+    activity,
+    now: options.now,
+  });
   const admin = createAdmin({
     store,
     routes: config.routes,
     metrics,
     log,
+    activity,
     token: config.admin.token,
     allowedOrigins: config.admin.allowedOrigins,
     version: packageJson.version,
@@ -94,6 +106,15 @@ export async function startHookq(
   }
   dispatcher.start();
   sweeper.start();
+  // Only routes with a `notify` setting are watched; without any this does nothing.
+  const alerts = new Alerts({
+    store,
+    routes: config.routes,
+    log,
+    version: packageJson.version,
+    now: options.now,
+  });
+  alerts.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -105,6 +126,8 @@ export async function startHookq(
       closing ??= (async () => {
         await ingress.close();
         await admin.close();
+        // First, so that what the shutdown itself changes is not reported as an alert.
+        await alerts.stop();
         const unfinished = await dispatcher.stop(graceMs);
         if (unfinished > 0) {
           log.warn(

@@ -17,6 +17,7 @@ export class Metrics implements IngressCounters {
   private readonly expired: Counter<'route'>;
   private readonly deadLettersDeleted: Counter<'route' | 'by'>;
   private readonly staleGroups: Counter<'route'>;
+  private readonly staleSinceStart = new Map<string, number>();
 
   constructor(store: Store, routes: readonly RouteConfig[], now: () => number = Date.now) {
     const registers = [this.registry];
@@ -157,6 +158,12 @@ export class Metrics implements IngressCounters {
 
   staleGroupDropped(route: string): void {
     this.staleGroups.inc({ route });
+    this.staleSinceStart.set(route, this.staleGroupsDropped(route) + 1);
+  }
+
+  /** Group rows of a route dropped as stale since this process started, for the route view. */
+  staleGroupsDropped(route: string): number {
+    return this.staleSinceStart.get(route) ?? 0;
   }
 
   deadLetterDiscarded(route: string): void {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MESSAGE_STATES } from '../core/terms.js';
+import { WAITING_COUNT_LIMIT } from '../store/store.js';
 import { MAX_PAGE, MAX_REDRIVE_IDS } from './console/limits.js';
 
 /**
@@ -11,6 +12,9 @@ import { MAX_PAGE, MAX_REDRIVE_IDS } from './console/limits.js';
 // The limits the console shares live in console/limits.js, which the browser loads too.
 export { MAX_REDRIVE_IDS };
 
+/** Delivered messages replayed per call of a bulk replay, unless the caller asks for fewer. */
+export const REPLAY_PAGE = 500;
+
 const limit = (fallback: number) =>
   z.coerce
     .number({ error: 'must be a whole number' })
@@ -19,16 +23,60 @@ const limit = (fallback: number) =>
     .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
     .default(fallback);
 
+/** A point in time as RFC 3339 text with its zone, read as epoch milliseconds. */
+const instant = z
+  .string()
+  .refine((text) => RFC3339.test(text) && !Number.isNaN(Date.parse(text)), {
+    message: 'must be an RFC 3339 time with a zone, e.g. 2026-12-01T09:30:00Z',
+  })
+  .transform((text) => Date.parse(text));
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Which messages; list, count and bulk replay read the same filters. */
+const messageFilter = {
+  route: z.string().min(1, 'must not be empty').optional(),
+  state: z
+    .enum(MESSAGE_STATES, { error: `must be one of ${MESSAGE_STATES.join(', ')}` })
+    .optional(),
+  group: z.string().min(1, 'must not be empty').optional(),
+  since: instant.optional().describe('received at or after this time (RFC 3339)'),
+  until: instant.optional().describe('received before this time (RFC 3339)'),
+  error: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(500, 'must be at most 500 characters')
+    .optional()
+    .describe('text the last error or dead-letter reason holds, in any case'),
+};
+
+export const CountMessagesQuery = z.object(messageFilter).strict();
+
 export const ListMessagesQuery = z
   .object({
-    route: z.string().min(1, 'must not be empty').optional(),
-    state: z
-      .enum(MESSAGE_STATES, { error: `must be one of ${MESSAGE_STATES.join(', ')}` })
-      .optional(),
-    group: z.string().min(1, 'must not be empty').optional(),
+    ...messageFilter,
     limit: limit(50),
     cursor: z.string().min(1, 'must not be empty').optional(),
   })
+  .strict();
+
+/** Bulk replay: delivered messages of a route, a page per call, in their original order. */
+export const ReplayBody = z
+  .object({
+    route: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+    group: messageFilter.group,
+    since: messageFilter.since,
+    until: messageFilter.until,
+    limit: limit(REPLAY_PAGE).describe('replay at most this many in this call'),
+    cursor: z
+      .string()
+      .min(1, 'must not be empty')
+      .optional()
+      .describe('nextCursor of the previous call: go on after what it replayed'),
+  })
+  .strict();
+
+export const EventsQuery = z
+  .object({ route: z.string().min(1, 'must not be empty').optional() })
   .strict();
 
 export const BlockedGroupsQuery = z
@@ -151,6 +199,12 @@ export const RouteView = z.object({
   deadLetter: z.number().int(),
   delivered: z.number().int(),
   blockedGroups: z.number().int(),
+  staleGroupsDropped: z
+    .number()
+    .int()
+    .describe(
+      'group rows this instance dropped since it started because they named no waiting message; their messages need an operator (the log names them)',
+    ),
   oldestAgeSeconds: z
     .number()
     .describe('age of the oldest message waiting for delivery; 0 when none'),
@@ -160,6 +214,10 @@ export const RouteView = z.object({
       'stuck: messages wait, but all of them behind blocked groups or a target that is down',
     ),
   health: TargetHealthView,
+  lastDeadLetter: z
+    .object({ at: Time, error: z.string().nullable() })
+    .nullable()
+    .describe("the route's newest dead letter: when it died and its last error"),
 });
 
 export const Routes = z.object({ routes: z.array(RouteView) });
@@ -168,7 +226,22 @@ export const MessagePage = z.object({
   nextCursor: z.string().nullable(),
 });
 export const BlockedGroupPage = z.object({
-  items: z.array(z.object({ route: z.string(), group: z.string(), heldBy: MessageSummary })),
+  items: z.array(
+    z.object({
+      route: z.string(),
+      group: z.string(),
+      heldBy: MessageSummary,
+      waiting: z
+        .number()
+        .int()
+        .describe(
+          `messages of the group queued behind heldBy; counted up to ${WAITING_COUNT_LIMIT}`,
+        ),
+      waitingCapped: z
+        .boolean()
+        .describe(`true when more than ${WAITING_COUNT_LIMIT} wait (waiting is then that limit)`),
+    }),
+  ),
   nextCursor: z.string().nullable(),
 });
 export const RedriveResult = z.object({
@@ -180,6 +253,14 @@ export const RedriveResult = z.object({
 });
 export const Discarded = z.object({ discarded: MessageSummary });
 export const Replayed = z.object({ messageId: z.string(), sequence: z.string() });
+export const MessageCount = z.object({ count: z.number().int() });
+export const BulkReplayed = z.object({
+  replayed: z.number().int().describe('copies enqueued by this call'),
+  nextCursor: z
+    .string()
+    .nullable()
+    .describe('pass it back to go on; null when every matching message was replayed'),
+});
 export const PauseState = z.object({ route: z.string(), paused: z.boolean() });
 export const RetryNowBody = z
   .strictObject({
@@ -212,7 +293,8 @@ interface Operation {
   responses: Record<number, z.ZodType>;
   /** The health and metrics endpoints need no token. */
   open?: boolean;
-  text?: boolean;
+  /** A success that is not JSON; errors are JSON all the same. */
+  media?: 'text/plain' | 'text/event-stream';
 }
 
 /** Every operation of the admin API: the server registers these, and the document lists them. */
@@ -228,6 +310,30 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'A page of messages; state=dead is the dead-letter queue',
       query: ListMessagesQuery,
       responses: { 200: MessagePage, 400: ErrorBody, 404: ErrorBody },
+    },
+  },
+  '/api/messages/count': {
+    get: {
+      summary: 'How many messages match the filters of the message list',
+      query: CountMessagesQuery,
+      responses: { 200: MessageCount, 400: ErrorBody, 404: ErrorBody },
+    },
+  },
+  '/api/replay': {
+    post: {
+      summary:
+        "Replay a route's delivered messages (optionally of a group and time range) as new messages, in their original order, a page per call",
+      body: ReplayBody,
+      responses: { 200: BulkReplayed, 400: ErrorBody, 404: ErrorBody },
+    },
+  },
+  '/api/events': {
+    get: {
+      summary:
+        'Server-sent events: each message accepted, and each attempt outcome, as this instance sees them',
+      query: EventsQuery,
+      responses: { 200: z.string(), 404: ErrorBody },
+      media: 'text/event-stream',
     },
   },
   '/api/messages/{id}': {
@@ -258,7 +364,8 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/api/groups/blocked': {
     get: {
-      summary: 'Groups held by a dead letter, with that message',
+      summary:
+        'Groups held by a dead letter, with that message and how many wait behind it; oldest blocked first (by when the message was dead-lettered, then by group)',
       query: BlockedGroupsQuery,
       responses: { 200: BlockedGroupPage, 400: ErrorBody, 404: ErrorBody },
     },
@@ -295,7 +402,12 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
     },
   },
   '/metrics': {
-    get: { summary: 'Prometheus metrics', responses: { 200: z.string() }, open: true, text: true },
+    get: {
+      summary: 'Prometheus metrics',
+      responses: { 200: z.string() },
+      open: true,
+      media: 'text/plain',
+    },
   },
 };
 
@@ -342,7 +454,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             {
               description: status.startsWith('2') ? 'OK' : 'Error',
               content: {
-                [operation.text ? 'text/plain' : 'application/json']: {
+                [(status.startsWith('2') && operation.media) || 'application/json']: {
                   schema: z.toJSONSchema(type, { io: 'output', unrepresentable: 'any' }),
                 },
               },

@@ -4,17 +4,23 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { isLoopback } from '../config/load-config.js';
 import type { RouteConfig } from '../config/types.js';
+import { Activity } from '../core/activity.js';
 import { BadRequestError, ConflictError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
+import { decodeCursor, encodeCursor } from '../store/cursor.js';
 import type { RedriveSelector, RouteStats, Store } from '../store/store.js';
 import { webConsole } from './console/serve.js';
+import { EventStreams } from './event-stream.js';
 import type { Metrics } from './metrics.js';
 import {
   BlockedGroupsQuery,
+  CountMessagesQuery,
+  EventsQuery,
   ListMessagesQuery,
   MessageIdParams,
   openApiDocument,
   RedriveBody,
+  ReplayBody,
   RetryNowBody,
   RouteNameParams,
 } from './schemas.js';
@@ -24,6 +30,8 @@ export interface AdminOptions {
   routes: readonly RouteConfig[];
   metrics: Metrics;
   log: Logger;
+  /** What happens to messages as it happens, for the event stream (none: it stays quiet). */
+  activity?: Activity;
   /** Bearer token every /api call must carry; null: no token (loopback only). */
   token: string | null;
   /**
@@ -124,9 +132,14 @@ export function createAdmin(options: AdminOptions) {
           deadLetter: s.dead,
           delivered: s.delivered,
           blockedGroups: s.blockedGroups,
+          staleGroupsDropped: options.metrics.staleGroupsDropped(s.route),
           oldestAgeSeconds:
             s.oldestWaitingAt === null ? 0 : Math.max(0, (now() - s.oldestWaitingAt) / 1000),
           state: routeState(s),
+          lastDeadLetter:
+            s.lastDeadLetter === null
+              ? null
+              : { at: iso(s.lastDeadLetter.at), error: s.lastDeadLetter.error },
           health: {
             state: s.health.state,
             since: s.health.since === null ? null : iso(s.health.since),
@@ -143,6 +156,12 @@ export function createAdmin(options: AdminOptions) {
     if (query.route !== undefined) knownRoute(query.route);
     const page = await options.store.listMessages(query);
     return { items: page.items.map(summary), nextCursor: page.nextCursor };
+  });
+
+  app.get('/api/messages/count', async (request) => {
+    const filter = parse(CountMessagesQuery, request.query);
+    if (filter.route !== undefined) knownRoute(filter.route);
+    return { count: await options.store.countMessages(filter) };
   });
 
   app.get('/api/messages/:id', async (request) =>
@@ -171,6 +190,47 @@ export function createAdmin(options: AdminOptions) {
     const copy = await options.store.replay(id);
     request.log.info({ messageId: copy.messageId, replayOf: id }, 'delivered message replayed');
     return { messageId: copy.messageId, sequence: String(copy.sequence) };
+  });
+
+  app.post('/api/replay', async (request) => {
+    const { limit, cursor, ...filter } = parse(ReplayBody, request.body ?? {});
+    knownRoute(filter.route);
+    // The copies are delivered messages of the route too once they arrive: the walk is
+    // bounded by when it began, carried in its cursor, or it could chase its own copies.
+    const [after, until] =
+      cursor === undefined
+        ? [undefined, filter.until ?? now()]
+        : decodeCursor(cursor, ['string', 'number'] as const);
+    const page = await options.store.listMessages({
+      ...filter,
+      until,
+      state: 'delivered',
+      limit,
+      cursor: after,
+    });
+    // In (route, sequence) order and one at a time: each group's copies queue up in the
+    // order of their originals.
+    for (const message of page.items) await options.store.replay(message.id);
+    request.log.info(
+      { ...filter, replayed: page.items.length, more: page.nextCursor !== null },
+      'delivered messages replayed',
+    );
+    return {
+      replayed: page.items.length,
+      nextCursor: page.nextCursor === null ? null : encodeCursor([page.nextCursor, until]),
+    };
+  });
+
+  const streams = new EventStreams(options.activity ?? new Activity());
+  // An open stream is never idle, so the listener would wait on it for ever at close.
+  app.addHook('preClose', (done) => {
+    streams.endAll();
+    done();
+  });
+  app.get('/api/events', async (request, reply) => {
+    const { route } = parse(EventsQuery, request.query);
+    if (route !== undefined) knownRoute(route);
+    streams.open(request, reply, route);
   });
 
   app.post('/api/redrive', async (request) => {
@@ -210,6 +270,8 @@ export function createAdmin(options: AdminOptions) {
         route: item.route,
         group: item.group,
         heldBy: summary(item.heldBy),
+        waiting: item.waiting,
+        waitingCapped: item.waitingCapped,
       })),
       nextCursor: page.nextCursor,
     };

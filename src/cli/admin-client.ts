@@ -1,5 +1,6 @@
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { z } from 'zod';
 import type * as api from '../admin/schemas.js';
 import { CliError, EXIT, exitCodeOfStatus, httpUrl, localUrl } from './common.js';
@@ -13,6 +14,8 @@ export type MessagePage = z.output<typeof api.MessagePage>;
 export type BlockedGroupPage = z.output<typeof api.BlockedGroupPage>;
 export type RedriveResult = z.output<typeof api.RedriveResult>;
 export type Replayed = z.output<typeof api.Replayed>;
+export type BulkReplayed = z.output<typeof api.BulkReplayed>;
+export type MessageCount = z.output<typeof api.MessageCount>;
 export type PauseState = z.output<typeof api.PauseState>;
 export type RetryNowResult = z.output<typeof api.RetryNowResult>;
 export type Routes = z.output<typeof api.Routes>;
@@ -72,12 +75,18 @@ export class AdminClient {
     );
   }
 
-  get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query))
-      if (value !== undefined) params.set(key, String(value));
-    const search = params.size ? `?${params}` : '';
-    return this.call<T>('GET', `${path}${search}`);
+  get<T>(path: string, query: Query = {}): Promise<T> {
+    return this.call<T>('GET', withQuery(path, query));
+  }
+
+  /**
+   * Follow a stream (server-sent events): its body, once the API has answered. It has no
+   * read timeout, since a quiet stream is not a broken one.
+   */
+  async stream(path: string, query: Query = {}): Promise<Readable> {
+    const response = await this.send('GET', withQuery(path, query), undefined, 0);
+    if (response.statusCode >= 300) throw await this.refusal(response);
+    return response.body;
   }
 
   post<T>(path: string, body?: unknown): Promise<T> {
@@ -103,17 +112,27 @@ export class AdminClient {
     path: string,
     body?: unknown,
   ): Promise<T> {
+    const response = await this.send(method, path, body, 120_000);
+    if (response.statusCode >= 300) throw await this.refusal(response);
+    return parseJson(await response.body.text()) as T;
+  }
+
+  private async send(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body: unknown,
+    bodyTimeout: number,
+  ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Awaited<ReturnType<typeof request>>;
     try {
-      response = await request(`${this.baseUrl}${path}`, {
+      return await request(`${this.baseUrl}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: 120_000,
-        bodyTimeout: 120_000,
+        bodyTimeout,
       });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
@@ -122,21 +141,36 @@ export class AdminClient {
         EXIT.unreachable,
       );
     }
-    const text = await response.body.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+  }
+
+  /** The error of an answer that is not a success, as the API's own words put it. */
+  private async refusal(response: Dispatcher.ResponseData): Promise<CliError> {
+    const json = parseJson(await response.body.text());
     const status = response.statusCode;
-    if (status < 300) return json as T;
     const message = (json as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-    throw new CliError(
+    return new CliError(
       status === 401
         ? `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}, or pass --config`
         : message,
       exitCodeOfStatus(status),
     );
+  }
+}
+
+type Query = Record<string, string | number | undefined>;
+
+function withQuery(path: string, query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query))
+    if (value !== undefined) params.set(key, String(value));
+  return params.size ? `${path}?${params}` : path;
+}
+
+/** JSON text as a value; undefined when it is empty or not JSON (a proxy's error page). */
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

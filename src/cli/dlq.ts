@@ -1,18 +1,16 @@
-import { createInterface } from 'node:readline/promises';
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import {
   AdminClient,
   type AdminOptions,
   type BlockedGroupPage,
-  type MessagePage,
   type MessageSummary,
-  type MessageView,
   type RedriveResult,
   withAdminOptions,
 } from './admin-client.js';
 import { CliError, EXIT, withExitCodes } from './common.js';
 import { clip, printJson, since, table } from './format.js';
+import { listCommand, showCommand, WHICH, which } from './messages.js';
+import { confirm, Progress } from './progress.js';
 
 interface Common extends AdminOptions {
   json?: boolean;
@@ -25,123 +23,20 @@ export function registerDlq(program: Command): void {
   const dlq = program.command('dlq').description('inspect and fix the dead-letter queue');
   const command = (name: string) => withAdminOptions(dlq.command(name));
 
-  command('list')
-    .description('list dead letters')
-    .option('-r, --route <route>', 'only this route')
-    .option('-g, --group <group>', 'only this group (of any route, or of --route)')
-    .option('-n, --limit <n>', 'at most this many per page (1-1000)', '50')
-    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
-    .option('--all', 'every page')
-    .option('--json', 'print JSON for scripts')
-    .action(
-      withExitCodes(
-        async (
-          options: Common & {
-            route?: string;
-            group?: string;
-            limit: string;
-            cursor?: string;
-            all?: boolean;
-          },
-        ) => {
-          const client = await AdminClient.connect(options);
-          const items: MessageSummary[] = [];
-          let cursor = options.cursor;
-          do {
-            const page = await client.get<MessagePage>('/api/messages', {
-              state: 'dead',
-              route: options.route,
-              group: options.group,
-              limit: options.limit,
-              cursor,
-            });
-            items.push(...page.items);
-            cursor = page.nextCursor ?? undefined;
-          } while (options.all && cursor);
-          if (options.json) return printJson({ items, nextCursor: cursor ?? null });
-          if (items.length === 0) {
-            process.stdout.write('no dead letters\n');
-            return;
-          }
-          process.stdout.write(
-            `${table(
-              ['ID', 'ROUTE', 'GROUP', 'SEQ', 'ATTEMPTS', 'DEAD FOR', 'REASON', 'LAST ERROR'],
-              items.map((m) => [
-                m.id,
-                m.route,
-                clip(m.group, 24),
-                m.sequence,
-                m.attempts,
-                since(m.finishedAt),
-                clip(m.deadReason, 30),
-                clip(m.lastError, 50),
-              ]),
-            )}\n`,
-          );
-          if (cursor) {
-            // The hint must list the same messages from the same hookq, so it repeats where
-            // the API is, the filters and the page size: it can be pasted as it is.
-            const next = [
-              ...(options.config === undefined ? [] : ['--config', options.config]),
-              ...(options.admin === undefined ? [] : ['--admin', options.admin]),
-              ...(options.route === undefined ? [] : ['--route', options.route]),
-              ...(options.group === undefined ? [] : ['--group', options.group]),
-              ...(options.limit === '50' ? [] : ['--limit', options.limit]),
-              '--cursor',
-              cursor,
-            ];
-            process.stdout.write(
-              `more: hookq dlq list ${next.map(shellWord).join(' ')}  (or --all)\n`,
-            );
-          }
-        },
-      ),
-    );
+  listCommand(command('list').description('list dead letters'), 'hookq dlq list', {
+    state: 'dead',
+    none: 'no dead letters',
+    head: [...WHICH, 'ATTEMPTS', 'DEAD FOR', 'REASON', 'LAST ERROR'],
+    row: (m) => [
+      ...which(m),
+      m.attempts,
+      since(m.finishedAt),
+      clip(m.deadReason, 30),
+      clip(m.lastError, 50),
+    ],
+  });
 
-  command('show')
-    .description('one message: headers, body and every attempt')
-    .argument('<id>', 'message id')
-    .option('--json', 'print JSON for scripts')
-    .action(
-      withExitCodes(async (id: string, options: Common) => {
-        const m = await (await AdminClient.connect(options)).get<MessageView>(
-          `/api/messages/${encodeURIComponent(id)}`,
-        );
-        if (options.json) return printJson(m);
-        const lines = [
-          `id          ${m.id}`,
-          `route       ${m.route}   group ${m.group}   sequence ${m.sequence}`,
-          `state       ${m.state}${m.deadReason ? ` (${m.deadReason})` : ''}`,
-          `attempts    ${m.attempts}${m.redrives ? `, redriven ${m.redrives} time(s)` : ''}`,
-          `received    ${m.receivedAt}`,
-          ...(m.lastError ? [`last error  ${m.lastError}`] : []),
-          ...(m.replayOf ? [`replay of   ${m.replayOf}`] : []),
-          '',
-          'headers',
-          ...m.headers.map(([name, value]) => `  ${name}: ${value}`),
-          '',
-          `body (${m.bodyBytes} bytes${m.bodyEncoding === 'base64' ? ', base64' : ''})`,
-          indent(prettyBody(m)),
-          '',
-          'attempts',
-          m.history.length === 0
-            ? '  none yet'
-            : table(
-                ['#', 'STARTED', 'OUTCOME', 'STATUS', 'MS', 'ERROR / RESPONSE'],
-                m.history.map((a) => [
-                  a.number,
-                  a.startedAt,
-                  a.outcome,
-                  a.status ?? '',
-                  Math.round(a.durationMs),
-                  // An HTTP error's text only repeats STATUS; what the target answered says why.
-                  clip(a.responseExcerpt ?? a.error, 60),
-                ]),
-              ),
-        ];
-        process.stdout.write(`${lines.join('\n')}\n`);
-      }),
-    );
+  showCommand(command('show'));
 
   command('redrive')
     .description('return dead letters to delivery, in their original order')
@@ -201,7 +96,8 @@ export function registerDlq(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(
       withExitCodes(async (ids: string[], options: Common & { yes?: boolean }) => {
-        if (!options.yes) await confirm(`discard ${ids.length} dead letter(s) for good?`);
+        if (!options.yes)
+          await confirm(`discard ${ids.length} dead letter(s) for good?`, 'discard');
         const client = await AdminClient.connect(options);
         const discarded: string[] = [];
         for (const id of ids) {
@@ -214,7 +110,9 @@ export function registerDlq(program: Command): void {
     );
 
   command('blocked')
-    .description('groups held by a dead letter (strict ordering), with that message')
+    .description(
+      'groups held by a dead letter (strict ordering), longest blocked first, with that message and how many messages wait behind it',
+    )
     .usage('--route <route> [options]')
     .requiredOption('-r, --route <route>', 'route name (required)')
     .option('--json', 'print JSON for scripts')
@@ -239,9 +137,11 @@ export function registerDlq(program: Command): void {
         }
         process.stdout.write(
           `${table(
-            ['GROUP', 'HELD BY', 'SEQ', 'BLOCKED FOR', 'LAST ERROR'],
+            ['GROUP', 'WAITING', 'HELD BY', 'SEQ', 'BLOCKED FOR', 'LAST ERROR'],
             items.map((b) => [
               clip(b.group, 30),
+              // Counting stops at the API's limit: past it, "10000+".
+              `${b.waiting}${b.waitingCapped ? '+' : ''}`,
               b.heldBy.id,
               b.heldBy.sequence,
               since(b.heldBy.finishedAt),
@@ -302,17 +202,14 @@ function find(client: AdminClient, id: string): Promise<MessageSummary | null> {
   return client.find<MessageSummary>(`/api/messages/${encodeURIComponent(id)}`);
 }
 
-/**
- * Redrive page by page so the operator sees progress: a bar on a terminal, a line per
- * step otherwise (logs, CI).
- */
+/** Redrive page by page so the operator sees progress. */
 async function redriveWithProgress(
   client: AdminClient,
   selector: object,
   show: boolean,
 ): Promise<number> {
   let moved = 0;
-  let bar: SingleBar | undefined;
+  const progress = new Progress('redriven', show);
   // What was dead when the redrive began. Messages that die again meanwhile (the target
   // still fails) are not chased: that would never end.
   let total: number | undefined;
@@ -323,52 +220,9 @@ async function redriveWithProgress(
     });
     moved += result.moved;
     total ??= moved + result.remaining;
-    if (show && total > 0) {
-      if (process.stderr.isTTY) {
-        bar ??= new SingleBar({
-          format: 'redriving [{bar}] {value}/{total} {percentage}% eta {eta_formatted}',
-          stream: process.stderr,
-        });
-        if (!bar.isActive) bar.start(total, 0);
-        bar.setTotal(total);
-        bar.update(moved);
-      } else {
-        process.stderr.write(`redriven ${moved}/${total}\n`);
-      }
-    }
+    progress.update(moved, total);
     if (result.moved === 0 || result.remaining === 0 || moved >= total) break;
   }
-  bar?.stop();
+  progress.stop();
   return moved;
-}
-
-async function confirm(question: string): Promise<void> {
-  if (!process.stdin.isTTY) {
-    throw new CliError('no terminal to confirm on: pass --yes to discard', EXIT.usage);
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`${question} [y/N] `);
-  rl.close();
-  if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('not discarded', EXIT.failed);
-}
-
-function prettyBody(m: MessageView): string {
-  if (m.bodyEncoding === 'base64') return m.body;
-  try {
-    return JSON.stringify(JSON.parse(m.body), null, 2);
-  } catch {
-    return m.body;
-  }
-}
-
-/** `text` as one word for a POSIX shell: quoted unless it is plainly safe. */
-function shellWord(text: string): string {
-  return /^[\w./:@%+=-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => `  ${line}`)
-    .join('\n');
 }

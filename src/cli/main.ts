@@ -4,12 +4,14 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { registerCheckConfig } from './check-config.js';
 import { registerDemo } from './demo.js';
 import { registerDlq } from './dlq.js';
+import { registerMessages } from './messages.js';
 import { registerPause } from './pause.js';
 import { registerReplay } from './replay.js';
 import { registerRetryNow } from './retry-now.js';
 import { registerSend } from './send.js';
 import { registerServe } from './serve.js';
 import { registerStatus } from './status.js';
+import { registerTail } from './tail.js';
 
 const program = new Command('hookq')
   .description('hookq: a durable webhook event queue')
@@ -27,6 +29,8 @@ registerSend(program);
 registerDemo(program);
 registerStatus(program);
 registerDlq(program);
+registerMessages(program);
+registerTail(program);
 registerReplay(program);
 registerPause(program);
 registerRetryNow(program);

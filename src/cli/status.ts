@@ -50,6 +50,8 @@ export function registerStatus(program: Command): void {
         // line of its own: an error text does not fit a column.
         const down = routes.filter((r) => r.health.state === 'down');
         if (down.length > 0) process.stdout.write(`\n${down.map(outageLine).join('\n')}\n`);
+        const stale = routes.filter((r) => r.staleGroupsDropped > 0);
+        if (stale.length > 0) process.stdout.write(`\n${stale.map(staleLine).join('\n')}\n`);
       }),
     );
 }
@@ -63,6 +65,11 @@ function stateOf(route: RouteView): string {
       : `stuck: target down ${since(route.health.since)}`;
   }
   return 'stuck: groups blocked';
+}
+
+/** A route that had to drop group rows: the other groups went on, but someone must look. */
+function staleLine(route: RouteView): string {
+  return `${route.name}: ${route.staleGroupsDropped} group row(s) dropped that named no waiting message; the log line "dropped a group row" names the message to look at`;
 }
 
 /** `orders: target down for 3m12s: connect ECONNREFUSED …; next probe in 8s` */

@@ -339,3 +339,31 @@ export const forwardHeadersField = field((value): 'all' | string[] | Invalid => 
   }
   return names;
 });
+
+/**
+ * `off`, or a mapping that `schema` reads, its problems reported at their own keys;
+ * `example` shows such a mapping in the error for anything else.
+ */
+export function offOr<T extends z.ZodType>(schema: T, example: string) {
+  return z.unknown().transform((value, ctx): 'off' | NonNullable<z.output<T>> => {
+    if (value === 'off') return 'off';
+    if (!isMapping(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be off, or a mapping such as ${example} (got ${show(value)})`,
+      });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    // A mapping is never read as absent, whatever the schema allows.
+    if (parsed.success) return parsed.data as NonNullable<z.output<T>>;
+    for (const issue of parsed.error.issues) {
+      ctx.addIssue({
+        code: 'custom',
+        path: issue.path as Array<string | number>,
+        message: issue.message,
+      });
+    }
+    return z.NEVER;
+  });
+}

@@ -10,6 +10,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { StorageLocation } from '../store/location.js';
 import type { ListenAddress } from './fields.js';
 import { interpolateEnv } from './interpolate-env.js';
+import { resolveNotify } from './notify-settings.js';
 import { configError, formatKey, type Problem } from './problems.js';
 import {
   BUILT_IN_ROUTE_SETTINGS,
@@ -155,6 +156,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, problems: Problem[]): 
       ...settings,
       verify: route.verify,
       sign: route.sign,
+      ...resolveNotify(route.notify, file.notify),
     };
   });
 

@@ -25,6 +25,7 @@ import {
   isStandardWebhooksSecret,
   kindOf,
   list,
+  offOr,
   oneOf,
   optionalSection,
   parseHeaderName,
@@ -37,6 +38,7 @@ import {
   text,
   unknownKeyMessage,
 } from './fields.js';
+import { globalNotifySchema, routeNotifyField } from './notify-settings.js';
 import type { VerifyConfig, VerifyScheme } from './types.js';
 
 // --- Route settings (the keys `defaults` may set) -------------------------------------------
@@ -63,26 +65,7 @@ const breakerSection = section({
 });
 
 /** `breaker: off`, or its settings; `probe.max` below `probe.initial` is checked once merged. */
-const breakerField = z.unknown().transform((value, ctx) => {
-  if (value === 'off') return 'off' as const;
-  if (!isMapping(value)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `must be off, or a mapping such as { after: 3, probe: { initial: 1s, max: 30s } } (got ${show(value)})`,
-    });
-    return z.NEVER;
-  }
-  const parsed = breakerSection.safeParse(value);
-  if (parsed.success) return parsed.data ?? {};
-  for (const issue of parsed.error.issues) {
-    ctx.addIssue({
-      code: 'custom',
-      path: issue.path as Array<string | number>,
-      message: issue.message,
-    });
-  }
-  return z.NEVER;
-});
+const breakerField = offOr(breakerSection, '{ after: 3, probe: { initial: 1s, max: 30s } }');
 
 /** Zero is allowed here: a dedup window of 0 is fine with `by: none`, checked once merged. */
 const dedupWindow = duration({ positive: false });
@@ -291,6 +274,7 @@ const routeSchema = section({
   group: group.optional(),
   verify: verifySchema.optional(),
   sign: signSchema.optional(),
+  notify: routeNotifyField.optional(),
   ...settingsShape,
 });
 
@@ -343,6 +327,7 @@ export const configFileSchema = section({
   }),
   storage: optionalSection({ url: storageUrl.optional() }),
   defaults: defaultsSchema,
+  notify: globalNotifySchema,
   routes: list(routeSchema, 'routes').min(1, { error: 'must list at least one route' }),
 });
 

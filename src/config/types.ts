@@ -50,6 +50,25 @@ export interface RouteConfig {
   verify: VerifyConfig | undefined;
   /** Sign forwarded requests with Standard Webhooks headers. */
   sign: { secret: string } | undefined;
+  /**
+   * Where alerts about the route go: its own `notify`, else the top-level one. Absent
+   * (not undefined) when there is neither, or the route says `notify: off`.
+   */
+  notify?: NotifyConfig;
+}
+
+/** An alert receiver (`notify`): hookq POSTs a JSON event there on each change it sees. */
+export interface NotifyConfig {
+  /** An http(s) URL; never logged, since a chat webhook's path is its credential. */
+  url: string;
+  /** Sent with every alert, names lower-cased, such as an `authorization` for a bridge. */
+  headers: Array<[string, string]>;
+  /** How often the routes' counts and health are read from the store. */
+  checkEveryMs: number;
+  /** One POST, connection to response, must fit in this. */
+  timeoutMs: number;
+  /** Tries after the first, on network errors, timeouts, 5xx and 429. */
+  retries: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.js';
+import type { Activity } from '../core/activity.js';
 import { HEALTHY, isUnavailable, type TargetEvent, type TargetHealth } from '../core/outage.js';
 import { type AfterFailure, afterFailure } from '../core/retry.js';
 import { attemptError } from '../store/rows.js';
@@ -22,6 +23,8 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Told of every recorded attempt, for metrics. */
   onAttempt?: (route: RouteConfig, record: AttemptRecord) => void;
+  /** Told of each attempt's outcome and each change of a target's health, for those following live. */
+  activity?: Activity;
 }
 
 /** The lease outlives the attempt's timeout by this share of it (at least a second). */
@@ -289,6 +292,18 @@ class RouteWorker {
     if (!this.options.store.capabilities.writesInCallOrder) this.kick();
     this.logOutcome(message, record, next, kept);
     this.options.onAttempt?.(route, record);
+    if (this.options.activity?.followed) {
+      this.options.activity.publish({
+        type: 'attempt',
+        at: now,
+        route: route.name,
+        ...attemptFields(message, record),
+        error: record.outcome === 'delivered' ? null : attemptError(record),
+        next: next === undefined ? 'delivered' : 'deadLetter' in next ? 'dead' : 'retry',
+        retryAt: next !== undefined && 'retryAt' in next ? next.retryAt : null,
+        deadReason: next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
+      });
+    }
   }
 
   private logOutcome(
@@ -297,16 +312,7 @@ class RouteWorker {
     next: AfterFailure | undefined,
     kept: boolean,
   ): void {
-    const context = {
-      messageId: message.messageId,
-      group: message.group,
-      sequence: message.sequence,
-      attempt: message.attempt,
-      outcome: record.outcome,
-      status: record.status,
-      durationMs: Math.round(record.durationMs),
-      kept,
-    };
+    const context = { ...attemptFields(message, record), kept };
     if (next === undefined) {
       this.log.debug(context, 'delivered');
     } else if ('deadLetter' in next) {
@@ -361,6 +367,13 @@ class RouteWorker {
     });
     this.health = after;
     if (before.state === after.state) return;
+    this.options.activity?.publish({
+      type: 'target',
+      at: now,
+      route: this.route.name,
+      state: after.state,
+      error: after.state === 'down' ? after.lastError : null,
+    });
     if (after.state === 'down') {
       this.log.warn(
         {
@@ -452,4 +465,17 @@ class RouteWorker {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.kick(), wait);
   }
+}
+
+/** What the log and the live activity both say of an attempt. */
+function attemptFields(message: ClaimedMessage, record: ForwardResult) {
+  return {
+    messageId: message.messageId,
+    group: message.group,
+    sequence: message.sequence,
+    attempt: message.attempt,
+    outcome: record.outcome,
+    status: record.status,
+    durationMs: Math.round(record.durationMs),
+  };
 }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.js';
+import type { Activity } from '../core/activity.js';
 import { dedupId } from '../core/dedup.js';
 import { WebhookRefusedError } from '../core/errors.js';
 import { resolveGroup } from '../core/group.js';
@@ -31,6 +32,8 @@ export interface IngressOptions {
   routes: readonly RouteConfig[];
   log: Logger;
   metrics: IngressCounters;
+  /** Told of each message accepted, for those following live. */
+  activity?: Activity;
   now?: () => number;
   /** Whole request, headers and body, must arrive within this (slow clients are cut off). */
   requestTimeoutMs?: number;
@@ -179,11 +182,12 @@ export function createIngress(options: IngressOptions) {
       }
     }
 
+    const group = resolveGroup(route.group, route.name, header, body);
     let result: Awaited<ReturnType<Store['enqueue']>>;
     try {
       result = await options.store.enqueue({
         route: route.name,
-        group: resolveGroup(route.group, route.name, header, body),
+        group,
         dedupId: dedupId(route.dedup, header, body),
         dedupWindowMs: route.dedup.windowMs,
         headers: headerList(request.raw.rawHeaders),
@@ -210,6 +214,16 @@ export function createIngress(options: IngressOptions) {
       return reply.send({ messageId: result.messageId, duplicate: true });
     }
     options.metrics.messageReceived(route.name);
+    if (options.activity?.followed) {
+      options.activity.publish({
+        type: 'accepted',
+        at: now(),
+        route: route.name,
+        messageId: result.messageId,
+        group,
+        sequence: result.sequence,
+      });
+    }
     return reply.send({
       messageId: result.messageId,
       sequence: String(result.sequence),

@@ -9,7 +9,8 @@ export class CommitBatcher<I, O> {
     resolve: (out: O) => void;
     reject: (error: unknown) => void;
   }> = [];
-  private busy = false;
+  private running = 0;
+  private scheduled = false;
   private idleWaiters: Array<() => void> = [];
 
   /**
@@ -17,12 +18,17 @@ export class CommitBatcher<I, O> {
    *   an item can fail on its own (its part rolled back) without failing the others. If
    *   `commit` throws, every item of the batch fails with that error.
    * @param maxBatch most items in one commit.
+   * @param maxCommits most commits running at once: while one waits for its fsync, the
+   *   next can be prepared, and the database flushes their WAL together. Items that must
+   *   commit in a given order have to see to it themselves (PostgreSQL enqueues lock
+   *   their groups).
    */
   constructor(
     private readonly commit: (
       items: I[],
     ) => PromiseSettledResult<O>[] | Promise<PromiseSettledResult<O>[]>,
     private readonly maxBatch: number,
+    private readonly maxCommits = 1,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -34,20 +40,27 @@ export class CommitBatcher<I, O> {
 
   /** Resolves once everything submitted so far has been committed or has failed. */
   drain(): Promise<void> {
-    if (!this.busy && this.pending.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.busy) return;
-    this.busy = true;
+    if (this.scheduled || this.running >= this.maxCommits) return;
+    this.scheduled = true;
     // setImmediate, not a microtask: requests whose bytes are already waiting in
     // the event loop get to join this commit.
-    setImmediate(() => void this.flush());
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending.splice(0, this.maxBatch);
+    if (batch.length === 0) return;
+    this.running++;
+    // Room for another commit: what arrives meanwhile need not wait for this one.
+    if (this.pending.length > 0) this.schedule();
     try {
       const results = await this.commit(batch.map((entry) => entry.item));
       for (const [index, entry] of batch.entries()) {
@@ -58,10 +71,10 @@ export class CommitBatcher<I, O> {
     } catch (error) {
       for (const entry of batch) entry.reject(error);
     }
-    this.busy = false;
+    this.running--;
     if (this.pending.length > 0) {
       this.schedule();
-    } else {
+    } else if (this.running === 0) {
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }

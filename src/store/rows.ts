@@ -8,7 +8,14 @@ import type {
   MessageDetail,
   MessageState,
 } from '../core/terms.js';
-import type { AttemptRecord, ClaimedMessage, ExpiredLease, QueuedMessage } from './store.js';
+import {
+  type AttemptRecord,
+  type BlockedGroup,
+  type ClaimedMessage,
+  type ExpiredLease,
+  type QueuedMessage,
+  WAITING_COUNT_LIMIT,
+} from './store.js';
 
 /**
  * Rows as the SQL backends keep them (both use the same column names), and their
@@ -93,6 +100,40 @@ export function toAttempt(row: AttemptRow): Attempt {
     responseExcerpt: row.response_excerpt,
     error: row.error,
   };
+}
+
+/**
+ * A blocked group from its holding dead letter's row and its waiting messages, counted
+ * by a query that stops at WAITING_COUNT_LIMIT + 1 (so that more than the limit shows).
+ */
+export function toBlockedGroup(
+  route: string,
+  group: string,
+  heldBy: MessageRow,
+  counted: number,
+): BlockedGroup {
+  return {
+    route,
+    group,
+    heldBy: toMessage(heldBy),
+    waiting: Math.min(counted, WAITING_COUNT_LIMIT),
+    waitingCapped: counted > WAITING_COUNT_LIMIT,
+  };
+}
+
+/**
+ * An attempt as the attempts table takes it, in its column order (started_at,
+ * duration_ms, outcome, status, response_excerpt, error), for both stores.
+ */
+export function attemptValues(attempt: AttemptRecord) {
+  return [
+    attempt.startedAt,
+    Math.round(attempt.durationMs),
+    attempt.outcome,
+    attempt.status,
+    attempt.responseExcerpt,
+    attempt.error,
+  ] as const;
 }
 
 /** The text kept as a message's last error after a failed attempt. */

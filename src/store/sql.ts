@@ -5,7 +5,7 @@
  */
 import { MESSAGE_STATES } from '../core/terms.js';
 import { decodeCursor } from './cursor.js';
-import type { ListQuery } from './store.js';
+import type { ListQuery, MessageFilter } from './store.js';
 
 /** Dead letters, through the index of ended messages (`messages_ended`, `messages_ended_at`). */
 export const DEAD = `state IN ('dead', 'delivered') AND state = 'dead'`;
@@ -13,29 +13,81 @@ export const DEAD = `state IN ('dead', 'delivered') AND state = 'dead'`;
 export const DELIVERED = `state IN ('dead', 'delivered') AND state = 'delivered'`;
 
 /**
+ * A route's newest dead letter, when it died and its last error (through
+ * `messages_ended_at`); `route` is how the query names the route (a placeholder or a
+ * column).
+ */
+export function lastDeadLetterSql(route: string): string {
+  return `SELECT finished_at AS at, last_error AS error FROM messages
+    WHERE ${DEAD} AND route = ${route} ORDER BY finished_at DESC LIMIT 1`;
+}
+
+type Param = (value: unknown) => string;
+
+/**
+ * SQL built with the backend's placeholders, `?` (SQLite) or `$1, $2, …` (PostgreSQL),
+ * and the values in placeholder order.
+ */
+export function bound(
+  style: '?' | '$n',
+  build: (param: Param) => string,
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const sql = build((value) => {
+    params.push(value);
+    return style === '?' ? '?' : `$${params.length}`;
+  });
+  return { sql, params };
+}
+
+/**
  * The query of a page of messages (see Store.listMessages), with the backend's way of
  * writing a parameter: `param` is given each value in turn and returns its placeholder.
  */
-export function listMessagesSql(query: ListQuery, param: (value: unknown) => string): string {
-  const where: string[] = [];
+export function listMessagesSql(query: ListQuery, param: Param): string {
+  const where = messagesWhere(query, param);
+  if (query.cursor !== undefined) {
+    const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
+    where.conditions.push(`(m.route, m.seq) > (${param(route)}, ${param(seq)})`);
+  }
+  return `SELECT m.* FROM ${where.from} ${whereClause(where.conditions)}
+    ORDER BY m.route, m.seq LIMIT ${param(query.limit + 1)}`;
+}
+
+/** The count of the messages listMessagesSql lists (see Store.countMessages). */
+export function countMessagesSql(filter: MessageFilter, param: Param): string {
+  const where = messagesWhere(filter, param);
+  return `SELECT count(*) AS n FROM ${where.from} ${whereClause(where.conditions)}`;
+}
+
+function messagesWhere(filter: MessageFilter, param: Param) {
+  const conditions: string[] = [];
   let from = 'messages m';
-  if (query.state !== undefined) {
+  if (filter.state !== undefined) {
     // A literal, so that the planner can use the partial index for the state.
-    if (!MESSAGE_STATES.includes(query.state)) throw new Error(`unknown state ${query.state}`);
-    if (query.state === 'dead' || query.state === 'delivered') {
-      where.push(`m.state IN ('dead', 'delivered')`);
-    } else if (query.state === 'inflight') {
+    if (!MESSAGE_STATES.includes(filter.state)) throw new Error(`unknown state ${filter.state}`);
+    if (filter.state === 'dead' || filter.state === 'delivered') {
+      conditions.push(`m.state IN ('dead', 'delivered')`);
+    } else if (filter.state === 'inflight') {
       // Few messages are in flight and each heads its group: find them there.
       from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
     }
-    where.push(`m.state = '${query.state}'`);
+    conditions.push(`m.state = '${filter.state}'`);
   }
-  if (query.route !== undefined) where.push(`m.route = ${param(query.route)}`);
-  if (query.group !== undefined) where.push(`m.group_id = ${param(query.group)}`);
-  if (query.cursor !== undefined) {
-    const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
-    where.push(`(m.route, m.seq) > (${param(route)}, ${param(seq)})`);
+  if (filter.route !== undefined) conditions.push(`m.route = ${param(filter.route)}`);
+  if (filter.group !== undefined) conditions.push(`m.group_id = ${param(filter.group)}`);
+  if (filter.since !== undefined) conditions.push(`m.received_at >= ${param(filter.since)}`);
+  if (filter.until !== undefined) conditions.push(`m.received_at < ${param(filter.until)}`);
+  if (filter.error !== undefined) {
+    // LIKE on lower-cased text is case-blind in both backends (PostgreSQL's LIKE is not);
+    // the needle's own % and _ are escaped so they match themselves.
+    const needle = `%${filter.error.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const like = () => `LIKE ${param(needle)} ESCAPE '\\'`;
+    conditions.push(`(lower(m.last_error) ${like()} OR lower(m.dead_reason) ${like()})`);
   }
-  return `SELECT m.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY m.route, m.seq LIMIT ${param(query.limit + 1)}`;
+  return { from, conditions };
+}
+
+function whereClause(conditions: readonly string[]): string {
+  return conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
 }

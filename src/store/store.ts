@@ -92,10 +92,17 @@ export interface Store {
   /** Messages in (route, sequence) order, a page at a time. */
   listMessages(query: ListQuery): Promise<Page<Message>>;
 
+  /** How many messages match, as listMessages would list them. */
+  countMessages(filter: MessageFilter): Promise<number>;
+
   /** Counts per route for the routes named (also those with no messages yet). */
   routeStats(routes: readonly string[]): Promise<RouteStats[]>;
 
-  /** Groups of a route held by a dead letter (strict ordering), with that message. */
+  /**
+   * Groups of a route held by a dead letter (strict ordering), with that message and how
+   * many wait behind it. Oldest blocked first: by when the holding message was
+   * dead-lettered, then by group id.
+   */
   blockedGroups(route: string, limit: number, cursor?: string): Promise<Page<BlockedGroup>>;
 
   /** Stop or restart deliveries of a route; ingress is not affected. Survives restarts. */
@@ -249,10 +256,20 @@ export type RedriveSelector =
   | { route: string; group?: string }
   | { all: true };
 
-export interface ListQuery {
+/** Which messages: each field given narrows the set. */
+export interface MessageFilter {
   route?: string;
   state?: MessageState;
   group?: string;
+  /** Received at or after this time (epoch ms). */
+  since?: number;
+  /** Received before this time (epoch ms). */
+  until?: number;
+  /** Text the last error or the dead-letter reason holds, in any case. */
+  error?: string;
+}
+
+export interface ListQuery extends MessageFilter {
   limit: number;
   cursor?: string;
 }
@@ -278,6 +295,8 @@ export interface RouteStats {
    * the queue; null when none waits.
    */
   oldestWaitingAt: number | null;
+  /** The newest dead letter: when it died and why; null when the route has none. */
+  lastDeadLetter: { at: number; error: string | null } | null;
 }
 
 export interface BlockedGroup {
@@ -285,7 +304,17 @@ export interface BlockedGroup {
   group: string;
   /** The dead letter that holds the group. */
   heldBy: Message;
+  /**
+   * Messages of the group queued behind it, counted up to WAITING_COUNT_LIMIT, so that a
+   * group with a million waiting costs no more to list than one with ten thousand.
+   */
+  waiting: number;
+  /** More than WAITING_COUNT_LIMIT wait: `waiting` is that limit. */
+  waitingCapped: boolean;
 }
+
+/** Where counting a blocked group's waiting messages stops (see BlockedGroup.waiting). */
+export const WAITING_COUNT_LIMIT = 10_000;
 
 export interface SweepResult {
   /** Queued messages that outlived `queuedMs` and became dead letters. */

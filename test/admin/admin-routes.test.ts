@@ -64,9 +64,11 @@ describe('what each call does', () => {
       deadLetter: 0,
       delivered: 0,
       blockedGroups: 0,
+      staleGroupsDropped: 0,
       oldestAgeSeconds: 0,
       state: 'idle',
       health: up,
+      lastDeadLetter: null,
     };
     const quiet = await routeView(api, 'quiet');
     assert.deepEqual(quiet, {

@@ -350,6 +350,14 @@ test('every documented answer is what a real call gets, and every real answer is
   await check('get', '/api/messages', none, { query: { group: 'A' } });
   await check('get', '/api/messages', none, { query: { state: 'nope' } });
   await check('get', '/api/messages', none, { query: { route: 'no-such-route' } });
+  const range = { since: '2000-01-01T00:00:00Z', until: '2100-01-01T00:00:00+01:00' };
+  await check('get', '/api/messages', none, { query: { ...range, error: 'http' } });
+  const counted = await check('get', '/api/messages/count', none, {
+    query: { route: 'orders', state: 'dead', group: 'A', ...range, error: 'HTTP' },
+  });
+  assert.deepEqual(counted.json, { count: 1 });
+  await check('get', '/api/messages/count', none, { query: { since: 'yesterday' } });
+  await check('get', '/api/messages/count', none, { query: { route: 'no-such-route' } });
   await check('get', '/api/messages/{id}', id(delivered));
   await check('get', '/api/messages/{id}', id(binary));
   await check('get', '/api/messages/{id}', id(dead.A!));
@@ -372,6 +380,26 @@ test('every documented answer is what a real call gets, and every real answer is
   await check('post', '/api/messages/{id}/replay', id(delivered));
   await check('post', '/api/messages/{id}/replay', missing);
   await check('post', '/api/messages/{id}/replay', id(dead.A!));
+  // A group with nothing delivered: the bulk replay answers without adding messages.
+  const bulk = await check('post', '/api/replay', none, {
+    body: { route: 'orders', group: 'none' },
+  });
+  assert.deepEqual(bulk.json, { replayed: 0, nextCursor: null });
+  await check('post', '/api/replay', none, { body: { route: 'orders', since: 'soon' } });
+  await check('post', '/api/replay', none, { body: { route: 'no-such-route' } });
+  await check('get', '/api/events', none, { query: { route: 'no-such-route' } });
+  // A stream does not end: its answer is checked as it starts, then let go.
+  const stream = new AbortController();
+  const following = await fetch(`${hookq.adminUrl}/api/events?route=orders`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: stream.signal,
+  });
+  assert.equal(following.status, 200);
+  assert.equal(following.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  assert.ok(document.paths['/api/events']?.get?.responses['200']?.content['text/event-stream']);
+  stream.abort();
+  seen.add('get /api/events 200');
+  queryUsed.set('get /api/events', new Set(['route']));
   await check('post', '/api/redrive', none, { body: { ids: [dead.B!] } });
   await check('post', '/api/redrive', none, { body: { route: 'orders', group: 'A', limit: 1 } });
   await check('post', '/api/redrive', none, { body: { all: true } });

@@ -60,13 +60,17 @@ async function textOf(locator: Locator): Promise<string> {
   return ((await locator.textContent()) ?? '').trim();
 }
 
-/** A page that fails its test on any script error or Content-Security-Policy violation. */
-async function openPage(t: TestContext): Promise<Page> {
+/**
+ * A page that fails its test on any script error or Content-Security-Policy violation,
+ * in the browser's time zone unless `timezoneId` names another.
+ */
+async function openPage(t: TestContext, timezoneId?: string): Promise<Page> {
   assert.ok(browser);
   const context = await browser.newContext({
     viewport: { width: 1280, height: 800 },
     colorScheme: 'light',
     reducedMotion: 'reduce',
+    timezoneId,
   });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -114,10 +118,26 @@ function routeRow(page: Page, name: string) {
     state: cell(0),
     queued: cell(1),
     inflight: cell(2),
-    dead: cell(3),
-    blocked: cell(4),
-    rate: cell(6),
+    delivered: cell(3),
+    /** The dead-letter count, a link to them. */
+    dead: cell(4).getByRole('link'),
+    /** Under it, why the newest one died. */
+    lastError: cell(4).locator('.last-error'),
+    blocked: cell(5),
+    rate: cell(7),
   };
+}
+
+/** The notice on screen, or '' when there is none. */
+const notice = (page: Page) => textOf(page.locator('#notice'));
+
+/**
+ * A time as the console shows it, in the zone of the given offset from UTC: the local
+ * time to the second and the offset ("2026-01-01 15:30:00 UTC+05:30").
+ */
+function shownIn(iso: string, offsetMinutes: number, zone: string): string {
+  const local = new Date(Date.parse(iso) + offsetMinutes * 60_000).toISOString();
+  return `${local.slice(0, 10)} ${local.slice(11, 19)} ${zone}`;
 }
 
 test('the console is served with its content types and a strict Content-Security-Policy', async (t) => {
@@ -223,7 +243,8 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   }, 100);
   onEnd(t, () => clearInterval(traffic));
 
-  const page = await openPage(t);
+  // A zone half an hour off the hour, so an offset shown wrongly cannot look right.
+  const page = await openPage(t, 'Asia/Kolkata');
   const urls: string[] = [];
   page.on('request', (request) => urls.push(request.url()));
   const main = page.locator('main');
@@ -250,11 +271,57 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   assert.equal(await textOf(orders.blocked), '3');
   const invoices = routeRow(page, 'invoices');
   assert.equal(await textOf(invoices.dead), '2');
+  // Why they died, seen from the overview: the newest dead letter's error.
+  assert.equal(await textOf(orders.lastError), 'HTTP 500');
+  assert.match(
+    String(await orders.lastError.getAttribute('title')),
+    /^Newest dead letter, .*UTC\+05:30: HTTP 500$/,
+  );
+  assert.equal(await routeRow(page, 'signups').lastError.count(), 0, 'signups has none');
   assert.equal(await textOf(invoices.blocked), 'n/a');
   const signups = routeRow(page, 'signups');
   await waitUntil('a delivery rate for signups', async () =>
     /^[1-9][\d.]* \/s$/.test(await textOf(signups.rate)),
   );
+  // Delivered counts, each a way to the messages it counts, as queued and in flight are.
+  assert.equal(await textOf(orders.delivered), '0');
+  assert.match(await textOf(signups.delivered), /^[1-9]/);
+  assert.equal(
+    await signups.delivered.getByRole('link').getAttribute('href'),
+    '#/messages?route=signups&state=delivered',
+  );
+  assert.match(await textOf(main.locator('.totals')), /Delivered\s*[1-9]/);
+  assert.match(
+    await textOf(main.locator('.meta time')),
+    /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+05:30$/,
+    'the time of the last refresh says its zone',
+  );
+
+  // --- Messages: the queued count opens the queued messages of the route.
+  await orders.queued.getByRole('link').click();
+  await main.getByRole('heading', { level: 1, name: 'Messages' }).waitFor();
+  assert.match(page.url(), /#\/messages\?route=orders&state=queued$/);
+  const listed = main.locator('tbody tr', { has: page.locator('th a') });
+  await waitUntil('the three queued messages of orders', async () => (await listed.count()) === 3);
+  assert.deepEqual(await listed.locator('td.mono').allTextContents(), [
+    'acct-1',
+    'acct-2',
+    'acct-3',
+  ]);
+  assert.deepEqual(await listed.locator('.badge').allTextContents(), [
+    'queued',
+    'queued',
+    'queued',
+  ]);
+  assert.equal(await main.getByLabel('Route').inputValue(), 'orders');
+  assert.equal(await main.getByLabel('State').inputValue(), 'queued');
+  await screenshot(page, 'messages');
+  await main.getByLabel('State').selectOption('inflight');
+  await main.getByRole('button', { name: 'Apply filters' }).click();
+  await main.getByText('No message matches these filters.').waitFor();
+  assert.match(page.url(), /#\/messages\?route=orders&state=inflight$/);
+  await nav.getByRole('link', { name: 'Overview' }).click();
+  await main.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
 
   await page.getByRole('button', { name: 'Pause deliveries of invoices' }).click();
   await page.getByRole('button', { name: 'Resume deliveries of invoices' }).waitFor();
@@ -276,6 +343,14 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
     'acct-2',
     'acct-3',
   ]);
+  // Each holds its second message back.
+  assert.deepEqual(await blockedRows.locator('td:nth-child(2)').allTextContents(), ['1', '1', '1']);
+  const died = blockedRows.first().locator('time');
+  assert.equal(
+    await textOf(died),
+    shownIn((await died.getAttribute('datetime'))!, 330, 'UTC+05:30'),
+    'local time with its zone; the exact UTC time in datetime',
+  );
   await screenshot(page, 'blocked');
 
   // --- A message: why it failed, attempt by attempt, and its body.
@@ -299,6 +374,13 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await main.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
   const rows = main.locator('tbody tr', { has: page.getByRole('checkbox') });
   await waitUntil('five dead letters listed', async () => (await rows.count()) === 5);
+  const redriveSelected = main.getByRole('button', { name: 'Redrive selected' });
+  const discardSelected = main.getByRole('button', { name: 'Discard selected' });
+  assert.equal(await redriveSelected.isDisabled(), true, 'nothing selected: nothing to redrive');
+  assert.equal(await discardSelected.isDisabled(), true);
+  await rows.first().getByRole('checkbox').check();
+  assert.equal(await redriveSelected.isEnabled(), true);
+  assert.equal(await discardSelected.isEnabled(), true);
   await main.getByLabel('Select all dead letters shown').check();
   await page.getByText('5 selected').waitFor();
   await screenshot(page, 'dead-letters');
@@ -321,7 +403,6 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   await main.getByRole('button', { name: 'Clear' }).click();
   await waitUntil('the three of orders left', async () => (await rows.count()) === 3);
   await main.getByLabel('Select all dead letters shown').check();
-  const redriveSelected = main.getByRole('button', { name: 'Redrive selected' });
   const dialog = page.getByRole('dialog', { name: 'Redrive 3 dead letters?' });
   // Escape cancels, and nothing moves.
   await redriveSelected.click();
@@ -334,6 +415,14 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   assert.match(await textOf(dialog), /Selected: 3 of orders\./);
   await dialog.getByRole('button', { name: 'Redrive 3 dead letters' }).click();
   await page.getByText('Redrove 3 dead letters.').waitFor();
+  // The list starts afresh with nothing selected; the focus stays on the page.
+  await waitUntil('the selection cleared', () => redriveSelected.isDisabled());
+  assert.equal(await page.evaluate('document.activeElement === document.body'), false);
+  // The notice is about this page: it goes with it.
+  await nav.getByRole('link', { name: 'Overview' }).click();
+  await main.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  assert.equal(await notice(page), '');
+  await nav.getByRole('link', { name: 'Dead letters' }).click();
 
   // The target gets every message, each group in the order it was sent.
   const ofGroup = (route: string, group: string) =>
@@ -353,6 +442,10 @@ test('an operator signs in, finds the dead letters and redrives them by clicking
   // A delivered message can be replayed: a copy goes to the target again.
   await page.goto(`${hookq.adminUrl}/#/message/${heldId}`);
   await main.locator('dl').getByText('delivered', { exact: true }).waitFor();
+  assert.equal(
+    await main.getByRole('link', { name: '← Messages of orders' }).getAttribute('href'),
+    '#/messages?route=orders&state=delivered',
+  );
   await main.getByRole('button', { name: 'Replay' }).click();
   await page.getByText('Replayed as a new message').waitFor();
   await waitUntil('the replayed copy delivered', () => ofGroup('orders', 'acct-1').length === 3);
@@ -473,4 +566,60 @@ test('without a token configured (loopback), the console opens without signing i
   await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
   await page.getByText('No dead letters').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
+});
+
+test('a notice stays with the page it is about, and every time says its zone', {
+  skip,
+  timeout: 30_000,
+}, async (t) => {
+  const target = await TestTarget.start(() => ({ status: 422, body: 'no such customer' }));
+  onEnd(t, () => target.close());
+  const dir = tempDir('hookq-console-notices-');
+  onEnd(t, () => rmSync(dir, { recursive: true, force: true }));
+  const hookq = await startHookq(
+    configFor(dir, {
+      routes: [{ name: 'orders', path: '/orders', target: target.url, retry: { maxAttempts: 1 } }],
+    }),
+    { pollMs: 200 },
+  );
+  onEnd(t, () => hookq.close(0));
+  const sent = await fetch(`${hookq.ingressUrl}/orders`, { method: 'POST', body: '{"n":1}' });
+  const { messageId } = (await sent.json()) as { messageId: string };
+  await waitUntil(
+    'the message dead',
+    async () => (await hookq.store.routeStats(['orders']))[0]!.dead === 1,
+  );
+
+  const page = await openPage(t, 'UTC');
+  const main = page.locator('main');
+  await page.goto(`${hookq.adminUrl}/#/message/${messageId}`);
+  const finished = main.locator('.facts div', { hasText: 'Finished' }).locator('time');
+  await finished.waitFor();
+  assert.equal(
+    await textOf(finished),
+    shownIn((await finished.getAttribute('datetime'))!, 0, 'UTC'),
+  );
+
+  // Discarding leads to the dead letters, and the notice comes along: it is about them.
+  await main.getByRole('button', { name: 'Discard…' }).click();
+  await page
+    .getByRole('dialog', { name: 'Discard this dead letter?' })
+    .getByRole('button', { name: 'Discard 1 dead letter' })
+    .click();
+  await main.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+  assert.match(page.url(), /#\/dead\?route=orders$/);
+  await main.getByText('No dead letter matches these filters.').waitFor();
+  assert.match(await notice(page), new RegExp(`^Discarded message ${messageId}\\.`));
+  assert.equal(
+    await main.getByRole('button', { name: 'Redrive all matching' }).isDisabled(),
+    true,
+    'nothing matches: nothing to redrive',
+  );
+  // Moving on leaves it behind.
+  await page
+    .getByRole('navigation', { name: 'Console' })
+    .getByRole('link', { name: 'Blocked groups' })
+    .click();
+  await main.getByRole('heading', { level: 1, name: 'Blocked groups' }).waitFor();
+  assert.equal(await notice(page), '');
 });

@@ -14,16 +14,24 @@ import type { Ordering } from '../../src/core/terms.js';
 import type {
   AttemptRecord,
   ClaimRequest,
+  ListQuery,
   NewMessage,
   Store,
   StoreOptions,
 } from '../../src/store/store.js';
+import { blockedGroupsContract } from './contract-blocked.js';
 
 export interface StoreFactory {
   /** A fresh store with its own empty data. */
   create(options: StoreOptions): Promise<Store>;
   /** Cleanup after the whole suite (drop schemas, remove files). */
   dispose?(): Promise<void>;
+  /**
+   * Write, behind the store's back, a ready group row `group` of `route`, due before
+   * everything, whose head is the message `headId`: the row a group id that did not read
+   * back as written used to leave behind.
+   */
+  injectStaleGroup(store: Store, route: string, group: string, headId: string): Promise<void>;
 }
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -650,6 +658,48 @@ export function runStoreContract(
         await assert.rejects(store.listMessages({ limit: 10, cursor: 'garbage' }), BadRequestError);
       });
 
+      it('filters by time received and by error text, and counts what it would list', async () => {
+        const store = await fresh({ r: 'fifo' });
+        const early = await store.enqueue(message('r', 'g', 'early'));
+        clock.advance(1_000);
+        const later = await store.enqueue(message('r', 'g', 'later'));
+        await store.enqueue(message('other', 'g', 'elsewhere'));
+        const [head] = await store.claimDue(claim('r', 1));
+        assert.equal(head?.messageId, early.messageId);
+        await store.markFailed(
+          head!,
+          { ...failed(clock.t), error: 'Connection RESET 100%_off' },
+          {
+            deadLetter: 'gave up',
+          },
+        );
+        const ids = async (filter: Omit<ListQuery, 'limit'>) => {
+          const listed = (await store.listMessages({ ...filter, limit: 100 })).items.map(
+            (m) => m.id,
+          );
+          assert.equal(await store.countMessages(filter), listed.length, JSON.stringify(filter));
+          return listed;
+        };
+        const T = clock.t;
+        assert.deepEqual(await ids({ route: 'r', since: T }), [later.messageId]);
+        assert.deepEqual(
+          await ids({ route: 'r', until: T }),
+          [early.messageId],
+          'until is exclusive',
+        );
+        assert.deepEqual(await ids({ route: 'r', since: T - 1_000, until: T + 1 }), [
+          early.messageId,
+          later.messageId,
+        ]);
+        // Any case; % and _ are text, not wildcards; the dead-letter reason counts too.
+        assert.deepEqual(await ids({ error: 'connection reset' }), [early.messageId]);
+        assert.deepEqual(await ids({ error: '100%_OFF' }), [early.messageId]);
+        assert.deepEqual(await ids({ error: '100_%' }), []);
+        assert.deepEqual(await ids({ state: 'dead', error: 'GAVE UP' }), [early.messageId]);
+        assert.deepEqual(await ids({ state: 'queued', error: 'reset' }), []);
+        assert.equal(await store.countMessages({}), 3);
+      });
+
       it('counts messages per route and reports the oldest waiting one', async () => {
         const store = await fresh();
         const [empty] = await store.routeStats(['r']);
@@ -664,6 +714,7 @@ export function runStoreContract(
           activeGroups: 0,
           health: HEALTHY,
           oldestWaitingAt: null,
+          lastDeadLetter: null,
         });
         const start = clock.t;
         await store.enqueue(message('r', 'a', '1'));
@@ -679,6 +730,27 @@ export function runStoreContract(
         assert.equal(stats?.oldestWaitingAt, start + 1_000);
         // Group a's second message and group b's first wait: both groups are active.
         assert.equal(stats?.activeGroups, 2);
+        assert.equal(stats?.lastDeadLetter, null);
+
+        // The newest dead letter is the one reported, with its error.
+        const rest = await store.claimDue(claim('r'));
+        await store.markFailed(
+          claimed[1]!,
+          { ...failed(clock.t), error: 'first' },
+          {
+            deadLetter: 'test',
+          },
+        );
+        clock.advance(500);
+        await store.markFailed(
+          rest[0]!,
+          { ...failed(clock.t), error: 'second' },
+          {
+            deadLetter: 'test',
+          },
+        );
+        const [after] = await store.routeStats(['r']);
+        assert.deepEqual(after?.lastDeadLetter, { at: clock.t, error: 'second' });
       });
     });
 
@@ -910,6 +982,41 @@ export function runStoreContract(
       });
     });
 
+    describe('a group row the dispatcher cannot handle', () => {
+      it('is dropped and reported, and every other group of the route goes on', async () => {
+        clock = new TestClock();
+        const problems: unknown[] = [];
+        const store = await factory.create({
+          now: clock.now,
+          onStaleGroup: (problem) => problems.push(problem),
+        });
+        open.push(store);
+        await store.enqueue(message('r', 'a', 'a1'));
+        const [a1] = await store.claimDue(claim('r'));
+        assert.ok(a1);
+        await store.markDelivered(a1, ok(clock.t));
+        await factory.injectStaleGroup(store, 'r', 'ghost', a1.messageId);
+        for (const group of ['b', 'c']) await store.enqueue(message('r', group, group));
+
+        // With room for one only, the stale row comes first: it must not take the slot
+        // for ever. A probe or maxPerSecond claims one at a time, too.
+        const first = await store.claimDue(claim('r', 1));
+        const second = await store.claimDue(claim('r', 10));
+        assert.deepEqual(
+          first.map((m) => m.group),
+          ['b'],
+          'the claim went on past the stale row',
+        );
+        assert.deepEqual(
+          second.map((m) => m.group),
+          ['c'],
+        );
+        assert.deepEqual(problems, [{ route: 'r', group: 'ghost', messageId: a1.messageId }]);
+        const [stats] = await store.routeStats(['r']);
+        assert.equal(stats?.activeGroups, 2, 'the stale row is gone');
+      });
+    });
+
     describe('hostile group ids', () => {
       // Each raw value as a sender puts it in a JSON body, read by a `{ json: /g }` rule
       // the way ingress resolves groups.
@@ -981,5 +1088,7 @@ export function runStoreContract(
         );
       });
     });
+
+    blockedGroupsContract(async (ordering) => ({ store: await fresh(ordering), clock }));
   });
 }

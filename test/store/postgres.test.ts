@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../src/core/errors.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import type { EnqueueResult } from '../../src/store/store.js';
+import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
 import { message, runStoreContract } from './contract.js';
 
@@ -18,11 +18,29 @@ function freshSchema(): string {
   return schema;
 }
 
+const schemaOf = new Map<Store, string>();
+
 runStoreContract(
   'postgres',
   {
     async create(options) {
-      return PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`, options);
+      const schema = freshSchema();
+      const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`, options);
+      schemaOf.set(store, schema);
+      return store;
+    },
+    async injectStaleGroup(store, route, group, headId) {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      try {
+        await client.query(
+          `INSERT INTO ${schemaOf.get(store)}.groups (route, group_id, head_pk, status, due_at)
+           SELECT $1, $2, pk, 'ready', 0 FROM ${schemaOf.get(store)}.messages WHERE id = $3`,
+          [route, group, headId],
+        );
+      } finally {
+        await client.end();
+      }
     },
   },
   available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
@@ -58,7 +76,7 @@ describe('postgres: opening', {
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
     assert.deepEqual(
       ledger.rows.map((row) => row.version),
-      [1, 2, 3],
+      [1, 2, 3, 4],
     );
   });
 

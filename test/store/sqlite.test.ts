@@ -10,16 +10,35 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
 import { message, runStoreContract } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookq-sqlite-contract-'));
 let n = 0;
 
+const paths = new Map<Store, string>();
+
 runStoreContract('sqlite', {
   async create(options) {
     n += 1;
-    return SqliteStore.open(join(dir, `store-${n}.db`), options);
+    const path = join(dir, `store-${n}.db`);
+    const store = SqliteStore.open(path, options);
+    paths.set(store, path);
+    return store;
+  },
+  async injectStaleGroup(store, route, group, headId) {
+    const raw = new Database(paths.get(store)!);
+    try {
+      raw
+        .prepare(
+          `INSERT INTO groups (route, group_id, head_pk, status, due_at)
+           SELECT ?, ?, pk, 'ready', 0 FROM messages WHERE id = ?`,
+        )
+        .run(route, group, headId);
+    } finally {
+      raw.close();
+    }
   },
 });
 
@@ -160,72 +179,5 @@ describe('sqlite: refusing files it must not touch', () => {
       },
       (error: Error) => error instanceof CorruptDatabaseError && error.message.includes(path),
     );
-  });
-});
-
-describe('sqlite: a group row the dispatcher cannot handle', () => {
-  it('is dropped and reported, and every other group of the route goes on', async () => {
-    const path = join(dir, 'stale-group.db');
-    const problems: unknown[] = [];
-    const store = SqliteStore.open(path, { onStaleGroup: (problem) => problems.push(problem) });
-    try {
-      await store.enqueue(message('r', 'a', 'a1'));
-      const [a1] = await store.claimDue({
-        route: 'r',
-        limit: 10,
-        maxConcurrency: 10,
-        leaseMs: 30_000,
-      });
-      assert.ok(a1);
-      await store.markDelivered(a1, {
-        startedAt: 0,
-        durationMs: 1,
-        outcome: 'delivered',
-        status: 200,
-        responseExcerpt: null,
-        error: null,
-      });
-      // A row that names a delivered message as a ready head, due before everything else:
-      // what a group id that did not read back as written used to leave behind.
-      const raw = new Database(path);
-      const { pk } = raw.prepare('SELECT pk FROM messages WHERE id = ?').get(a1.messageId) as {
-        pk: number;
-      };
-      raw
-        .prepare(
-          `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES ('r', 'ghost', ?, 'ready', 0)`,
-        )
-        .run(pk);
-      raw.close();
-      for (const group of ['b', 'c']) await store.enqueue(message('r', group, group));
-
-      // With room for one only, the stale row comes first: it must not take the slot.
-      const first = await store.claimDue({
-        route: 'r',
-        limit: 1,
-        maxConcurrency: 10,
-        leaseMs: 30_000,
-      });
-      const second = await store.claimDue({
-        route: 'r',
-        limit: 10,
-        maxConcurrency: 10,
-        leaseMs: 30_000,
-      });
-      assert.deepEqual(
-        first.map((m) => m.group),
-        ['b'],
-        'the claim went on past the stale row',
-      );
-      assert.deepEqual(
-        second.map((m) => m.group),
-        ['c'],
-      );
-      assert.deepEqual(problems, [{ route: 'r', group: 'ghost', messageId: a1.messageId }]);
-      const [stats] = await store.routeStats(['r']);
-      assert.equal(stats?.activeGroups, 2, 'the stale row is gone');
-    } finally {
-      await store.close();
-    }
   });
 });

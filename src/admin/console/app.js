@@ -5,8 +5,9 @@ import { api, apiEvents, token } from './api.js';
 import { blockedGroups } from './blocked.js';
 import { deadLetters } from './dead-letters.js';
 import { messageView } from './message.js';
+import { messages } from './messages.js';
 import { overview } from './overview.js';
-import { busy, h, notify, reportError } from './ui.js';
+import { busy, dropNoticeOfOtherPage, h, notify, reportError } from './ui.js';
 
 /** @import { ApiError } from './api.js' */
 
@@ -34,7 +35,13 @@ import { busy, h, notify, reportError } from './ui.js';
 // Views by the first part of the hash: #/dead?route=orders, #/message/ID. The hash keeps
 // the page's state (so it survives a reload and can be shared), never the token.
 /** @type {Record<string, View | undefined>} */
-const VIEWS = { '': overview, dead: deadLetters, message: messageView, blocked: blockedGroups };
+const VIEWS = {
+  '': overview,
+  messages,
+  dead: deadLetters,
+  message: messageView,
+  blocked: blockedGroups,
+};
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
@@ -71,7 +78,9 @@ function setChrome(signedIn, viewName) {
   // Without a token the server is open (loopback only): there is nothing to sign out of.
   signOut.hidden = !signedIn || token.get() === null;
   for (const link of nav.querySelectorAll('a')) {
-    const here = link.dataset.view === (viewName === 'message' ? 'dead' : viewName || 'overview');
+    // A message's page is part of the messages.
+    const here =
+      link.dataset.view === (viewName === 'message' ? 'messages' : viewName || 'overview');
     if (here) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
@@ -85,6 +94,7 @@ async function show() {
   const route = parseHash();
   const view = VIEWS[route.name];
   setChrome(true, route.name);
+  dropNoticeOfOtherPage();
 
   const title = view ? view.title(route) : 'Not found';
   document.title = `${title} · hookq`;

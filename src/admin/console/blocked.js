@@ -1,26 +1,44 @@
 // @ts-check
-// Groups held by a dead letter, with a one-click way out.
+// Groups held by a dead letter, longest blocked first, with a one-click way out.
 
-import { api, listRoutes, messagePath, query, redriveIds } from './api.js';
-import {
-  busy,
-  confirmAction,
-  count,
-  h,
-  messageLink,
-  notify,
-  plural,
-  reportError,
-  time,
-} from './ui.js';
+import { api, listRoutes, query } from './api.js';
+import { discardOne, redriveOne } from './message-actions.js';
+import { COLUMNS, row, table } from './message-list.js';
+import { busy, count, h, plural, reportError } from './ui.js';
 
 /**
- * @import { BlockedGroupPage, Route } from './api.js'
+ * @import { BlockedGroupPage, MessageSummary, Route } from './api.js'
  * @import { View } from './app.js'
+ * @import { Column } from './message-list.js'
  * @typedef {BlockedGroupPage['items'][number]} BlockedGroup
  */
 
 const PAGE = 100;
+
+/**
+ * A message's column, showing the message that holds the group.
+ * @param {Column<MessageSummary>} column
+ * @param {string} [head]
+ * @returns {Column<BlockedGroup>}
+ */
+const heldBy = (column, head) => ({
+  ...column,
+  head: head || column.head,
+  row: false,
+  cell: (item) => column.cell(item.heldBy),
+});
+
+/** @type {Column<BlockedGroup>} */
+const waiting = {
+  head: 'Waiting',
+  class: 'num',
+  headClass: 'num',
+  // The API stops counting at a limit: past it, "10,000+".
+  cell: (item) =>
+    item.waitingCapped
+      ? h('span', { title: `More than ${count(item.waiting)} wait` }, `${count(item.waiting)}+`)
+      : count(item.waiting),
+};
 
 /** @type {View} */
 export const blockedGroups = {
@@ -42,7 +60,7 @@ export const blockedGroups = {
         'p',
         { class: 'intro' },
         'In strict ordering, a dead letter holds its group: later messages of the group wait until it is redriven or discarded. ',
-        'Routes with fifo ordering never block a group.',
+        'Routes with fifo ordering never block a group. The groups blocked longest come first.',
       ),
       h(
         'form',
@@ -107,112 +125,74 @@ async function routeSection(route, signal) {
         : `Showing ${plural(shown, 'blocked group')}${done ? '.' : '; there are more.'}`;
   }
 
-  /** @param {HTMLTableRowElement} row */
-  function removeRow(row) {
-    // The focus was on the row's button: put it on the next row, or on the heading.
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
+  /** @param {HTMLButtonElement} button A button of the row, which had the focus. */
+  function removeRow(button) {
+    const tr = /** @type {HTMLTableRowElement} */ (button.closest('tr'));
+    // Put the focus on the next row, or on the heading.
+    const next = tr.nextElementSibling || tr.previousElementSibling;
+    tr.remove();
     shown -= 1;
     refreshStatus(more.hidden);
     const target = /** @type {HTMLElement} */ (next ? next.querySelector('button') : heading);
     target.focus();
   }
 
-  /** @param {BlockedGroup} item */
-  function row(item) {
-    const held = item.heldBy;
-    const redrive = h(
-      'button',
-      {
-        type: 'button',
-        class: 'small primary',
-        'aria-label': `Redrive the message holding group ${item.group}`,
-      },
-      'Redrive',
-    );
-    const discard = h(
-      'button',
-      {
-        type: 'button',
-        class: 'small danger',
-        'aria-label': `Discard the message holding group ${item.group}`,
-      },
-      'Discard',
-    );
-    const tr = h(
-      'tr',
-      {},
-      h('th', { scope: 'row', class: 'mono' }, item.group),
-      h('td', {}, messageLink(held.id)),
-      h('td', { class: 'num' }, held.sequence),
-      h('td', { class: 'num' }, count(held.attempts)),
-      h('td', { class: 'nowrap' }, time(held.finishedAt)),
-      h(
-        'td',
-        { class: 'error-text' },
-        held.lastError || '',
-        held.deadReason ? h('span', { class: 'sub' }, held.deadReason) : null,
-      ),
-      h('td', { class: 'row-actions' }, redrive, discard),
-    );
-    redrive.addEventListener('click', () =>
-      busy(redrive, async () => {
-        try {
-          await redriveIds([held.id]);
-          notify(
-            'Redrove the message holding group ' +
-              item.group +
-              ' of ' +
-              route.name +
-              '; the group goes on.',
-            'success',
-          );
-          removeRow(tr);
-        } catch (error) {
-          reportError('Redrive failed', error);
-        }
-      }),
-    );
-    discard.addEventListener('click', async () => {
-      // Discarding loses the message for good: the one action here that asks first.
-      const ok = await confirmAction({
-        title: `Discard the message holding group ${item.group}?`,
-        description: h(
-          'p',
-          {},
-          'Message ' +
-            held.id +
-            ' (sequence ' +
-            held.sequence +
-            ') is deleted for good and never delivered; ' +
-            'group ' +
-            item.group +
-            ' of ' +
-            route.name +
-            ' goes on with its next message.',
+  /** @type {Column<BlockedGroup>} */
+  const actions = {
+    head: h('span', { class: 'visually-hidden' }, 'Actions'),
+    class: 'row-actions',
+    cell: (item) => {
+      const held = item.heldBy;
+      const button = (/** @type {string} */ verb, /** @type {string} */ kind) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            class: `small ${kind}`,
+            'aria-label': `${verb} the message holding group ${item.group}`,
+          },
+          verb,
+        );
+      const redrive = button('Redrive', 'primary');
+      const discard = button('Discard', 'danger');
+      redrive.addEventListener('click', () =>
+        redriveOne(
+          redrive,
+          held.id,
+          `Redrove the message holding group ${item.group} of ${route.name}; the group goes on.`,
+          () => removeRow(redrive),
         ),
-        confirm: 'Discard 1 dead letter',
-        danger: true,
-      });
-      if (!ok) return;
-      await busy(discard, async () => {
-        try {
-          await api(messagePath(held.id), { method: 'DELETE' });
-          notify(`Discarded the message holding group ${item.group} of ${route.name}.`, 'success');
-          removeRow(tr);
-        } catch (error) {
-          reportError('Discard failed', error);
-        }
-      });
-    });
-    return tr;
-  }
+      );
+      discard.addEventListener('click', () =>
+        discardOne(discard, held.id, {
+          title: `Discard the message holding group ${item.group}?`,
+          consequence:
+            `Message ${held.id} (sequence ${held.sequence}) is deleted for good and never ` +
+            `delivered; group ${item.group} of ${route.name} goes on with its next message.`,
+          done: `Discarded the message holding group ${item.group} of ${route.name}.`,
+          after: () => removeRow(discard),
+        }),
+      );
+      return [redrive, discard];
+    },
+  };
+  /** @type {Column<BlockedGroup>[]} */
+  const columns = [
+    { head: 'Group', row: true, class: 'mono', cell: (item) => item.group },
+    waiting,
+    heldBy(COLUMNS.message, 'Held by'),
+    heldBy(COLUMNS.sequence),
+    heldBy(COLUMNS.attempts),
+    heldBy(COLUMNS.deadLettered),
+    heldBy(COLUMNS.error),
+    actions,
+  ];
 
   async function load() {
     /** @type {BlockedGroupPage} */
     const page = await api(`groups/blocked${query({ route: route.name, limit: PAGE, cursor })}`);
     if (signal.aborted) return;
-    body.append(...page.items.map(row));
+    body.append(...page.items.map((item) => row(columns, item)));
     shown += page.items.length;
     cursor = page.nextCursor || undefined;
     more.hidden = page.nextCursor === null;
@@ -233,30 +213,7 @@ async function routeSection(route, signal) {
     'section',
     { class: 'route-section', 'aria-labelledby': headingId },
     heading,
-    h(
-      'div',
-      { class: 'table-wrap' },
-      h(
-        'table',
-        { class: 'data', 'aria-labelledby': headingId },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', { scope: 'col' }, 'Group'),
-            h('th', { scope: 'col' }, 'Held by'),
-            h('th', { scope: 'col', class: 'num' }, 'Sequence'),
-            h('th', { scope: 'col', class: 'num' }, 'Attempts'),
-            h('th', { scope: 'col' }, 'Dead-lettered'),
-            h('th', { scope: 'col' }, 'Error'),
-            h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
-          ),
-        ),
-        body,
-      ),
-    ),
+    table(`Blocked groups of ${route.name}`, columns, body),
     h('div', { class: 'table-foot' }, status, more),
   );
 }

@@ -1,19 +1,9 @@
 // @ts-check
 // One message with its headers, body and attempt timeline.
 
-import { api, messagePath, redriveIds } from './api.js';
-import {
-  badge,
-  busy,
-  confirmAction,
-  count,
-  h,
-  messageLink,
-  notify,
-  reportError,
-  stateBadge,
-  time,
-} from './ui.js';
+import { api, messagePath } from './api.js';
+import { discardOne, redriveOne } from './message-actions.js';
+import { badge, busy, count, h, messageLink, notify, reportError, stateBadge, time } from './ui.js';
 
 /**
  * @import { ApiError, Message, Replayed } from './api.js'
@@ -282,50 +272,27 @@ export const messageView = {
     if (message.state === 'dead') {
       const redrive = h('button', { type: 'button', class: 'primary' }, 'Redrive');
       redrive.addEventListener('click', () =>
-        busy(redrive, async () => {
-          try {
-            const moved = await redriveIds([message.id]);
-            notify(
-              moved === 1
-                ? 'Redriven: the message is queued for delivery again.'
-                : 'It was no longer a dead letter.',
-              'success',
-            );
-            reload();
-          } catch (error) {
-            reportError('Redrive failed', error);
-          }
-        }),
+        redriveOne(
+          redrive,
+          message.id,
+          'Redriven: the message is queued for delivery again.',
+          reload,
+        ),
       );
       const discard = h('button', { type: 'button', class: 'danger' }, 'Discard…');
-      discard.addEventListener('click', async () => {
-        const ok = await confirmAction({
+      discard.addEventListener('click', () =>
+        discardOne(discard, message.id, {
           title: 'Discard this dead letter?',
-          description: h(
-            'p',
-            {},
-            'Message ' +
-              message.id +
-              ' of ' +
-              message.route +
-              ' (group ' +
-              message.group +
-              ') is deleted for good and will never be delivered.',
-          ),
-          confirm: 'Discard 1 dead letter',
-          danger: true,
-        });
-        if (!ok) return;
-        await busy(discard, async () => {
-          try {
-            await api(messagePath(message.id), { method: 'DELETE' });
-            notify(`Discarded message ${message.id}.`, 'success');
+          consequence:
+            `Message ${message.id} of ${message.route} (group ${message.group}) ` +
+            'is deleted for good and will never be delivered.',
+          done: `Discarded message ${message.id}.`,
+          // To the dead letters it was one of; the notice is then given there.
+          after: () => {
             location.hash = `#/dead?route=${encodeURIComponent(message.route)}`;
-          } catch (error) {
-            reportError('Discard failed', error);
-          }
-        });
-      });
+          },
+        }),
+      );
       actions.append(redrive, discard);
     }
     if (message.state === 'delivered') {
@@ -349,13 +316,15 @@ export const messageView = {
         h('span', { class: 'hint' }, 'Delivers a copy of it again, as a new message.'),
       );
     }
-    const back = h(
-      'a',
-      {
-        href: message.state === 'dead' ? `#/dead?route=${encodeURIComponent(message.route)}` : '#/',
-      },
-      message.state === 'dead' ? `← Dead letters of ${message.route}` : '← Overview',
-    );
+    const route = encodeURIComponent(message.route);
+    const back =
+      message.state === 'dead'
+        ? h('a', { href: `#/dead?route=${route}` }, `← Dead letters of ${message.route}`)
+        : h(
+            'a',
+            { href: `#/messages?route=${route}&state=${message.state}` },
+            `← Messages of ${message.route}`,
+          );
 
     root.append(
       h('p', { class: 'meta' }, back),

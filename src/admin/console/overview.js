@@ -2,7 +2,7 @@
 // The overview: every route's queue at a glance, refreshed live.
 
 import { api, listRoutes } from './api.js';
-import { badge, busy, count, duration, h, localTime, notify, plural, reportError } from './ui.js';
+import { badge, busy, count, duration, h, notify, plural, reportError, time } from './ui.js';
 
 /**
  * @import { PauseState, RetryNowResult, Route } from './api.js'
@@ -15,7 +15,7 @@ import { badge, busy, count, duration, h, localTime, notify, plural, reportError
  * @property {HTMLTableRowElement} row
  * @property {HTMLTableRowElement} outageRow The line under the row while the target is down.
  * @property {HTMLTableCellElement} outage
- * @property {Record<'state' | 'queued' | 'inflight' | 'dead' | 'blocked' | 'oldest' | 'rate', HTMLTableCellElement>} cells
+ * @property {Record<'state' | 'queued' | 'inflight' | 'delivered' | 'dead' | 'blocked' | 'oldest' | 'rate', HTMLTableCellElement>} cells
  * @property {HTMLButtonElement} toggle
  * @property {boolean | undefined} paused
  * @property {boolean} down
@@ -101,6 +101,25 @@ function outageParts(route) {
   ];
 }
 
+/**
+ * Under the dead-letter count, why the newest one died, so that a failing application is
+ * seen from the overview without opening a message.
+ * @param {Route} route
+ */
+function lastDeadLetter(route) {
+  const last = route.lastDeadLetter;
+  if (!last || route.deadLetter === 0) return null;
+  const error = last.error || 'no error recorded';
+  return h(
+    'span',
+    {
+      class: 'sub error-text last-error',
+      title: `Newest dead letter, ${time(last.at).textContent}: ${error}`,
+    },
+    error.length > 40 ? `${error.slice(0, 39)}…` : error,
+  );
+}
+
 /** What the outage line shows, to the second, so it is rebuilt only when that changes. */
 const outageKey = (/** @type {Route} */ route) =>
   [
@@ -136,6 +155,7 @@ export const overview = {
               h('th', { scope: 'col' }, 'Deliveries'),
               numeric('Queued'),
               numeric('In flight'),
+              numeric('Delivered'),
               numeric('Dead letters'),
               numeric('Blocked groups'),
               numeric('Oldest waiting'),
@@ -178,6 +198,7 @@ export const overview = {
         state: h('td'),
         queued: h('td', { class: 'num' }),
         inflight: h('td', { class: 'num' }),
+        delivered: h('td', { class: 'num' }),
         dead: h('td', { class: 'num' }),
         blocked: h('td', { class: 'num' }),
         oldest: h('td', { class: 'num' }),
@@ -210,13 +231,14 @@ export const overview = {
         cells.state,
         cells.queued,
         cells.inflight,
+        cells.delivered,
         cells.dead,
         cells.blocked,
         cells.oldest,
         cells.rate,
         h('td', { class: 'row-actions route-actions' }, retry, toggle),
       );
-      const outage = h('td', { colspan: 9 });
+      const outage = h('td', { colspan: 10 });
       // In the table only while the target is down, right under the route's row.
       const outageRow = h(
         'tr',
@@ -243,10 +265,14 @@ export const overview = {
       } else {
         entry.outageRow.remove();
       }
-      set(cells.queued, String(route.queued), () => count(route.queued));
-      set(cells.inflight, String(route.inflight), () => count(route.inflight));
-      set(cells.dead, String(route.deadLetter), () =>
-        linkedCount(route.deadLetter, `#/dead?route=${name}`),
+      // Each count opens the messages it counts.
+      for (const state of /** @type {const} */ (['queued', 'inflight', 'delivered'])) {
+        set(cells[state], String(route[state]), () =>
+          linkedCount(route[state], `#/messages?route=${name}&state=${state}`),
+        );
+      }
+      set(cells.dead, `${route.deadLetter}|${route.lastDeadLetter?.at}`, () =>
+        h('span', {}, linkedCount(route.deadLetter, `#/dead?route=${name}`), lastDeadLetter(route)),
       );
       set(cells.blocked, String(route.blockedGroups), () =>
         route.ordering === 'fifo'
@@ -267,25 +293,27 @@ export const overview = {
 
     /** @param {Route[]} routes */
     function renderTotals(routes) {
-      /** @param {'queued' | 'inflight' | 'deadLetter' | 'blockedGroups'} field */
+      /** @param {'queued' | 'inflight' | 'delivered' | 'deadLetter' | 'blockedGroups'} field */
       const sum = (field) => routes.reduce((total, route) => total + route[field], 0);
-      /** @type {Array<[string, number]>} */
+      /**
+       * Each tile's label, total, and whether a total above 0 needs the operator.
+       * @type {Array<[string, number, boolean]>}
+       */
       const tiles = [
-        ['Queued', sum('queued')],
-        ['In flight', sum('inflight')],
-        ['Dead letters', sum('deadLetter')],
-        ['Blocked groups', sum('blockedGroups')],
+        ['Queued', sum('queued'), false],
+        ['In flight', sum('inflight'), false],
+        ['Delivered', sum('delivered'), false],
+        ['Dead letters', sum('deadLetter'), true],
+        ['Blocked groups', sum('blockedGroups'), true],
       ];
       const key = tiles.map((tile) => tile[1]).join(',');
       if (totals.dataset.key === key) return;
       totals.dataset.key = key;
       totals.replaceChildren(
-        ...tiles.map(([label, value]) =>
+        ...tiles.map(([label, value, alerting]) =>
           h(
             'div',
-            {
-              class: `tile${value > 0 && label !== 'Queued' && label !== 'In flight' ? ' alert' : ''}`,
-            },
+            { class: `tile${alerting && value > 0 ? ' alert' : ''}` },
             h('dt', {}, label),
             h('dd', {}, count(value)),
           ),
@@ -322,7 +350,7 @@ export const overview = {
           }
           update(entry, route);
         }
-        updated.textContent = `Updated at ${localTime(new Date(at).toISOString()).slice(11)}.`;
+        updated.replaceChildren('Updated at ', time(new Date(at).toISOString()), '.');
       } catch (error) {
         if (signal.aborted) return;
         reportError('Could not refresh the overview', error);

@@ -78,23 +78,30 @@ export function duration(seconds) {
 const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
 
 /**
- * A time in the operator's zone, to the second: "2024-05-01 14:03:07".
- * @param {string} iso
+ * The operator's zone at a moment, as its offset from UTC: "UTC+02:00", "UTC-03:30",
+ * or "UTC" itself. An offset, not a zone name: it is exact, and the same in every browser.
+ * @param {Date} [at] Offsets change with daylight saving time, so they are of a moment.
  */
-export function localTime(iso) {
-  const t = new Date(iso);
-  const date = [t.getFullYear(), pad(t.getMonth() + 1), pad(t.getDate())].join('-');
-  const clock = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => pad(n)).join(':');
-  return `${date} ${clock}`;
+export function zone(at = new Date()) {
+  const minutes = -at.getTimezoneOffset();
+  if (minutes === 0) return 'UTC';
+  const sign = minutes > 0 ? '+' : '-';
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /**
- * A time element: local time shown, the exact UTC time in its datetime and title.
+ * A time element: the operator's local time to the second with its zone, "2024-05-01
+ * 14:03:07 UTC+02:00"; the exact UTC time in its datetime and title. Every time the
+ * console shows goes through here, so none of them is ever without its zone.
  * @param {string | null} iso
  */
 export function time(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');
-  return h('time', { datetime: iso, title: iso }, localTime(iso));
+  const t = new Date(iso);
+  const date = [t.getFullYear(), pad(t.getMonth() + 1), pad(t.getDate())].join('-');
+  const clock = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => pad(n)).join(':');
+  return h('time', { datetime: iso, title: iso }, `${date} ${clock} ${zone(t)}`);
 }
 
 /**
@@ -118,9 +125,13 @@ export const messageLink = (/** @type {string} */ id) =>
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
+/** The page (its address) the notice on screen was given on. */
+let noticePage = '';
 
 /**
- * Tell the operator what happened, in the page's live region. Errors stay until the next notice.
+ * Tell the operator what happened, in the page's live region. Errors stay until the next
+ * notice or until another page is shown (see dropNoticeOfOtherPage); others go after 8 s.
+ * A notice about where an action leads is given after the address has changed to it.
  * @param {string | Node} text
  * @param {'info' | 'success' | 'error'} [kind]
  */
@@ -128,6 +139,7 @@ export function notify(text, kind) {
   const region = /** @type {HTMLElement} */ (document.getElementById('notice'));
   clearTimeout(noticeTimer);
   region.replaceChildren();
+  noticePage = location.hash;
   if (!text) return;
   region.append(
     h(
@@ -142,6 +154,14 @@ export function notify(text, kind) {
     ),
   );
   if (kind !== 'error') noticeTimer = setTimeout(() => notify(''), 8000);
+}
+
+/**
+ * Clear a notice given on another page than the one now shown: "Redrove 3 dead letters"
+ * says nothing about the overview.
+ */
+export function dropNoticeOfOtherPage() {
+  if (noticePage !== location.hash) notify('');
 }
 
 /**
@@ -193,6 +213,19 @@ export function confirmAction({ title, description, confirm, danger }) {
     document.body.append(dialog);
     dialog.showModal();
   });
+}
+
+/**
+ * Enable a button, or disable it while there is nothing for it to act on. A button that
+ * has the focus hands it to `fallback` first, so that the keyboard is not dropped onto
+ * the page's body.
+ * @param {HTMLButtonElement} button
+ * @param {boolean} enabled
+ * @param {HTMLElement} fallback
+ */
+export function enable(button, enabled, fallback) {
+  if (!enabled && document.activeElement === button) fallback.focus();
+  button.disabled = !enabled;
 }
 
 /**

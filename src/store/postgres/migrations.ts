@@ -470,6 +470,114 @@ CREATE VIEW route_totals AS
   ) parts GROUP BY route, state;
 `,
   },
+  {
+    version: 4,
+    name: 'claims drop stale group rows and report them, and count their wait for the claim lock',
+    sql: `
+-- As before, but a group row whose head is not a queued message of that group (a row
+-- from a database written before group ids were cleaned) no longer takes a claim's room
+-- for ever: it is deleted, the group of the message it pointed at is rebuilt, and it
+-- comes back as a row with stale = true (id: that message, if any), for the log and the
+-- metric. The earliest due row is such a row, so with room for one (a probe, a rate) the
+-- route would otherwise never move again. Time spent waiting for another instance's
+-- claim counts towards the rate.
+DROP FUNCTION hookq_claim(text, integer, integer, bigint, bigint, double precision);
+CREATE FUNCTION hookq_claim(p_route text, p_limit integer, p_max integer, p_now bigint, p_expires bigint,
+                            p_interval_ms double precision)
+RETURNS TABLE (id text, group_id text, seq bigint, attempts integer, total_attempts integer,
+               received_at bigint, headers text, body bytea, charged integer, charge_since bigint, probe boolean,
+               stale boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  room integer;
+  r record;
+  is_probe boolean;
+  bad record;
+  asked timestamptz := clock_timestamp();
+  waited bigint;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM pg_advisory_xact_lock(hashtext('hookq-claim:' || current_schema() || ':' || p_route));
+  -- The caller read its clock before this wait for another instance's claim: the wait
+  -- counts, or a start delayed here could come closer than the rate allows after that
+  -- claim's.
+  waited := floor(extract(epoch FROM clock_timestamp() - asked) * 1000);
+  p_now := p_now + waited;
+  p_expires := p_expires + waited;
+  SELECT * INTO r FROM routes WHERE name = p_route;
+  IF NOT FOUND OR r.paused THEN
+    RETURN;
+  END IF;
+  room := least(p_limit, p_max - (SELECT count(*) FROM groups WHERE route = p_route AND status = 'inflight'));
+  IF room <= 0 THEN
+    RETURN;
+  END IF;
+  is_probe := r.target_state = 'down';
+  IF is_probe THEN
+    IF coalesce(r.probe_at, 0) > p_now OR coalesce(r.probe_until, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  IF p_interval_ms IS NOT NULL THEN
+    IF coalesce(r.rate_next_at, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  -- Stale rows among the ones this claim would take (only those: a look at every ready
+  -- group would cost a scan per claim), dropped before it takes them.
+  FOR bad IN
+    SELECT c.group_id, h.id AS message_id, h.group_id AS message_group FROM (
+      SELECT g.group_id, g.head_pk FROM groups g
+      WHERE g.route = p_route AND g.status = 'ready' AND g.due_at <= p_now
+      ORDER BY g.due_at LIMIT room FOR UPDATE SKIP LOCKED
+    ) c LEFT JOIN messages h ON h.pk = c.head_pk
+    WHERE h.pk IS NULL OR h.state <> 'queued' OR h.group_id <> c.group_id OR h.route <> p_route
+  LOOP
+    DELETE FROM groups WHERE route = p_route AND group_id = bad.group_id;
+    IF bad.message_group IS NOT NULL THEN
+      PERFORM hookq_refresh_group(p_route, bad.message_group);
+    END IF;
+    id := bad.message_id; group_id := bad.group_id; seq := NULL; attempts := NULL;
+    total_attempts := NULL; received_at := NULL; headers := NULL; body := NULL; charged := NULL;
+    charge_since := NULL; probe := false; stale := true;
+    RETURN NEXT;
+  END LOOP;
+  IF is_probe OR p_interval_ms IS NOT NULL THEN
+    UPDATE routes SET
+      probe_until = CASE WHEN is_probe THEN p_expires ELSE probe_until END,
+      rate_next_at = CASE WHEN p_interval_ms IS NULL THEN rate_next_at ELSE p_now + p_interval_ms END
+    WHERE name = p_route;
+  END IF;
+  RETURN QUERY
+  WITH heads AS (
+    SELECT g.group_id, g.head_pk FROM groups g
+    WHERE g.route = p_route AND g.status = 'ready'
+      AND (g.due_at <= p_now OR (is_probe AND EXISTS (SELECT 1 FROM messages h WHERE h.pk = g.head_pk AND h.held)))
+    ORDER BY g.due_at LIMIT room FOR UPDATE SKIP LOCKED
+  ), leased AS (
+    UPDATE messages m SET state = 'inflight', attempts = m.attempts + 1, total_attempts = m.total_attempts + 1,
+      leased_at = p_now, lease_expires_at = p_expires
+    FROM heads h WHERE m.pk = h.head_pk AND m.state = 'queued'
+    RETURNING m.pk, m.id, m.group_id, m.seq, m.attempts, m.total_attempts, m.received_at, m.charged,
+      coalesce(m.tried_at, m.enqueued_at) AS charge_since
+  ), marked AS (
+    UPDATE groups g SET status = 'inflight', due_at = p_expires
+    FROM leased l WHERE g.route = p_route AND g.group_id = l.group_id
+  )
+  SELECT l.id, l.group_id, l.seq, l.attempts, l.total_attempts, l.received_at, p.headers, p.body,
+    l.charged, l.charge_since, is_probe, false
+  FROM leased l JOIN payloads p ON p.message_pk = l.pk
+  ORDER BY l.seq;
+  IF NOT FOUND AND (is_probe OR p_interval_ms IS NOT NULL) THEN
+    -- Nothing went out: no probe is in flight and no start was spent.
+    UPDATE routes SET probe_until = r.probe_until, rate_next_at = r.rate_next_at WHERE name = p_route;
+  END IF;
+END $$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;

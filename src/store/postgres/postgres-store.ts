@@ -23,6 +23,7 @@ import {
   type AttemptRow,
   asBuffer,
   attemptError,
+  attemptValues,
   healthOf,
   healthParams,
   type MessageRow,
@@ -31,11 +32,19 @@ import {
   type RouteHealthRow,
   replayCopyOf,
   toAttempt,
+  toBlockedGroup,
   toClaimedMessage,
   toExpiredLease,
   toMessage,
 } from '../rows.js';
-import { DEAD, DELIVERED, listMessagesSql } from '../sql.js';
+import {
+  bound,
+  countMessagesSql,
+  DEAD,
+  DELIVERED,
+  lastDeadLetterSql,
+  listMessagesSql,
+} from '../sql.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -46,16 +55,19 @@ import type {
   HealthChange,
   LeaseRef,
   ListQuery,
+  MessageFilter,
   NewMessage,
   Page,
   QueuedMessage,
   RedriveSelector,
   RouteStats,
+  StaleGroup,
   Store,
   StoreCapabilities,
   StoreOptions,
   SweepResult,
 } from '../store.js';
+import { WAITING_COUNT_LIMIT } from '../store.js';
 import { clientConfig } from './connection.js';
 import { isConnectionLost, isRetryable, translatePgError } from './errors.js';
 import { migratePg } from './migrate.js';
@@ -64,6 +76,11 @@ import { WorkListener } from './work-listener.js';
 
 /** Most enqueues in one commit. */
 const MAX_BATCH = 500;
+/**
+ * Enqueue commits in flight at once, of the pool's 10 connections: the rest stay for
+ * claims, settles and reads.
+ */
+const MAX_COMMITS = 3;
 /** Attempts at a transaction that lost a deadlock or serialization race. */
 const TRANSACTION_TRIES = 3;
 
@@ -96,6 +113,7 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly location: PgLocation;
   private readonly now: () => number;
+  private readonly onStaleGroup: ((problem: StaleGroup) => void) | undefined;
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
   private readonly listener: WorkListener;
   private readonly channel: string;
@@ -109,13 +127,18 @@ export class PostgresStore implements Store {
     this.pool = pool;
     this.location = location;
     this.now = options.now ?? Date.now;
+    this.onStaleGroup = options.onStaleGroup;
     this.channel = `hookq_work_${location.schema}`;
     // Writes run concurrently on pooled connections.
     this.capabilities = {
       writesInCallOrder: false,
       location: location.display,
     };
-    this.enqueues = new CommitBatcher((items) => this.commitEnqueues(items), MAX_BATCH);
+    this.enqueues = new CommitBatcher(
+      (items) => this.commitEnqueues(items),
+      MAX_BATCH,
+      MAX_COMMITS,
+    );
     this.listener = new WorkListener(clientConfig(location), this.channel);
   }
 
@@ -168,7 +191,7 @@ export class PostgresStore implements Store {
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
     const now = this.now();
     const rows = await this.call<
-      MessageRow & PayloadRow & { charge_since: number; probe: boolean }
+      MessageRow & PayloadRow & { charge_since: number; probe: boolean; stale: boolean }
     >(SQL.CLAIM, [
       request.route,
       request.limit,
@@ -177,7 +200,12 @@ export class PostgresStore implements Store {
       now + request.leaseMs,
       request.maxPerSecond === undefined ? null : 1000 / request.maxPerSecond,
     ]);
-    return rows.map((row) => toClaimedMessage(request.route, row, row, row.probe));
+    const claimed: ClaimedMessage[] = [];
+    for (const row of rows) {
+      if (!row.stale) claimed.push(toClaimedMessage(request.route, row, row, row.probe));
+      else this.onStaleGroup?.({ route: request.route, group: row.group_id, messageId: row.id });
+    }
+    return claimed;
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
@@ -387,13 +415,15 @@ export class PostgresStore implements Store {
   }
 
   async listMessages(query: ListQuery): Promise<Page<Message>> {
-    const params: unknown[] = [];
-    const sql = listMessagesSql(query, (value) => {
-      params.push(value);
-      return `$${params.length}`;
-    });
+    const { sql, params } = bound('$n', (param) => listMessagesSql(query, param));
     const rows = await this.read<MessageRow>(sql, params);
     return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
+  }
+
+  async countMessages(filter: MessageFilter): Promise<number> {
+    const { sql, params } = bound('$n', (param) => countMessagesSql(filter, param));
+    const [row] = await this.read<{ n: number }>(sql, params);
+    return row?.n ?? 0;
   }
 
   async routeStats(routes: readonly string[]): Promise<RouteStats[]> {
@@ -408,6 +438,8 @@ export class PostgresStore implements Store {
         blocked: number;
         active: number;
         oldest: number | null;
+        dead_at: number | null;
+        dead_error: string | null;
       }
     >(
       `SELECT r.route, t.paused, ${ROUTE_HEALTH_COLUMNS.split(', ')
@@ -419,9 +451,12 @@ export class PostgresStore implements Store {
          (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'delivered') AS delivered,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status = 'blocked') AS blocked,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status IN ('ready', 'inflight')) AS active,
-         (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest
+         (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest,
+         d.at AS dead_at, d.error AS dead_error
        FROM unnest($1::text[]) WITH ORDINALITY AS r(route, position)
-       LEFT JOIN routes t ON t.name = r.route ORDER BY r.position`,
+       LEFT JOIN routes t ON t.name = r.route
+       LEFT JOIN LATERAL (${lastDeadLetterSql('r.route')}) d ON true
+       ORDER BY r.position`,
       [[...routes]],
     );
     return rows.map((row) => ({
@@ -435,6 +470,7 @@ export class PostgresStore implements Store {
       activeGroups: row.active,
       health: healthOf(row),
       oldestWaitingAt: row.oldest,
+      lastDeadLetter: row.dead_at === null ? null : { at: row.dead_at, error: row.dead_error },
     }));
   }
 
@@ -442,17 +478,29 @@ export class PostgresStore implements Store {
     const [since, after] = cursor
       ? decodeCursor(cursor, ['number', 'string'] as const)
       : [Number.MIN_SAFE_INTEGER, ''];
-    const rows = await this.read<MessageRow & { blocked_at: number; blocked_group: string }>(
-      `SELECT m.*, g.due_at AS blocked_at, g.group_id AS blocked_group
-       FROM groups g JOIN messages m ON m.pk = g.head_pk
-       WHERE g.route = $1 AND g.status = 'blocked' AND (g.due_at, g.group_id) > ($2, $3)
-       ORDER BY g.due_at, g.group_id LIMIT $4`,
-      [route, since, after, limit + 1],
+    // Oldest blocked first: a blocked group's due_at is when its head was dead-lettered
+    // (groups_claim gives that order). The page is taken first, so that only its groups'
+    // waiting messages are counted, each through the group-heads index (messages_pending)
+    // and only up to the limit.
+    const rows = await this.read<
+      MessageRow & { blocked_at: number; blocked_group: string; waiting: number }
+    >(
+      `WITH page AS (
+         SELECT group_id, due_at, head_pk FROM groups
+         WHERE route = $1 AND status = 'blocked' AND (due_at, group_id) > ($2, $3)
+         ORDER BY due_at, group_id LIMIT $4)
+       SELECT m.*, p.due_at AS blocked_at, p.group_id AS blocked_group,
+         (SELECT count(*) FROM (SELECT FROM messages w
+            WHERE w.route = $1 AND w.group_id = p.group_id AND w.state IN ('queued', 'inflight')
+            LIMIT $5) counted) AS waiting
+       FROM page p JOIN messages m ON m.pk = p.head_pk
+       ORDER BY p.due_at, p.group_id`,
+      [route, since, after, limit + 1, WAITING_COUNT_LIMIT + 1],
     );
     return pageOf(
       rows,
       limit,
-      (row) => ({ route, group: row.blocked_group, heldBy: toMessage(row) }),
+      (row) => toBlockedGroup(route, row.blocked_group, row, row.waiting),
       (row) => [row.blocked_at, row.blocked_group],
     );
   }
@@ -774,12 +822,7 @@ export class PostgresStore implements Store {
       lease.messageId,
       lease.lease,
       this.now(),
-      attempt.startedAt,
-      Math.round(attempt.durationMs),
-      attempt.outcome,
-      attempt.status,
-      attempt.responseExcerpt,
-      attempt.error,
+      ...attemptValues(attempt),
       next === undefined ? null : attemptError(attempt),
       retry?.retryAt ?? null,
       next !== undefined && 'deadLetter' in next ? next.deadLetter : null,

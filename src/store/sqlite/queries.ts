@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { MessageState } from '../../core/terms.js';
-import { DEAD, DELIVERED } from '../sql.js';
+import { DEAD, DELIVERED, lastDeadLetterSql } from '../sql.js';
 
 /**
  * Every SQL statement of the SQLite store, prepared once.
@@ -185,12 +185,21 @@ export function prepareStatements(db: Database.Database) {
     ),
     deadCountAll: p(`SELECT coalesce(sum(n), 0) AS n FROM route_counts WHERE state = 'dead'`),
     blockedCount: p(`SELECT count(*) AS n FROM groups WHERE route = ? AND status = 'blocked'`),
+    // Oldest blocked first: a blocked group's due_at is when its head was dead-lettered,
+    // and groups_claim (route, status, due_at, then the key's group_id) holds that order.
     blockedPage: p(
       `SELECT group_id, due_at, head_pk FROM groups WHERE route = ? AND status = 'blocked'
        AND (due_at, group_id) > (?, ?) ORDER BY due_at, group_id LIMIT ?`,
     ),
+    // The messages waiting behind a blocked group's head, through the group-heads index
+    // (messages_pending) and only up to the limit given: never a scan of the route.
+    waitingInGroup: p(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM messages
+       WHERE route = ? AND group_id = ? AND state IN ('queued', 'inflight') LIMIT ?)`,
+    ),
 
     // retention
+    lastDeadLetter: p(lastDeadLetterSql('?')),
     oldestWaiting: p(
       `SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND state IN ('queued', 'inflight')`,
     ),

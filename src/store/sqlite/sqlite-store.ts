@@ -14,10 +14,11 @@ import {
   type PayloadRow,
   replayCopyOf,
   toAttempt,
+  toBlockedGroup,
   toExpiredLease,
   toMessage,
 } from '../rows.js';
-import { listMessagesSql } from '../sql.js';
+import { bound, countMessagesSql, listMessagesSql } from '../sql.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -28,6 +29,7 @@ import type {
   HealthChange,
   LeaseRef,
   ListQuery,
+  MessageFilter,
   NewMessage,
   Page,
   QueuedMessage,
@@ -38,6 +40,7 @@ import type {
   StoreOptions,
   SweepResult,
 } from '../store.js';
+import { WAITING_COUNT_LIMIT } from '../store.js';
 import { describe, translateSqliteError } from './errors.js';
 import { checkBeforeWriting, migrate } from './migrate.js';
 import { type OpenFileIds, OpenFiles } from './open-files.js';
@@ -217,13 +220,16 @@ export class SqliteStore implements Store {
 
   listMessages(query: ListQuery): Promise<Page<Message>> {
     return this.read(() => {
-      const params: unknown[] = [];
-      const sql = listMessagesSql(query, (value) => {
-        params.push(value);
-        return '?';
-      });
+      const { sql, params } = bound('?', (param) => listMessagesSql(query, param));
       const rows = this.db.prepare(sql).all(...params) as MessageRow[];
       return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
+    });
+  }
+
+  countMessages(filter: MessageFilter): Promise<number> {
+    return this.read(() => {
+      const { sql, params } = bound('?', (param) => countMessagesSql(filter, param));
+      return (this.db.prepare(sql).get(...params) as { n: number }).n;
     });
   }
 
@@ -242,6 +248,9 @@ export class SqliteStore implements Store {
           delivered: countOf(this.sql, route, 'delivered'),
           blockedGroups: (this.sql.blockedCount.get(route) as { n: number }).n,
           oldestWaitingAt: (this.sql.oldestWaiting.get(route) as { at: number | null }).at,
+          lastDeadLetter:
+            (this.sql.lastDeadLetter.get(route) as RouteStats['lastDeadLetter'] | undefined) ??
+            null,
         };
       }),
     );
@@ -260,11 +269,17 @@ export class SqliteStore implements Store {
       return pageOf(
         rows,
         limit,
-        (row) => ({
-          route,
-          group: row.group_id,
-          heldBy: toMessage(this.sql.messageByPk.get(row.head_pk) as MessageRow),
-        }),
+        (row) =>
+          toBlockedGroup(
+            route,
+            row.group_id,
+            this.sql.messageByPk.get(row.head_pk) as MessageRow,
+            (
+              this.sql.waitingInGroup.get(route, row.group_id, WAITING_COUNT_LIMIT + 1) as {
+                n: number;
+              }
+            ).n,
+          ),
         (row) => [row.due_at, row.group_id],
       );
     });

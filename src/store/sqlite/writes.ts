@@ -7,6 +7,7 @@ import type { Message, MessageState, Ordering } from '../../core/terms.js';
 import {
   asBuffer,
   attemptError,
+  attemptValues,
   type HeadRow,
   healthOf,
   healthParams,
@@ -322,16 +323,7 @@ export class Writes {
   private settle(row: unknown, lease: LeaseRef, attempt: AttemptRecord): boolean {
     if (!row) return false; // the lease was lost: expired, and the message taken again
     const { pk, route, group_id } = row as { pk: number; route: string; group_id: string };
-    this.sql.insertAttempt.run(
-      pk,
-      lease.lease,
-      attempt.startedAt,
-      Math.round(attempt.durationMs),
-      attempt.outcome,
-      attempt.status,
-      attempt.responseExcerpt,
-      attempt.error,
-    );
+    this.sql.insertAttempt.run(pk, lease.lease, ...attemptValues(attempt));
     this.refreshGroup(route, group_id);
     return true;
   }
