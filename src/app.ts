@@ -90,6 +90,7 @@ export async function startHookq(
     metrics,
     log,
     activity,
+    onRetryNow: (route) => dispatcher.wake(route),
     token: config.admin.token,
     allowedOrigins: config.admin.allowedOrigins,
     version: packageJson.version,

@@ -30,6 +30,8 @@ export interface AdminOptions {
   routes: readonly RouteConfig[];
   metrics: Metrics;
   log: Logger;
+  /** Told of a retry-now once the store has made its messages due, to deliver them now. */
+  onRetryNow?: (route: string) => void;
   /** What happens to messages as it happens, for the event stream (none: it stays quiet). */
   activity?: Activity;
   /** Bearer token every /api call must carry; null: no token (loopback only). */
@@ -306,6 +308,7 @@ export function createAdmin(options: AdminOptions) {
       }
     }
     const due = await options.store.retryNow(name, only);
+    options.onRetryNow?.(name);
     request.log.warn({ route: name, ...only, due }, 'retry now: waiting messages made due');
     return { route: name, due };
   });

@@ -32,6 +32,13 @@ export function leaseMsFor(timeoutMs: number): number {
   return timeoutMs + Math.max(1_000, Math.round(timeoutMs / 10));
 }
 
+/**
+ * Expired leases are looked for at most this often, besides when the earliest known lease
+ * runs out: a lease outlives its attempt by a second or more, and looking on every pass
+ * would cost a query per pass.
+ */
+const LEASE_CHECK_EVERY_MS = 1_000;
+
 /** How long to wait before trying again after the store failed. */
 const STORE_ERROR_BACKOFF_MS = 1_000;
 /** While the store keeps failing, its error is logged at most this often per route. */
@@ -54,8 +61,16 @@ export class Dispatcher {
 
   start(): void {
     const byName = new Map(this.workers.map((worker) => [worker.route.name, worker]));
-    this.unsubscribe = this.options.store.onWork((route) => byName.get(route)?.kick());
+    this.unsubscribe = this.options.store.onWork((route) => byName.get(route)?.noticeWork());
     for (const worker of this.workers) worker.kick();
+  }
+
+  /**
+   * Look at a route now, whatever its target's health says: after an operator's retry-now
+   * has brought its next probe forward.
+   */
+  wake(route: string): void {
+    this.workers.find((worker) => worker.route.name === route)?.kick();
   }
 
   /**
@@ -106,6 +121,9 @@ class RouteWorker {
   private deliveredAt = Number.NEGATIVE_INFINITY;
   /** When the store's failure was last logged. */
   private storeFailureLoggedAt = Number.NEGATIVE_INFINITY;
+  /** When expired leases were last looked for, and when the earliest known lease runs out. */
+  private leasesCheckedAt = Number.NEGATIVE_INFINITY;
+  private leaseRunsOutAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly route: RouteConfig,
@@ -120,6 +138,17 @@ class RouteWorker {
 
   get inFlight(): number {
     return this.attempts.size;
+  }
+
+  /**
+   * The store has new work for the route (messages, a redrive, a resume). While the
+   * target is down none of it can go before the next probe, which the worker's timer is
+   * set for: a pass now would only ask the store to hear no.
+   */
+  noticeWork(): void {
+    const { state, nextProbeAt } = this.health;
+    if (state === 'down' && nextProbeAt !== null && nextProbeAt > this.now()) return;
+    this.kick();
   }
 
   /** Look for work soon. Calls while a pass is running make it go round once more. */
@@ -159,7 +188,11 @@ class RouteWorker {
     try {
       do {
         this.again = false;
-        await this.recoverExpiredLeases();
+        const now = this.now();
+        if (now >= this.leaseRunsOutAt || now - this.leasesCheckedAt >= LEASE_CHECK_EVERY_MS) {
+          this.leasesCheckedAt = now;
+          await this.recoverExpiredLeases();
+        }
         await this.claimAndStart();
       } while (this.again && !this.stopped);
       this.storeFailureLoggedAt = Number.NEGATIVE_INFINITY;
@@ -443,6 +476,7 @@ class RouteWorker {
           this.options.store.targetHealth(this.route.name),
         ]);
         this.health = health;
+        this.leaseRunsOutAt = lease ?? Number.POSITIVE_INFINITY;
         const wakeAt: number[] = [];
         if (lease !== null) wakeAt.push(lease);
         // A time after the latest claim is news; one before it was seen, and held back.

@@ -76,7 +76,7 @@ describe('postgres: opening', {
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
     assert.deepEqual(
       ledger.rows.map((row) => row.version),
-      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5],
     );
   });
 

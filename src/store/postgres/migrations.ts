@@ -578,6 +578,130 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 5,
+    name: 'an enqueue batch in one statement, and a batch of settles',
+    sql: `
+-- A batch of enqueues as one statement, so that it costs one round trip and commits on
+-- its own (autocommit), instead of eight statements between BEGIN and COMMIT, each of
+-- which waits for the event loop of a busy instance. Item i of the arrays is the i-th
+-- enqueue; one row comes back per item, in order: the new message and its sequence, or
+-- the live message that holds its dedup id. The steps and their lock order are those of
+-- the statements it replaces: dedup ids (sorted), the groups' advisory locks and
+-- sequence numbers (hookq_take_sequences), the group rows (sorted), then the new rows.
+CREATE FUNCTION hookq_enqueue(p_routes text[], p_groups text[], p_ids text[], p_dedup text[],
+                              p_dedup_expires bigint[], p_replay_of text[], p_headers text[],
+                              p_bodies bytea[], p_now bigint)
+RETURNS TABLE (message_id text, seq bigint, duplicate boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  n integer := coalesce(array_length(p_routes, 1), 0);
+  -- Per item: the first item of the batch with its dedup id (itself, if it is the first).
+  owner integer[];
+  won_routes text[];
+  won_ids text[];
+  -- Per item: the message that already holds its dedup id; null for a new message.
+  holder text[];
+  fresh integer[];
+  seqs bigint[];
+  seq_of bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+  pks bigint[];
+BEGIN
+  IF n = 0 THEN
+    RETURN;
+  END IF;
+  SELECT array_agg(o ORDER BY i) INTO owner FROM (
+    SELECT i, CASE WHEN p_dedup[i] IS NOT NULL THEN min(i) OVER (PARTITION BY p_routes[i], p_dedup[i]) END AS o
+    FROM generate_series(1, n) AS i
+  ) t;
+  -- Claim the owned ids; an id a live message holds is not taken. A concurrent batch
+  -- claiming the same id waits here for our commit, then sees ours.
+  WITH claimed AS (
+    INSERT INTO dedup AS d (route, dedup_id, message_id, expires_at)
+    SELECT p_routes[i], p_dedup[i], p_ids[i], p_dedup_expires[i]
+    FROM generate_series(1, n) AS i WHERE owner[i] = i ORDER BY 1, 2
+    ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+      WHERE d.expires_at <= p_now
+    RETURNING d.route, d.dedup_id
+  )
+  SELECT array_agg(route), array_agg(dedup_id) INTO won_routes, won_ids FROM claimed;
+  -- A statement of its own, with a snapshot that sees what a concurrent batch committed
+  -- while this one waited for its id.
+  SELECT array_agg(CASE WHEN owner[t.i] = t.i AND w.r IS NULL THEN h.message_id END ORDER BY t.i) INTO holder
+  FROM generate_series(1, n) AS t(i)
+  LEFT JOIN unnest(won_routes, won_ids) AS w(r, d) ON w.r = p_routes[t.i] AND w.d = p_dedup[t.i]
+  LEFT JOIN dedup h ON owner[t.i] = t.i AND w.r IS NULL AND h.route = p_routes[t.i] AND h.dedup_id = p_dedup[t.i];
+  -- An item that repeats an id of its batch repeats the owner: its message, or the holder.
+  FOR i IN 1 .. n LOOP
+    IF owner[i] <> i THEN
+      holder[i] := coalesce(holder[owner[i]], p_ids[owner[i]]);
+    END IF;
+  END LOOP;
+  SELECT array_agg(i ORDER BY i) INTO fresh FROM generate_series(1, n) AS i WHERE holder[i] IS NULL;
+  IF fresh IS NOT NULL THEN
+    SELECT array_agg(s.v ORDER BY s.k) INTO seqs
+    FROM hookq_take_sequences(ARRAY(SELECT p_routes[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k) ORDER BY k),
+                              ARRAY(SELECT p_groups[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k) ORDER BY k))
+      WITH ORDINALITY AS s(v, k);
+    FOR k IN 1 .. array_length(fresh, 1) LOOP
+      seq_of[fresh[k]] := seqs[k];
+    END LOOP;
+    PERFORM 1 FROM groups g
+      JOIN (SELECT DISTINCT p_routes[i] AS route, p_groups[i] AS group_id FROM unnest(fresh) AS i) k
+        ON g.route = k.route AND g.group_id = k.group_id
+      ORDER BY g.route, g.group_id FOR UPDATE OF g;
+    WITH inserted AS (
+      INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
+      SELECT p_ids[i], p_routes[i], p_groups[i], seq_of[i], p_dedup[i], 'queued', p_now, p_now, p_now, p_replay_of[i]
+      FROM unnest(fresh) AS i
+      RETURNING pk, id
+    )
+    SELECT array_agg(x.pk ORDER BY f.k) INTO pks
+    FROM unnest(fresh) WITH ORDINALITY AS f(i, k) JOIN inserted x ON x.id = p_ids[f.i];
+    INSERT INTO payloads (message_pk, headers, body)
+    SELECT pks[k], p_headers[i], p_bodies[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k);
+    -- A new message heads its group only when the group has nothing pending; an
+    -- existing row is locked, not written (DO UPDATE ... WHERE false).
+    INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+    SELECT DISTINCT ON (p_routes[i], p_groups[i]) p_routes[i], p_groups[i], pks[k], 'ready', p_now
+    FROM unnest(fresh) WITH ORDINALITY AS f(i, k)
+    ORDER BY p_routes[i], p_groups[i], k
+    ON CONFLICT (route, group_id) DO UPDATE SET head_pk = g.head_pk WHERE false;
+  END IF;
+  RETURN QUERY
+  SELECT coalesce(holder[i], p_ids[i]), seq_of[i], holder[i] IS NOT NULL
+  FROM generate_series(1, n) AS i ORDER BY i;
+END $$;
+
+-- The outcomes of many attempts in one statement (hookq_settle for each): under load an
+-- instance settles hundreds of attempts a second, and one round trip each would take
+-- more of its time than the attempts themselves. Groups are taken in one order (route,
+-- group), so that two batches, or a batch and an enqueue, never wait on each other in a
+-- cycle. One row per item: whether its lease was still held.
+CREATE FUNCTION hookq_settle_batch(
+  p_ids text[], p_leases integer[], p_now bigint,
+  p_started_at bigint[], p_duration_ms integer[], p_outcomes text[], p_statuses integer[],
+  p_excerpts text[], p_errors text[], p_last_errors text[],
+  p_retry_at bigint[], p_dead_reasons text[], p_charged integer[], p_held boolean[]
+) RETURNS TABLE (item integer, kept boolean) LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT u.i FROM unnest(p_ids) WITH ORDINALITY AS u(id, i)
+    LEFT JOIN messages m ON m.id = u.id
+    ORDER BY m.route, m.group_id, u.i
+  LOOP
+    item := r.i;
+    kept := hookq_settle(p_ids[r.i], p_leases[r.i], p_now, p_started_at[r.i], p_duration_ms[r.i],
+      p_outcomes[r.i], p_statuses[r.i], p_excerpts[r.i], p_errors[r.i], p_last_errors[r.i],
+      p_retry_at[r.i], p_dead_reasons[r.i], p_charged[r.i], p_held[r.i]);
+    RETURN NEXT;
+  END LOOP;
+END $$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;

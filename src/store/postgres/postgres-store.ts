@@ -84,6 +84,13 @@ const MAX_COMMITS = 3;
 /** Attempts at a transaction that lost a deadlock or serialization race. */
 const TRANSACTION_TRIES = 3;
 
+/** One attempt's outcome, waiting to be settled with others. */
+interface Settle {
+  lease: LeaseRef;
+  attempt: AttemptRecord;
+  next: AfterFailure | undefined;
+}
+
 type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<R[]>;
 
 /**
@@ -115,12 +122,16 @@ export class PostgresStore implements Store {
   private readonly now: () => number;
   private readonly onStaleGroup: ((problem: StaleGroup) => void) | undefined;
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
+  private readonly settles: CommitBatcher<Settle, boolean>;
   private readonly listener: WorkListener;
   private readonly channel: string;
   /** Routes known to have their row and sequence (see ensureRoutes). */
   private readonly knownRoutes = new Set<string>();
   /** Why the latest transaction failed for want of the database; cleared by the next success. */
   private failingWrites: Error | undefined;
+  /** Routes to notify other instances of, and whether a notification is on its way. */
+  private readonly toNotify = new Set<string>();
+  private notifying = false;
   private closed = false;
 
   private constructor(pool: pg.Pool, location: PgLocation, options: StoreOptions) {
@@ -134,6 +145,7 @@ export class PostgresStore implements Store {
       writesInCallOrder: false,
       location: location.display,
     };
+    this.settles = new CommitBatcher((items) => this.commitSettles(items), MAX_BATCH, MAX_COMMITS);
     this.enqueues = new CommitBatcher(
       (items) => this.commitEnqueues(items),
       MAX_BATCH,
@@ -604,6 +616,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.enqueues.drain();
+    await this.settles.drain();
     await this.listener.stop();
     await this.pool.end();
   }
@@ -622,7 +635,7 @@ export class PostgresStore implements Store {
     let results: PromiseSettledResult<EnqueueResult>[];
     try {
       await this.ensureRoutes(items.map((item) => item.route));
-      results = await this.transaction('full', (q) => this.insertEnqueues(q, items));
+      results = await this.insertEnqueues(items);
     } catch (error) {
       if (!this.isRefusedData(error)) throw error;
       results =
@@ -657,7 +670,7 @@ export class PostgresStore implements Store {
         continue;
       }
       try {
-        results.push(...(await this.transaction('full', (q) => this.insertEnqueues(q, [item]))));
+        results.push(...(await this.insertEnqueues([item])));
       } catch (error) {
         if (this.isRefusedData(error)) {
           results.push({ status: 'rejected', reason: this.refusal(item, error) });
@@ -688,148 +701,92 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Enqueue a batch inside one transaction: claim the dedup ids, lock the groups and
-   * number the messages, insert messages and payloads, and register new group heads.
+   * Enqueue a batch in one statement that commits on its own (hookq_enqueue): claim the
+   * dedup ids, lock the groups and number the messages, insert messages and payloads,
+   * and register new group heads.
    */
   private async insertEnqueues(
-    q: Query,
     items: QueuedMessage[],
   ): Promise<PromiseSettledResult<EnqueueResult>[]> {
     const now = this.now();
-    const routes = new Set<string>();
     const ids = items.map(() => newMessageId());
-    const keyOf = (route: string, dedupId: string) => JSON.stringify([route, dedupId]);
-
-    // A dedup id seen twice in one batch: the first send owns it, the rest repeat it.
-    const owners = new Map<string, number>();
-    const repeats = new Map<number, number>();
-    items.forEach((item, index) => {
-      if (item.dedupId === null) return;
-      const key = keyOf(item.route, item.dedupId);
-      const owner = owners.get(key);
-      if (owner === undefined) owners.set(key, index);
-      else repeats.set(index, owner);
-    });
-
-    // Claim each dedup id, or find the live message that holds it. A concurrent
-    // instance claiming the same id waits here for our commit, then sees ours.
-    const earlier = new Map<number, string>();
-    if (owners.size > 0) {
-      const claiming = [...owners.values()];
-      const claimed = await q<{ route: string; dedup_id: string }>(SQL.CLAIM_DEDUP_IDS, [
-        claiming.map((i) => items[i]!.route),
-        claiming.map((i) => items[i]!.dedupId),
-        claiming.map((i) => ids[i]),
-        claiming.map((i) => now + items[i]!.dedupWindowMs),
+    const rows = await this.call<{ message_id: string; seq: number | null; duplicate: boolean }>(
+      SQL.ENQUEUE,
+      [
+        items.map((item) => item.route),
+        items.map((item) => item.group),
+        ids,
+        items.map((item) => item.dedupId),
+        items.map((item) => now + item.dedupWindowMs),
+        items.map((item) => item.replayOf ?? null),
+        items.map((item) => JSON.stringify(item.headers)),
+        items.map((item) => asBuffer(item.body)),
         now,
-      ]);
-      const won = new Set(claimed.map((row) => keyOf(row.route, row.dedup_id)));
-      const lost = claiming.filter((i) => !won.has(keyOf(items[i]!.route, items[i]!.dedupId!)));
-      if (lost.length > 0) {
-        const held = await q<{
-          route: string;
-          dedup_id: string;
-          message_id: string;
-        }>(SQL.DEDUP_HOLDERS, [
-          lost.map((i) => items[i]!.route),
-          lost.map((i) => items[i]!.dedupId),
-        ]);
-        const holder = new Map(held.map((row) => [keyOf(row.route, row.dedup_id), row.message_id]));
-        for (const i of lost)
-          earlier.set(i, holder.get(keyOf(items[i]!.route, items[i]!.dedupId!))!);
-      }
-    }
-    const duplicateOf = (index: number): string | undefined => {
-      const owner = repeats.get(index);
-      if (owner !== undefined) return earlier.get(owner) ?? ids[owner];
-      return earlier.get(index);
-    };
-
-    const fresh = items
-      .map((_, index) => index)
-      .filter((index) => duplicateOf(index) === undefined);
-    const sequences = new Map<number, number>();
-    if (fresh.length > 0) {
-      // Each group locked, then numbered from its route's sequence (hookq_take_sequences):
-      // nothing route-wide is held until the commit.
-      const taken = await q<{ seq: number }>(SQL.TAKE_SEQUENCES, [
-        fresh.map((i) => items[i]!.route),
-        fresh.map((i) => items[i]!.group),
-      ]);
-      for (const [position, index] of fresh.entries()) {
-        sequences.set(index, taken[position]!.seq);
-        routes.add(items[index]!.route);
-      }
-      await this.lockGroups(
-        q,
-        uniqueGroups(fresh.map((i) => ({ route: items[i]!.route, group_id: items[i]!.group }))),
-      );
-      const inserted = await q<{ pk: number; id: string }>(SQL.INSERT_MESSAGES, [
-        fresh.map((i) => ids[i]),
-        fresh.map((i) => items[i]!.route),
-        fresh.map((i) => items[i]!.group),
-        fresh.map((i) => sequences.get(i)),
-        fresh.map((i) => items[i]!.dedupId),
-        fresh.map((i) => items[i]!.replayOf ?? null),
-        now,
-      ]);
-      const pkOf = new Map(inserted.map((row) => [row.id, row.pk]));
-      await q(SQL.INSERT_PAYLOADS, [
-        fresh.map((i) => pkOf.get(ids[i]!)),
-        fresh.map((i) => JSON.stringify(items[i]!.headers)),
-        fresh.map((i) => asBuffer(items[i]!.body)),
-      ]);
-      // The first new message of each group, in the groups' order (see ADD_GROUP_HEADS).
-      const firstOfGroup = new Map<string, number>();
-      for (const index of fresh) {
-        const key = JSON.stringify([items[index]!.route, items[index]!.group]);
-        if (!firstOfGroup.has(key)) firstOfGroup.set(key, index);
-      }
-      const heads = [...firstOfGroup.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([, i]) => i);
-      await q(SQL.ADD_GROUP_HEADS, [
-        heads.map((i) => items[i]!.route),
-        heads.map((i) => items[i]!.group),
-        heads.map((i) => pkOf.get(ids[i]!)),
-        now,
-      ]);
-    }
-    return items.map((_, index): PromiseSettledResult<EnqueueResult> => {
-      const original = duplicateOf(index);
-      return {
+      ],
+    );
+    return rows.map(
+      (row): PromiseSettledResult<EnqueueResult> => ({
         status: 'fulfilled',
-        value:
-          original === undefined
-            ? {
-                messageId: ids[index]!,
-                sequence: sequences.get(index)!,
-                duplicate: false,
-              }
-            : { messageId: original, duplicate: true },
-      };
-    });
+        value: row.duplicate
+          ? { messageId: row.message_id, duplicate: true }
+          : { messageId: row.message_id, sequence: row.seq!, duplicate: false },
+      }),
+    );
   }
 
-  /** Record the attempt of a completed lease and move its group on, in one round trip. */
-  private async settle(
+  /**
+   * Record the attempt of a completed lease and move its group on. Settles that come
+   * together go in one statement; whether the lease was still held comes back for each.
+   */
+  private settle(
     lease: LeaseRef,
     attempt: AttemptRecord,
     next: AfterFailure | undefined,
   ): Promise<boolean> {
-    const retry = next !== undefined && 'retryAt' in next ? next : undefined;
-    const [row] = await this.call<{ kept: boolean }>(SQL.SETTLE, [
-      lease.messageId,
-      lease.lease,
+    return this.settles.submit({ lease, attempt, next });
+  }
+
+  /**
+   * A batch of settles; if the database refuses a value of one (an error text it cannot
+   * store), each is settled alone, so that only that one fails.
+   */
+  private async commitSettles(items: Settle[]): Promise<PromiseSettledResult<boolean>[]> {
+    try {
+      return await this.settleBatch(items);
+    } catch (error) {
+      if (!this.isRefusedData(error) || items.length === 1) throw error;
+      const results: PromiseSettledResult<boolean>[] = [];
+      for (const item of items) {
+        try {
+          results.push(...(await this.settleBatch([item])));
+        } catch (alone) {
+          results.push({ status: 'rejected', reason: alone });
+        }
+      }
+      return results;
+    }
+  }
+
+  private async settleBatch(items: Settle[]): Promise<PromiseSettledResult<boolean>[]> {
+    const retries = items.map(({ next }) =>
+      next !== undefined && 'retryAt' in next ? next : undefined,
+    );
+    const column = <T>(value: (item: Settle, index: number) => T) => items.map(value);
+    const attempts = items.map(({ attempt }) => attemptValues(attempt));
+    const rows = await this.call<{ item: number; kept: boolean }>(SQL.SETTLE, [
+      column(({ lease }) => lease.messageId),
+      column(({ lease }) => lease.lease),
       this.now(),
-      ...attemptValues(attempt),
-      next === undefined ? null : attemptError(attempt),
-      retry?.retryAt ?? null,
-      next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
-      retry?.charged === false ? 0 : 1,
-      retry?.heldByOutage === true,
+      // The attempts' columns, each as an array.
+      ...attempts[0]!.map((_, c) => attempts.map((values) => values[c])),
+      column(({ attempt, next }) => (next === undefined ? null : attemptError(attempt))),
+      column((_, i) => retries[i]?.retryAt ?? null),
+      column(({ next }) => (next !== undefined && 'deadLetter' in next ? next.deadLetter : null)),
+      column((_, i) => (retries[i]?.charged === false ? 0 : 1)),
+      column((_, i) => retries[i]?.heldByOutage === true),
     ]);
-    return row?.kept === true;
+    const kept = new Map(rows.map((row) => [row.item, row.kept]));
+    return items.map((_, i) => ({ status: 'fulfilled', value: kept.get(i + 1) === true }));
   }
 
   /**
@@ -873,14 +830,32 @@ export class PostgresStore implements Store {
    * lock, which an enqueue would then hold across its durable commit. This commit need
    * not wait for the disk: a lost notification costs only the polling delay.
    */
+  /**
+   * Tell the other instances that routes have work. One notification at a time: what
+   * commits while one is on its way joins the next. Every NOTIFY takes the database's
+   * notification lock at its commit, so one per enqueue commit would make the commits
+   * of every instance queue for that lock under load.
+   */
   private notifyAfterCommit(routes: readonly string[]): void {
-    if (routes.length === 0 || this.closed) return;
+    for (const route of routes) this.toNotify.add(route);
+    if (!this.notifying) this.sendNotifications();
+  }
+
+  private sendNotifications(): void {
+    if (this.toNotify.size === 0 || this.closed) {
+      this.notifying = false;
+      return;
+    }
+    this.notifying = true;
+    const routes = [...this.toNotify];
+    this.toNotify.clear();
     this.pool
       .query(
         `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, route) FROM unnest($2::text[]) AS route`,
         [this.channel, routes],
       )
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => this.sendNotifications());
   }
 
   private async notify(q: Query, routes: readonly string[]): Promise<void> {
