@@ -2,26 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { parseConfig } from '../../src/config/load-config.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { configFailure as failure, documentFailure as failureOf } from '../helpers/config.js';
 
 const ROUTE = { name: 'orders', path: '/orders', target: 'http://127.0.0.1:3000/orders' };
 const SW_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-/** The ConfigError that parsing `text` throws. */
-function failure(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    parseConfig(text, 'hookq.yaml', env, '/srv/hookq');
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the configuration was accepted');
-}
-
-function failureOf(document: unknown, env: NodeJS.ProcessEnv = {}): ConfigError {
-  return failure(stringify(document), env);
-}
 
 /** A file with one route, changed by `change`. */
 function withRoute(change: Record<string, unknown>, more: Record<string, unknown> = {}) {

@@ -4,25 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { stringify } from 'yaml';
-import { parseConfig } from '../../src/config/load-config.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { documentFailure, parseDocument } from '../helpers/config.js';
 
 const ROUTE = { name: 'orders', path: '/orders', target: 'http://127.0.0.1:3000/orders' };
 
-function load(document: unknown) {
-  return parseConfig(stringify(document), 'hookq.yaml', {}, '/srv/hookq');
-}
-
-function failure(document: unknown): ConfigError {
-  try {
-    load(document);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the configuration was accepted');
-}
+const load = parseDocument;
+const failure = documentFailure;
 
 const delivery = (value: unknown) => ({ routes: [{ ...ROUTE, delivery: value }] });
 

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import type { TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { HookqConfig } from '../../src/config/types.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { removeAfter } from './cleanup.js';
 
 /** A fresh temporary directory for one test's files. */
@@ -61,4 +63,25 @@ export function routeConfig(
 ): string {
   const dir = removeAfter(t, tempDir(`hookq-${name}-`));
   return writeConfig(dir, { ...file, routes: [{ name, path: `/${name}`, target, ...settings }] });
+}
+
+/** A configuration in the file's own shape, parsed as hookq reads a file in /srv/hookq. */
+export function parseDocument(document: unknown, env: NodeJS.ProcessEnv = {}): HookqConfig {
+  return parseConfig(stringify(document), 'hookq.yaml', env, '/srv/hookq');
+}
+
+/** The ConfigError that parsing a configuration file's `text` throws; accepted, the test fails. */
+export function configFailure(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    parseConfig(text, 'hookq.yaml', env, '/srv/hookq');
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the configuration was accepted');
+}
+
+/** The same for a configuration in the file's own shape. */
+export function documentFailure(document: unknown, env: NodeJS.ProcessEnv = {}): ConfigError {
+  return configFailure(stringify(document), env);
 }
