@@ -30,6 +30,12 @@ export function registerCheckConfig(program: Command): void {
             `      ${route.retry.maxAttempts} attempts, timeout ${formatDuration(route.delivery.timeoutMs)}, up to ${route.delivery.maxConcurrency} at once` +
               `${route.verify ? `, verify ${route.verify.scheme}` : ''}${route.sign ? ', signs deliveries' : ''}`,
           );
+          // The origin only: a chat webhook's path is its credential.
+          if (route.notify) {
+            lines.push(
+              `      alerts to ${new URL(route.notify.url).origin}, checked every ${formatDuration(route.notify.checkEveryMs)}`,
+            );
+          }
         }
         process.stdout.write(`${lines.join('\n')}\n`);
       }),

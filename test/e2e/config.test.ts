@@ -92,6 +92,7 @@ test('check-config accepts a valid file, exits 0 and lists its routes', async (t
       server: { listen: '127.0.0.1:0' },
       storage: { url: 'sqlite:./hookq.db' },
       defaults: { retry: { maxAttempts: 3 }, delivery: { timeout: '2s' } },
+      notify: { url: 'https://alerts.example.com/T000/secret-path', checkEvery: '30s' },
       routes: [
         { ...ROUTE, group: { json: '/customer' } },
         {
@@ -112,6 +113,9 @@ test('check-config accepts a valid file, exits 0 and lists its routes', async (t
   assert.match(result.stdout, /github: POST \/github -> http:\/\/127\.0\.0\.1:9\/github/);
   assert.match(result.stdout, /ordering fifo, .*dedup header x-github-delivery/);
   assert.match(result.stdout, /3 attempts, timeout 2s/);
+  // Where alerts go, without the path that may be the receiver's credential.
+  assert.match(result.stdout, /alerts to https:\/\/alerts\.example\.com, checked every 30s/);
+  assert.ok(!result.stdout.includes('secret-path'), result.stdout);
   assert.equal(result.stderr, '');
   // check-config only reads: it opens no store.
   assert.ok(!existsSync(join(dir, 'hookq.db')));
