@@ -580,7 +580,7 @@ END $$;
   },
   {
     version: 5,
-    name: 'an enqueue batch in one statement, and a batch of settles',
+    name: 'an enqueue batch in one statement, a batch of settles, counts only appended',
     sql: `
 -- A batch of enqueues as one statement, so that it costs one round trip and commits on
 -- its own (autocommit), instead of eight statements between BEGIN and COMMIT, each of
@@ -699,6 +699,28 @@ BEGIN
       p_retry_at[r.i], p_dead_reasons[r.i], p_charged[r.i], p_held[r.i]);
     RETURN NEXT;
   END LOOP;
+END $$;
+
+-- State changes and deletions append their counts too, as arrivals do since migration 3,
+-- instead of adding them to shard rows: a batch of settles would otherwise hold shard
+-- rows from one settle to the next, and claims and other batches that need the same
+-- rows could wait on it in a cycle. Every instance folds the appended rows into
+-- route_counts (shard 16) once a second.
+CREATE OR REPLACE FUNCTION count_message_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO route_count_deltas (route, state, n)
+    SELECT route, state, -count(*) FROM old_rows GROUP BY route, state;
+  ELSE
+    INSERT INTO route_count_deltas (route, state, n)
+    SELECT route, state, sum(delta) FROM (
+      SELECT o.route, o.state, -1 AS delta FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
+      UNION ALL
+      SELECT n.route, n.state, 1 FROM old_rows o JOIN new_rows n USING (pk) WHERE o.state <> n.state
+    ) changes
+    GROUP BY route, state;
+  END IF;
+  RETURN NULL;
 END $$;
 `,
   },

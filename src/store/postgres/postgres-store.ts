@@ -81,6 +81,8 @@ const MAX_BATCH = 500;
  * claims, settles and reads.
  */
 const MAX_COMMITS = 3;
+/** How often the counts that writes append are folded into the routes' counters. */
+const FOLD_COUNTS_EVERY_MS = 1_000;
 /** Attempts at a transaction that lost a deadlock or serialization race. */
 const TRANSACTION_TRIES = 3;
 
@@ -132,6 +134,7 @@ export class PostgresStore implements Store {
   /** Routes to notify other instances of, and whether a notification is on its way. */
   private readonly toNotify = new Set<string>();
   private notifying = false;
+  private readonly folding: NodeJS.Timeout;
   private closed = false;
 
   private constructor(pool: pg.Pool, location: PgLocation, options: StoreOptions) {
@@ -152,6 +155,19 @@ export class PostgresStore implements Store {
       MAX_COMMITS,
     );
     this.listener = new WorkListener(clientConfig(location), this.channel);
+    // Writes append their counts (see migration 5); folded often, so that reading a
+    // route's counts sums only a second's worth of them.
+    this.folding = setInterval(() => void this.foldCounts(), FOLD_COUNTS_EVERY_MS).unref();
+  }
+
+  /** Fold the appended counts into the routes' counters; a failure waits for the next turn. */
+  private async foldCounts(): Promise<void> {
+    await this.call(
+      `WITH moved AS (DELETE FROM route_count_deltas RETURNING route, state, n)
+       INSERT INTO route_counts AS c (route, state, shard, n)
+       SELECT route, state, 16, sum(n) FROM moved GROUP BY route, state ORDER BY route, state
+       ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n`,
+    ).catch(() => undefined);
   }
 
   /** Open the store at a location, or at a postgres:// URL. */
@@ -566,14 +582,6 @@ export class PostgresStore implements Store {
            (SELECT dedup_id FROM dedup WHERE route = $1 AND expires_at <= $2 LIMIT $3)`,
         [route, now, limit],
       );
-      // Fold the counts that enqueues appended into the route's counters.
-      await q(
-        `WITH moved AS (DELETE FROM route_count_deltas WHERE route = $1 RETURNING state, n)
-         INSERT INTO route_counts AS c (route, state, shard, n)
-         SELECT $1, state, 16, sum(n) FROM moved GROUP BY state
-         ON CONFLICT (route, state, shard) DO UPDATE SET n = c.n + excluded.n`,
-        [route],
-      );
       for (const [, group] of uniqueGroups([...expired, ...dead]))
         await this.refreshGroup(q, route, group);
       return {
@@ -615,6 +623,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.folding);
     await this.enqueues.drain();
     await this.settles.drain();
     await this.listener.stop();
