@@ -8,7 +8,7 @@ import { Activity } from '../core/activity.js';
 import { BadRequestError, ConflictError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
 import { decodeCursor, encodeCursor } from '../store/cursor.js';
-import type { RedriveSelector, RouteStats, Store } from '../store/store.js';
+import { type RedriveSelector, routeState, type Store } from '../store/store.js';
 import { webConsole } from './console/serve.js';
 import { EventStreams } from './event-stream.js';
 import type { Metrics } from './metrics.js';
@@ -460,18 +460,6 @@ function isOwnHost(host: string | undefined, localAddress: string | undefined): 
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * What a route is doing, in one word. `stuck`: messages wait, but nothing can move them
- * until someone acts or the target returns: every waiting group is blocked by a dead
- * letter, or the target is down.
- */
-export function routeState(stats: RouteStats): 'delivering' | 'idle' | 'paused' | 'stuck' {
-  if (stats.paused) return 'paused';
-  if (stats.queued + stats.inflight === 0) return 'idle';
-  if (stats.health.state === 'down' || stats.activeGroups === 0) return 'stuck';
-  return 'delivering';
-}
 
 export function summary(message: Message) {
   return {

@@ -13,8 +13,7 @@
  *
  * Pure: the reads and the time are parameters.
  */
-import { routeState } from '../admin/server.js';
-import type { RouteStats } from '../store/store.js';
+import { type RouteStats, routeState } from '../store/store.js';
 
 interface EventBase {
   route: string;

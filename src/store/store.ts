@@ -299,6 +299,18 @@ export interface RouteStats {
   lastDeadLetter: { at: number; error: string | null } | null;
 }
 
+/**
+ * What a route is doing, in one word. `stuck`: messages wait, but nothing can move them
+ * until someone acts or the target returns: every waiting group is blocked by a dead
+ * letter, or the target is down.
+ */
+export function routeState(stats: RouteStats): 'delivering' | 'idle' | 'paused' | 'stuck' {
+  if (stats.paused) return 'paused';
+  if (stats.queued + stats.inflight === 0) return 'idle';
+  if (stats.health.state === 'down' || stats.activeGroups === 0) return 'stuck';
+  return 'delivering';
+}
+
 export interface BlockedGroup {
   route: string;
   group: string;
