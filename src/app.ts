@@ -97,17 +97,9 @@ export async function startHookq(
     now: options.now,
   });
 
-  try {
-    await ingress.listen({ host: config.server.host, port: config.server.port });
-    await admin.listen({ host: config.admin.host, port: config.admin.port });
-  } catch (error) {
-    await ingress.close();
-    await store.close();
-    throw error;
-  }
-  dispatcher.start();
-  sweeper.start();
-  // Only routes with a `notify` setting are watched; without any this does nothing.
+  // Only routes with a `notify` setting are watched; without any this does nothing. The
+  // baseline is read before the first webhook is accepted, so that no dead letter made
+  // after the start goes unreported as part of it.
   const alerts = new Alerts({
     store,
     routes: config.routes,
@@ -115,7 +107,19 @@ export async function startHookq(
     version: packageJson.version,
     now: options.now,
   });
-  alerts.start();
+  await alerts.start();
+
+  try {
+    await ingress.listen({ host: config.server.host, port: config.server.port });
+    await admin.listen({ host: config.admin.host, port: config.admin.port });
+  } catch (error) {
+    await ingress.close();
+    await alerts.stop();
+    await store.close();
+    throw error;
+  }
+  dispatcher.start();
+  sweeper.start();
 
   let closing: Promise<void> | undefined;
   return {

@@ -51,8 +51,9 @@ export class Alerts {
     }
   }
 
-  start(): void {
-    for (const { watcher } of this.pairs) watcher.start();
+  /** Resolves once every watcher has its baseline. */
+  async start(): Promise<void> {
+    await Promise.all(this.pairs.map(({ watcher }) => watcher.start()));
   }
 
   /** Stop reading, then drop what is still unsent: alerts are best effort, never a reason to wait. */

@@ -33,9 +33,13 @@ export class AlertWatcher {
 
   constructor(private readonly options: WatchOptions) {}
 
-  /** The first read happens now and sets the baseline. */
-  start(): void {
+  /**
+   * The first read happens now and sets the baseline; it resolves once that read is done,
+   * so that a caller can take the baseline before any webhook is accepted.
+   */
+  async start(): Promise<void> {
     this.check();
+    await this.running;
   }
 
   /** No read after this; waits for one under way. */

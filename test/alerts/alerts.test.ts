@@ -127,7 +127,12 @@ test('a route whose groups are all held by dead letters gives route.stuck, and r
     async () => (await hookq.store.getMessage(first))?.state === 'dead',
   );
   await send(hookq, '/r', '{"n":2}'); // waits behind the dead letter of its group
+  // One check may see both; it sends route.stuck first, so wait for each on its own.
   await waitUntil('a route.stuck alert', () => alertsOfType(alerts, 'route.stuck').length > 0);
+  await waitUntil(
+    'a deadletters.added alert',
+    () => alertsOfType(alerts, 'deadletters.added').length > 0,
+  );
 
   const [stuck] = alertsOfType(alerts, 'route.stuck');
   assert.equal(stuck!.why, 'groups blocked');
