@@ -8,15 +8,16 @@ const BUILT = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /**
  * Run the hookq CLI as a real process: from source (tests see the code as it is now),
- * or `built` from dist/ (what users run; the benchmark measures that).
+ * or `built` from dist/ (what users run, with the Node.js flags of its first line; the
+ * benchmark measures that).
  */
 export function spawnHookq(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   built = false,
 ): ChildProcess {
-  const command = built ? [BUILT] : ['--import', 'tsx', SOURCE];
-  return spawn(process.execPath, [...command, ...args], {
+  const [file, ...command] = built ? [BUILT] : [process.execPath, '--import', 'tsx', SOURCE];
+  return spawn(file!, [...command, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
