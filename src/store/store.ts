@@ -136,8 +136,9 @@ export interface Store {
 /** What differs between backends, in one place. */
 export interface StoreCapabilities {
   /**
-   * Whether writes take effect in the order they were called, so that a claim called
-   * after an outcome sees that outcome. Otherwise callers look again once it committed.
+   * Whether delivery bookkeeping (claims, outcomes, target health) takes effect in the
+   * order it was called, so that a claim called after an outcome sees that outcome.
+   * Otherwise callers look again once it committed.
    */
   writesInCallOrder: boolean;
   /** Where the data lives, for messages (never contains a password). */
