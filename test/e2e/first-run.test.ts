@@ -166,7 +166,12 @@ test("the README's first run: webhooks sent before the receiver runs arrive by t
     async () => {
       await delay(500);
       const m = await message(first);
-      assert.equal(m.state, 'queued', 'the waiting webhook is kept, not dead-lettered');
+      // 'inflight' while a probe is on its way: it is refused within a millisecond, but a
+      // look can fall between its claim and its outcome.
+      assert.ok(
+        m.state === 'queued' || m.state === 'inflight',
+        `the waiting webhook is kept, not dead-lettered (it is ${m.state})`,
+      );
       return m.attempts > example.maxAttempts;
     },
     360_000,

@@ -12,7 +12,7 @@ import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
-import { message, runStoreContract } from './contract.js';
+import { message, ok, runStoreContract, TestClock } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookq-sqlite-contract-'));
 let n = 0;
@@ -179,5 +179,56 @@ describe('sqlite: refusing files it must not touch', () => {
       },
       (error: Error) => error instanceof CorruptDatabaseError && error.message.includes(path),
     );
+  });
+});
+
+describe("sqlite: the writer's order", () => {
+  // The writer commits delivery bookkeeping ahead of the enqueues queued beside it; these
+  // writes are called in one tick, so they reach the writer thread in one round.
+  it('a claim called after a sweep never leases the message the sweep expires', async () => {
+    const clock = new TestClock();
+    const store = SqliteStore.open(join(dir, 'order-sweep.db'), { now: clock.now });
+    try {
+      const old = await store.enqueue(message('r', 'g', 'old'));
+      clock.advance(2_000);
+      const retention = { queuedMs: 1_000, deadLetterMs: 60_000, deliveredMs: 60_000 };
+      const [swept, claimed] = await Promise.all([
+        store.sweep('r', retention, 100),
+        store.claimDue({ route: 'r', limit: 10, maxConcurrency: 10, leaseMs: 30_000 }),
+      ]);
+      assert.deepEqual(
+        swept.expired.map((m) => m.id),
+        [old.messageId],
+      );
+      assert.deepEqual(claimed, []);
+      assert.equal((await store.getMessage(old.messageId))?.state, 'dead');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('an outcome that overtakes the enqueue called before it leaves that enqueue next in its group', async () => {
+    const store = SqliteStore.open(join(dir, 'order-outcome.db'));
+    try {
+      await store.enqueue(message('r', 'g', 'first'));
+      const [lease] = await store.claimDue({
+        route: 'r',
+        limit: 10,
+        maxConcurrency: 10,
+        leaseMs: 30_000,
+      });
+      assert.ok(lease);
+      const [second] = await Promise.all([
+        store.enqueue(message('r', 'g', 'second')),
+        store.markDelivered(lease, ok(Date.now())),
+      ]);
+      const next = await store.claimDue({ route: 'r', limit: 10, maxConcurrency: 10, leaseMs: 1 });
+      assert.deepEqual(
+        next.map((m) => m.messageId),
+        [second.messageId],
+      );
+    } finally {
+      await store.close();
+    }
   });
 });

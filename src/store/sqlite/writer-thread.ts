@@ -8,10 +8,10 @@
  * one transaction, each write in its own savepoint so that one failing write does not
  * undo the others. A batch holding an enqueue (or an operator's action) commits with
  * `synchronous=FULL`, so the WAL is fsynced before any of them is answered; delivery
- * bookkeeping commits apart, first, with `NORMAL` (see DURABILITY and commitNext). Any
- * later FULL commit makes the earlier ones durable too. Writes of each kind are committed
- * in the order they arrive, which is the order they were called: a claim called after an
- * outcome sees it.
+ * bookkeeping commits apart, ahead of the enqueues beside it, with `NORMAL` (see
+ * DURABILITY and commitNext). Any later FULL commit makes the earlier ones durable too.
+ * Writes of each kind are committed in the order they arrive, which is the order they
+ * were called: a claim called after an outcome sees it, and after a sweep too.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -95,21 +95,35 @@ function schedule(): void {
 }
 
 /**
- * Commit the oldest queued writes, at most MAX_BATCH, and answer them: the delivery
- * bookkeeping among them first, in a commit of its own that is answered at once, then the
- * rest. Claims and outcomes then never wait for the fsync of the enqueues that arrived
- * beside them (a few milliseconds under load, in which every group in flight would stand
- * still), and one fsync still covers all of them.
+ * Commit the oldest queued writes, at most MAX_BATCH, and answer them. Delivery
+ * bookkeeping overtakes the enqueues queued beside it: it commits first, apart, and is
+ * answered at once, so claims and outcomes never wait for the fsync of the enqueues (a
+ * few milliseconds under load, in which every group in flight would stand still), and one
+ * fsync still covers all of them. Nothing overtakes an operator's action or a sweep: a
+ * claim called after a sweep must not lease the message the sweep expires, so those
+ * commit in call order, on their own.
  */
 function commitNext(): void {
-  const batch = pending.splice(0, MAX_BATCH);
-  const bookkeeping = batch.filter((write) => DURABILITY[write.name] === 'normal');
-  const acknowledged = batch.filter((write) => DURABILITY[write.name] === 'full');
-  for (const writes of [bookkeeping, acknowledged]) {
+  for (const writes of nextRound()) {
     if (writes.length === 0) continue;
     const transfer: ArrayBuffer[] = [];
     send({ type: 'done', outcomes: commit(writes, transfer) }, transfer);
   }
+}
+
+/** The writes of the next commits, taken from `pending`, in the order they commit. */
+function nextRound(): WriteRequest[][] {
+  const inOrder = (write: WriteRequest) =>
+    DURABILITY[write.name] === 'full' && write.name !== 'enqueue';
+  const leading = inOrder(pending[0]!);
+  let end = 1;
+  while (end < Math.min(pending.length, MAX_BATCH) && inOrder(pending[end]!) === leading) end++;
+  const round = pending.splice(0, end);
+  if (leading) return [round];
+  return [
+    round.filter((write) => DURABILITY[write.name] === 'normal'),
+    round.filter((write) => write.name === 'enqueue'),
+  ];
 }
 
 function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
