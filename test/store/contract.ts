@@ -95,7 +95,7 @@ export function failed(startedAt: number, status = 503): AttemptRecord {
   };
 }
 
-function claim(route: string, limit = 100, maxConcurrency = 100): ClaimRequest {
+export function claim(route: string, limit = 100, maxConcurrency = 100): ClaimRequest {
   return { route, limit, maxConcurrency, leaseMs: LEASE_MS };
 }
 

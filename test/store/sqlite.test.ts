@@ -12,7 +12,7 @@ import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
-import { message, ok, runStoreContract, TestClock } from './contract.js';
+import { claim, message, ok, runStoreContract, TestClock } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookq-sqlite-contract-'));
 let n = 0;
@@ -194,7 +194,7 @@ describe("sqlite: the writer's order", () => {
       const retention = { queuedMs: 1_000, deadLetterMs: 60_000, deliveredMs: 60_000 };
       const [swept, claimed] = await Promise.all([
         store.sweep('r', retention, 100),
-        store.claimDue({ route: 'r', limit: 10, maxConcurrency: 10, leaseMs: 30_000 }),
+        store.claimDue(claim('r')),
       ]);
       assert.deepEqual(
         swept.expired.map((m) => m.id),
@@ -211,18 +211,13 @@ describe("sqlite: the writer's order", () => {
     const store = SqliteStore.open(join(dir, 'order-outcome.db'));
     try {
       await store.enqueue(message('r', 'g', 'first'));
-      const [lease] = await store.claimDue({
-        route: 'r',
-        limit: 10,
-        maxConcurrency: 10,
-        leaseMs: 30_000,
-      });
+      const [lease] = await store.claimDue(claim('r'));
       assert.ok(lease);
       const [second] = await Promise.all([
         store.enqueue(message('r', 'g', 'second')),
         store.markDelivered(lease, ok(Date.now())),
       ]);
-      const next = await store.claimDue({ route: 'r', limit: 10, maxConcurrency: 10, leaseMs: 1 });
+      const next = await store.claimDue(claim('r'));
       assert.deepEqual(
         next.map((m) => m.messageId),
         [second.messageId],
