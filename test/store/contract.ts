@@ -554,6 +554,55 @@ export function runStoreContract(
         assert.ok(await store.markDelivered(again!, ok(clock.t)));
         assert.equal((await store.getMessage(messageId))?.state, 'delivered');
       });
+
+      it('outcomes that arrive together each move their own group on, and a lost lease among them is refused', async () => {
+        const store = await fresh();
+        // Groups a–d have two messages each; e has one; f's head will have lost its lease.
+        for (const group of ['a', 'b', 'c', 'd']) {
+          await store.enqueue(message('r', group, `${group}1`));
+          await store.enqueue(message('r', group, `${group}2`));
+        }
+        await store.enqueue(message('r', 'e', 'e1'));
+        await store.enqueue(message('r', 'f', 'f1'));
+        const [stale] = await store.claimDue(claim('r', 1));
+        assert.equal(stale?.body.toString(), 'a1');
+        clock.advance(LEASE_MS + CLAIM_WAIT_MS);
+        const [expired] = await store.expiredLeases('r', 10);
+        assert.ok(await store.markFailed(expired!, failed(clock.t), { retryAt: clock.t }));
+        const heads = await store.claimDue(claim('r'));
+        const byBody = new Map(heads.map((m) => [m.body.toString(), m]));
+        assert.deepEqual([...byBody.keys()].sort(), ['a1', 'b1', 'c1', 'd1', 'e1', 'f1']);
+        const results = await Promise.all([
+          store.markDelivered(stale!, ok(clock.t)),
+          store.markDelivered(byBody.get('a1')!, ok(clock.t)),
+          store.markDelivered(byBody.get('b1')!, ok(clock.t)),
+          store.markFailed(byBody.get('c1')!, failed(clock.t), { retryAt: clock.t + 60_000 }),
+          store.markFailed(byBody.get('d1')!, failed(clock.t, 400), { deadLetter: 'max_attempts' }),
+          store.markDelivered(byBody.get('e1')!, ok(clock.t)),
+          store.markDelivered(byBody.get('f1')!, ok(clock.t)),
+        ]);
+        assert.deepEqual(results, [false, true, true, true, true, true, true]);
+        // a and b go on to their second message; c waits for its retry; d is blocked by
+        // its dead letter (strict ordering); e and f have nothing left.
+        const next = await store.claimDue(claim('r'));
+        assert.deepEqual(next.map((m) => m.body.toString()).sort(), ['a2', 'b2']);
+        assert.equal(next.find((m) => m.group === 'a')?.attempt, 1);
+        const stats = (await store.routeStats(['r']))[0]!;
+        assert.equal(stats.delivered, 4);
+        assert.equal(stats.dead, 1);
+        assert.equal(stats.blockedGroups, 1);
+        assert.equal(stats.activeGroups, 3, 'a and b in flight, c waiting for its retry');
+        const a1 = await store.getMessage(byBody.get('a1')!.messageId);
+        assert.deepEqual(
+          a1?.history.map((attempt) => attempt.outcome),
+          ['http_error', 'delivered'],
+        );
+        clock.advance(60_000);
+        assert.deepEqual(
+          (await store.claimDue(claim('r'))).map((m) => m.body.toString()),
+          ['c1'],
+        );
+      });
     });
 
     describe('redrive, discard, replay', () => {

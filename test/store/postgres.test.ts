@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../src/core/errors.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
 import { message, runStoreContract } from './contract.js';
@@ -76,7 +77,7 @@ describe('postgres: opening', {
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
     assert.deepEqual(
       ledger.rows.map((row) => row.version),
-      [1, 2, 3, 4, 5],
+      PG_MIGRATIONS.map((migration) => migration.version),
     );
   });
 
