@@ -31,6 +31,8 @@ export type AlertEvent = EventBase &
         since: string | null;
         lastError: string | null;
         queued: number;
+        /** A probe may be in flight when the outage is noticed. */
+        inflight: number;
       }
     | {
         type: 'target.up';
@@ -89,6 +91,7 @@ export function alertsBetween(
       since: isoOrNull(current.health.since),
       lastError,
       queued: current.queued,
+      inflight: current.inflight,
       text: `hookq: the target of route ${route} is down${lastError ? ` (${lastError})` : ''}; deliveries are held and probed`,
     });
   } else if (wasDown && !isDown) {
