@@ -33,7 +33,10 @@
  *   npm run bench -- --seconds 2 --backlog 0    # quick check of the harness itself
  *   options: --seconds N (measured window), --warmup N, --backlog N (0: no deep backlog),
  *            --connections N, --max-concurrency N (delivery.maxConcurrency), --no-postgres,
- *            --no-sqlite (the PostgreSQL phases alone, when working on that store)
+ *            --no-sqlite (the PostgreSQL phases alone, when working on that store),
+ *            --only PHASES (some phases alone, comma-separated: release, steady, drain,
+ *            drain-one, heal, backlog, postgres; the deep backlog is then compared with
+ *            the empty-queue phases only if they ran too)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -60,8 +63,18 @@ const { values } = parseArgs({
     'max-concurrency': { type: 'string', default: '128' },
     'no-postgres': { type: 'boolean', default: false },
     'no-sqlite': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
+const PHASES = ['release', 'steady', 'drain', 'drain-one', 'heal', 'backlog', 'postgres'] as const;
+type PhaseName = (typeof PHASES)[number];
+const only = values.only?.split(',').map((name) => name.trim());
+for (const name of only ?? []) {
+  if (!(PHASES as readonly string[]).includes(name))
+    throw new Error(`--only: no phase "${name}"; the phases are ${PHASES.join(', ')}`);
+}
+/** Whether the phase runs: all do unless --only names some. */
+const runs = (name: PhaseName) => !only || (only as string[]).includes(name);
 const BACKLOG = Number(values.backlog);
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
@@ -713,101 +726,117 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${cells(row).join(' | ')}\n`);
     return row;
   };
-  const versus = (reference: Row, figure: (row: Row) => number, row: Row) => ({
-    row: reference.phase,
-    ratio: figure(row) / figure(reference),
-  });
+  /** The figure against its reference row's, with its check; none if that row did not run. */
+  const versus = (
+    reference: Row | undefined,
+    figure: (row: Row) => number,
+    row: Omit<Row, 'target' | 'checks'>,
+    least: number,
+    what: string,
+  ): Pick<Row, 'versus'> & { checks: Check[] } => {
+    if (!reference) return { checks: [] };
+    const ratio = figure(row as Row) / figure(reference);
+    return { versus: { row: reference.phase, ratio }, checks: [{ what, ok: ratio >= least }] };
+  };
   try {
     if (!WITH_SQLITE) {
       process.stderr.write('SQLite: left out (--no-sqlite)\n');
     } else {
       // SQLite, empty queue.
-      phase('release window (target down)');
-      const releasePlace = sqlite();
-      const release = ingressRow(
-        'release window',
-        releasePlace,
-        0,
-        await ingress(releasePlace, 'down'),
-      );
-      const releaseRow = add({
-        ...release,
-        target: '≥ 60 %, p99 ≤ 20 ms',
-        checks: [
-          { what: 'ratio', ok: release.ratio! >= 0.6 },
-          { what: 'p99', ok: release.p99Ms! <= 20 },
-          memoryCheck(release.rssMB),
-        ],
-      });
+      let releaseRow: Row | undefined;
+      if (runs('release')) {
+        phase('release window (target down)');
+        const place = sqlite();
+        const release = ingressRow('release window', place, 0, await ingress(place, 'down'));
+        releaseRow = add({
+          ...release,
+          target: '≥ 60 %, p99 ≤ 20 ms',
+          checks: [
+            { what: 'ratio', ok: release.ratio! >= 0.6 },
+            { what: 'p99', ok: release.p99Ms! <= 20 },
+            memoryCheck(release.rssMB),
+          ],
+        });
+      }
 
-      phase('steady state (target answering 200)');
-      const steadyPlace = sqlite();
-      const steady = ingressRow('steady state', steadyPlace, 0, await ingress(steadyPlace, 'live'));
-      const steadyRow = add({
-        ...steady,
-        target: '≥ 40 %, delivered ≥ 95 %, p99 ≤ 25 ms',
-        checks: [
-          { what: 'ratio', ok: steady.ratio! >= 0.4 },
-          { what: 'delivered', ok: steady.deliveredRatio! >= 0.95 },
-          { what: 'p99', ok: steady.p99Ms! <= 25 },
-          memoryCheck(steady.rssMB),
-        ],
-      });
+      let steadyRow: Row | undefined;
+      if (runs('steady')) {
+        phase('steady state (target answering 200)');
+        const place = sqlite();
+        const steady = ingressRow('steady state', place, 0, await ingress(place, 'live'));
+        steadyRow = add({
+          ...steady,
+          target: '≥ 40 %, delivered ≥ 95 %, p99 ≤ 25 ms',
+          checks: [
+            { what: 'ratio', ok: steady.ratio! >= 0.4 },
+            { what: 'delivered', ok: steady.deliveredRatio! >= 0.95 },
+            { what: 'p99', ok: steady.p99Ms! <= 25 },
+            memoryCheck(steady.rssMB),
+          ],
+        });
+      }
 
-      phase(`drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
-      const manyPlace = sqlite();
-      await fill(manyPlace, 'backlog', DRAIN_MANY, GROUPS, true);
-      const many = drainRow(
-        `drain, ${GROUPS} groups`,
-        manyPlace,
-        DRAIN_MANY,
-        await drain(manyPlace, 'backlog', DRAIN_MANY),
-      );
-      const manyRow = add({
-        ...many,
-        target: '≥ 8,000 msg/s',
-        checks: [{ what: 'msg/s', ok: many.value! >= 8000 }, memoryCheck(many.rssMB)],
-      });
+      let manyRow: Row | undefined;
+      if (runs('drain')) {
+        phase(`drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
+        const place = sqlite();
+        await fill(place, 'backlog', DRAIN_MANY, GROUPS, true);
+        const many = drainRow(
+          `drain, ${GROUPS} groups`,
+          place,
+          DRAIN_MANY,
+          await drain(place, 'backlog', DRAIN_MANY),
+        );
+        manyRow = add({
+          ...many,
+          target: '≥ 8,000 msg/s',
+          checks: [{ what: 'msg/s', ok: many.value! >= 8000 }, memoryCheck(many.rssMB)],
+        });
+      }
 
-      phase(`drain, 1 group (${int(DRAIN_ONE)} queued)`);
-      const onePlace = sqlite();
-      await fill(onePlace, 'solo', DRAIN_ONE, 1, true);
-      const one = drainRow(
-        'drain, 1 group',
-        onePlace,
-        DRAIN_ONE,
-        await drain(onePlace, 'solo', DRAIN_ONE),
-      );
-      const oneRow = add({
-        ...one,
-        target: '≥ 2,000 msg/s',
-        checks: [{ what: 'msg/s', ok: one.value! >= 2000 }, memoryCheck(one.rssMB)],
-      });
+      let oneRow: Row | undefined;
+      if (runs('drain-one')) {
+        phase(`drain, 1 group (${int(DRAIN_ONE)} queued)`);
+        const place = sqlite();
+        await fill(place, 'solo', DRAIN_ONE, 1, true);
+        const one = drainRow(
+          'drain, 1 group',
+          place,
+          DRAIN_ONE,
+          await drain(place, 'solo', DRAIN_ONE),
+        );
+        oneRow = add({
+          ...one,
+          target: '≥ 2,000 msg/s',
+          checks: [{ what: 'msg/s', ok: one.value! >= 2000 }, memoryCheck(one.rssMB)],
+        });
+      }
 
-      phase(`heal (${int(HEAL_MESSAGES)} waiting through a ${OUTAGE_MS / 1000} s outage)`);
-      const healPlace = sqlite();
-      const healed = await heal(healPlace);
-      add({
-        phase: `heal, ${int(HEAL_MESSAGES)} over ${GROUPS} groups after a ${OUTAGE_MS / 1000} s outage`,
-        store: 'sqlite',
-        instances: 1,
-        queued: HEAL_MESSAGES,
-        bareRps: null,
-        value: healed.firstMs,
-        unit: 'ms',
-        drainedMs: healed.drainedMs,
-        ratio: null,
-        p50Ms: null,
-        p99Ms: null,
-        deliveredRatio: null,
-        deliveredPerSecond: null,
-        failed: null,
-        rssMB: healed.rssMB,
-        target: RSS_ONLY,
-        checks: [memoryCheck(healed.rssMB)],
-      });
+      if (runs('heal')) {
+        phase(`heal (${int(HEAL_MESSAGES)} waiting through a ${OUTAGE_MS / 1000} s outage)`);
+        const healed = await heal(sqlite());
+        add({
+          phase: `heal, ${int(HEAL_MESSAGES)} over ${GROUPS} groups after a ${OUTAGE_MS / 1000} s outage`,
+          store: 'sqlite',
+          instances: 1,
+          queued: HEAL_MESSAGES,
+          bareRps: null,
+          value: healed.firstMs,
+          unit: 'ms',
+          drainedMs: healed.drainedMs,
+          ratio: null,
+          p50Ms: null,
+          p99Ms: null,
+          deliveredRatio: null,
+          deliveredPerSecond: null,
+          failed: null,
+          rssMB: healed.rssMB,
+          target: RSS_ONLY,
+          checks: [memoryCheck(healed.rssMB)],
+        });
+      }
 
-      if (BACKLOG > 0) {
+      if (BACKLOG > 0 && runs('backlog')) {
         // The same phases beside a deep backlog, queued (paused) on a route of its own; the
         // 100-group drain delivers the first messages of that backlog itself.
         const queued = `${int(BACKLOG)} queued`;
@@ -826,15 +855,12 @@ async function main(): Promise<void> {
           await ingress(deep, 'down'),
         );
         await setPaused(deep, 'down', true);
-        const deepReleaseVs = versus(releaseRow, ratioToBare, deepRelease as Row);
+        const deepReleaseVs = versus(releaseRow, ratioToBare, deepRelease, 0.8, 'vs empty');
         add({
           ...deepRelease,
-          versus: deepReleaseVs,
+          ...deepReleaseVs,
           target: within,
-          checks: [
-            { what: 'vs empty', ok: deepReleaseVs.ratio >= 0.8 },
-            memoryCheck(deepRelease.rssMB),
-          ],
+          checks: [...deepReleaseVs.checks, memoryCheck(deepRelease.rssMB)],
         });
 
         phase(`steady state, ${queued}`);
@@ -845,13 +871,13 @@ async function main(): Promise<void> {
           await ingress(deep, 'live'),
         );
         await setPaused(deep, 'live', true);
-        const deepSteadyVs = versus(steadyRow, ratioToBare, deepSteady as Row);
+        const deepSteadyVs = versus(steadyRow, ratioToBare, deepSteady, 0.8, 'vs empty');
         add({
           ...deepSteady,
-          versus: deepSteadyVs,
+          ...deepSteadyVs,
           target: within,
           checks: [
-            { what: 'vs empty', ok: deepSteadyVs.ratio >= 0.8 },
+            ...deepSteadyVs.checks,
             { what: 'delivered', ok: deepSteady.deliveredRatio! >= 0.95 },
             memoryCheck(deepSteady.rssMB),
           ],
@@ -865,12 +891,12 @@ async function main(): Promise<void> {
           BACKLOG,
           await drain(deep, 'solo', DRAIN_ONE),
         );
-        const deepOneVs = versus(oneRow, rate, deepOne as Row);
+        const deepOneVs = versus(oneRow, rate, deepOne, 0.8, 'vs empty');
         add({
           ...deepOne,
-          versus: deepOneVs,
+          ...deepOneVs,
           target: within,
-          checks: [{ what: 'vs empty', ok: deepOneVs.ratio >= 0.8 }, memoryCheck(deepOne.rssMB)],
+          checks: [...deepOneVs.checks, memoryCheck(deepOne.rssMB)],
         });
 
         const first = Math.min(DRAIN_MANY, BACKLOG);
@@ -881,18 +907,19 @@ async function main(): Promise<void> {
           BACKLOG,
           await drain(deep, 'backlog', first),
         );
-        const deepManyVs = versus(manyRow, rate, deepMany as Row);
+        const deepManyVs = versus(manyRow, rate, deepMany, 0.8, 'vs empty');
         add({
           ...deepMany,
-          versus: deepManyVs,
+          ...deepManyVs,
           target: within,
-          checks: [{ what: 'vs empty', ok: deepManyVs.ratio >= 0.8 }, memoryCheck(deepMany.rssMB)],
+          checks: [...deepManyVs.checks, memoryCheck(deepMany.rssMB)],
         });
       }
     }
 
     let postgresNote = '';
     if (!WITH_POSTGRES) postgresNote = 'PostgreSQL: left out (--no-postgres)';
+    else if (!runs('postgres')) postgresNote = 'PostgreSQL: left out (--only)';
     else if (!(await postgresReachable()))
       postgresNote = `PostgreSQL: not reachable at ${PG_URL}; its figures are left out`;
     else {
@@ -929,12 +956,12 @@ async function main(): Promise<void> {
         await ingress(pgScalePlace, 'live', INSTANCES),
         INSTANCES,
       );
-      const pgScaleVs = versus(pgSteadyRow, (row) => row.ratio!, pgScale as Row);
+      const pgScaleVs = versus(pgSteadyRow, (row) => row.ratio!, pgScale, 1, 'vs 1 instance');
       add({
         ...pgScale,
-        versus: pgScaleVs,
+        ...pgScaleVs,
         target: '≥ 1 instance',
-        checks: [{ what: 'vs 1 instance', ok: pgScaleVs.ratio >= 1 }, memoryCheck(pgScale.rssMB)],
+        checks: [...pgScaleVs.checks, memoryCheck(pgScale.rssMB)],
       });
 
       phase(`PostgreSQL drain, ${GROUPS} groups (${int(DRAIN_MANY)} queued)`);
@@ -959,7 +986,9 @@ async function main(): Promise<void> {
       `RSS: hookq's resident set at the end of the phase (the largest of the instances), against ≤ ${MEMORY_TARGET_MB} MB in every phase.`,
     );
     const compared = [
-      ...(BACKLOG > 0 ? ['deep backlog (against the empty queue)'] : []),
+      ...(rows.some((row) => BACKLOG > 0 && row.queued === BACKLOG && row.versus)
+        ? ['deep backlog (against the empty queue)']
+        : []),
       ...(rows.some((row) => row.instances > 1) ? [`${INSTANCES} instances (against 1)`] : []),
     ];
     if (compared.length > 0)
