@@ -329,6 +329,8 @@ async function startHookq(place: Place, target: string, instances = 1) {
     urls: (path: string) => servers.map(({ ingressUrl }) => `${ingressUrl}${path}`),
     /** The largest resident set of the instances, in MB. */
     residentMB: () => Math.max(...servers.map(({ server }) => residentMB(server.child.pid!))),
+    /** CPU time the instances have used so far, all threads, in ms. */
+    cpuMs: () => servers.reduce((sum, { server }) => sum + cpuMs(server.child.pid!), 0),
     log: servers[0]!.server,
     /** Whether any instance logged a line starting with `prefix`. */
     logged: (prefix: string) =>
@@ -337,6 +339,18 @@ async function startHookq(place: Place, target: string, instances = 1) {
       ),
     stop: () => Promise.all(servers.map(({ server }) => server.stop())),
   };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time used by a process, all its threads, user and system, in ms. */
+function cpuMs(pid: number): number {
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
 function residentMB(pid: number): number {
@@ -403,6 +417,8 @@ interface Ingress {
   hookq: Load;
   ratio: number;
   rssMB: number;
+  /** hookq's CPU time in the measured window per accepted webhook, in ms. */
+  cpuMsPerMessage: number;
   /** Steady state only: deliveries in the measured window, and per accepted webhook. */
   delivered?: number;
   deliveredPerSecond?: number;
@@ -423,16 +439,26 @@ async function ingress(place: Place, route: 'down' | 'live', instances = 1): Pro
       let before: TargetStats | undefined;
       let after: TargetStats | undefined;
       let rssMB = 0;
+      let cpuBefore = 0;
+      let cpuAfter = 0;
       const load = await runLoad(hookq.urls(pathOf(route)), {
         measuring: async () => {
+          cpuBefore = hookq.cpuMs();
           before = await target?.stats();
         },
         measured: async () => {
+          cpuAfter = hookq.cpuMs();
           rssMB = hookq.residentMB();
           after = await target?.stats();
         },
       });
-      const figures: Ingress = { bare, hookq: load, ratio: load.rps / bare.rps, rssMB };
+      const figures: Ingress = {
+        bare,
+        hookq: load,
+        ratio: load.rps / bare.rps,
+        rssMB,
+        cpuMsPerMessage: (cpuAfter - cpuBefore) / load.accepted,
+      };
       if (instances > 1)
         figures.perInstanceRps = Object.values(load.acceptedByUrl).map((n) => n / load.seconds);
       if (route === 'down') figures.breakerHeld = hookq.logged('target is down');
@@ -453,6 +479,8 @@ async function ingress(place: Place, route: 'down' | 'live', instances = 1): Pro
 interface Drain {
   perSecond: number;
   rssMB: number;
+  /** hookq's CPU time from the first delivery to the last, per delivery, in ms. */
+  cpuMsPerMessage: number;
 }
 
 /** Delivery rate over the first `count` queued messages of `route`, from the first arrival. */
@@ -462,10 +490,14 @@ async function drain(place: Place, route: RouteName, count: number, instances = 
     await setPaused(place, route, false);
     const hookq = await startHookq(place, target.url, instances);
     try {
+      // From the first delivery on: the start-up before it is not the drain's.
+      const first = await arrival(target, 1);
+      const cpuBefore = hookq.cpuMs();
       const reached = await arrival(target, count);
       return {
         perSecond: (reached.count - 1) / ((reached.lastAt - reached.firstAt) / 1000),
         rssMB: hookq.residentMB(),
+        cpuMsPerMessage: (hookq.cpuMs() - cpuBefore) / (reached.count - first.count),
       };
     } finally {
       await hookq.stop();
@@ -566,6 +598,8 @@ interface Row {
   /** Requests not answered 2xx, and connection errors or timeouts, in the window. */
   failed: number | null;
   rssMB: number;
+  /** hookq's CPU time per message (all threads, all instances): the figure least moved by a noisy machine. */
+  cpuMsPerMessage: number | null;
   /** Heal only: time from the target's return to the last delivery. */
   drainedMs?: number;
   /** Deep backlog and several instances: the figure against its reference row. */
@@ -608,6 +642,7 @@ function ingressRow(
     deliveredPerSecond: figures.deliveredPerSecond ?? null,
     failed: figures.hookq.rejected + figures.hookq.errors,
     rssMB: figures.rssMB,
+    cpuMsPerMessage: figures.cpuMsPerMessage,
     ...(figures.perInstanceRps ? { perInstanceRps: figures.perInstanceRps } : {}),
     ...(figures.breakerHeld === undefined ? {} : { breakerHeld: figures.breakerHeld }),
   };
@@ -635,6 +670,7 @@ function drainRow(
     deliveredPerSecond: null,
     failed: null,
     rssMB: figures.rssMB,
+    cpuMsPerMessage: figures.cpuMsPerMessage,
   };
 }
 
@@ -662,6 +698,7 @@ function cells(row: Row): string[] {
       ? '—'
       : `${pct(row.deliveredRatio)} (${int(row.deliveredPerSecond ?? 0)} msg/s)`,
     `${row.rssMB.toFixed(0)} MB`,
+    row.cpuMsPerMessage === null ? '—' : `${(1000 * row.cpuMsPerMessage).toFixed(0)} µs`,
     row.versus ? `${row.target}: ${pct(row.versus.ratio)}` : row.target,
     row.checks.length === 0 ? '—' : missed.length === 0 ? 'met' : `missed: ${missed.join(', ')}`,
   ];
@@ -677,12 +714,13 @@ function table(rows: Row[]): string {
     'p99',
     'delivered/accepted',
     'RSS',
+    'CPU/msg',
     'SPEC §10 target',
     'result',
   ];
   const body = rows.map(cells);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((cols) => cols[i]!.length)));
-  const right = new Set([1, 2, 3, 4, 5, 6, 7]);
+  const right = new Set([1, 2, 3, 4, 5, 6, 7, 8]);
   const line = (cols: string[]) =>
     `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   const rule = `| ${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
@@ -831,6 +869,7 @@ async function main(): Promise<void> {
           deliveredPerSecond: null,
           failed: null,
           rssMB: healed.rssMB,
+          cpuMsPerMessage: null,
           target: RSS_ONLY,
           checks: [memoryCheck(healed.rssMB)],
         });
@@ -984,6 +1023,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `RSS: hookq's resident set at the end of the phase (the largest of the instances), against ≤ ${MEMORY_TARGET_MB} MB in every phase.`,
+    );
+    console.log(
+      `CPU/msg: hookq's CPU time (all threads and instances) per accepted webhook in the window, per delivery in a drain; a noisy machine moves it less than the rates.`,
     );
     const compared = [
       ...(rows.some((row) => BACKLOG > 0 && row.queued === BACKLOG && row.versus)
