@@ -837,13 +837,10 @@ export class PostgresStore implements Store {
    * Tell the other instances about new messages once they are committed. Not inside the
    * enqueue: PostgreSQL serialises the commits of all notifying transactions on one
    * lock, which an enqueue would then hold across its durable commit. This commit need
-   * not wait for the disk: a lost notification costs only the polling delay.
-   */
-  /**
-   * Tell the other instances that routes have work. One notification at a time: what
-   * commits while one is on its way joins the next. Every NOTIFY takes the database's
-   * notification lock at its commit, so one per enqueue commit would make the commits
-   * of every instance queue for that lock under load.
+   * not wait for the disk: a lost notification costs only the polling delay. One
+   * notification at a time: what commits while one is on its way joins the next, since
+   * one per enqueue commit would make the commits of every instance queue for that lock
+   * under load.
    */
   private notifyAfterCommit(routes: readonly string[]): void {
     for (const route of routes) this.toNotify.add(route);
