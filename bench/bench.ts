@@ -353,6 +353,9 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
+/** CPU time per message, or null if there were none to share it. */
+const perMessage = (ms: number, messages: number) => (messages > 0 ? ms / messages : null);
+
 function residentMB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -417,8 +420,8 @@ interface Ingress {
   hookq: Load;
   ratio: number;
   rssMB: number;
-  /** hookq's CPU time in the measured window per accepted webhook, in ms. */
-  cpuMsPerMessage: number;
+  /** hookq's CPU time in the measured window per accepted webhook, in ms (none accepted: null). */
+  cpuMsPerMessage: number | null;
   /** Steady state only: deliveries in the measured window, and per accepted webhook. */
   delivered?: number;
   deliveredPerSecond?: number;
@@ -457,7 +460,7 @@ async function ingress(place: Place, route: 'down' | 'live', instances = 1): Pro
         hookq: load,
         ratio: load.rps / bare.rps,
         rssMB,
-        cpuMsPerMessage: (cpuAfter - cpuBefore) / load.accepted,
+        cpuMsPerMessage: perMessage(cpuAfter - cpuBefore, load.accepted),
       };
       if (instances > 1)
         figures.perInstanceRps = Object.values(load.acceptedByUrl).map((n) => n / load.seconds);
@@ -480,7 +483,7 @@ interface Drain {
   perSecond: number;
   rssMB: number;
   /** hookq's CPU time from the first delivery to the last, per delivery, in ms. */
-  cpuMsPerMessage: number;
+  cpuMsPerMessage: number | null;
 }
 
 /** Delivery rate over the first `count` queued messages of `route`, from the first arrival. */
@@ -497,7 +500,7 @@ async function drain(place: Place, route: RouteName, count: number, instances = 
       return {
         perSecond: (reached.count - 1) / ((reached.lastAt - reached.firstAt) / 1000),
         rssMB: hookq.residentMB(),
-        cpuMsPerMessage: (hookq.cpuMs() - cpuBefore) / (reached.count - first.count),
+        cpuMsPerMessage: perMessage(hookq.cpuMs() - cpuBefore, reached.count - first.count),
       };
     } finally {
       await hookq.stop();
