@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
@@ -179,6 +180,45 @@ describe('sqlite: refusing files it must not touch', () => {
       },
       (error: Error) => error instanceof CorruptDatabaseError && error.message.includes(path),
     );
+  });
+});
+
+describe('sqlite: upgrading an older database', () => {
+  it('keeps the dedup window of a version 2 database across the change of its keys', async () => {
+    const path = join(dir, 'version-2.db');
+    const raw = new Database(path);
+    raw.exec(
+      'CREATE TABLE hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    for (const migration of MIGRATIONS.filter(({ version }) => version <= 2)) {
+      raw.exec(migration.sql);
+      raw
+        .prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, 0)')
+        .run(migration.version, migration.name);
+    }
+    // As version 2 wrote them: the dedup id itself as the key.
+    const insert = raw.prepare(
+      'INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)',
+    );
+    insert.run('r', 'header:delivery-1', 'original-1', Date.now() + 60_000);
+    insert.run('r', 'header:delivery-2', 'original-2', Date.now() - 1);
+    raw.close();
+
+    const store = SqliteStore.open(path);
+    try {
+      const send = (dedup: string) =>
+        store.enqueue({ ...message('r', 'g', 'again'), dedupId: dedup, dedupWindowMs: 60_000 });
+      assert.deepEqual(await send('header:delivery-1'), {
+        messageId: 'original-1',
+        duplicate: true,
+      });
+      // Past its window, an id is new again.
+      assert.equal((await send('header:delivery-2')).duplicate, false);
+      assert.equal((await send('header:delivery-3')).duplicate, false);
+      assert.equal((await send('header:delivery-3')).duplicate, true);
+    } finally {
+      await store.close();
+    }
   });
 });
 

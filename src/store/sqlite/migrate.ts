@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../core/errors.js';
+import { dedupKey } from './dedup-key.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
 
 /** Refuse, before any write, a file that is not a hookq database or is from a newer hookq. */
@@ -29,6 +30,8 @@ export function checkBeforeWriting(db: Database.Database, location: string): voi
  * inside the lock, so two processes opening one new file do not both migrate it.
  */
 export function migrate(db: Database.Database): void {
+  // What migrations compute that SQL cannot.
+  db.function('hookq_dedup_key', { deterministic: true }, (id) => dedupKey(String(id)));
   db.exec(
     'CREATE TABLE IF NOT EXISTS hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
   );

@@ -149,6 +149,26 @@ ALTER TABLE messages ADD COLUMN tried_at INTEGER;
 ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 3,
+    name: 'dedup keyed by 16 bytes',
+    sql: `
+-- Each dedup id under the first 16 bytes of its SHA-256 (see dedup-key.ts), computed by
+-- the function hookq_dedup_key, which the migration's connection defines.
+CREATE TABLE dedup_by_key (
+  route      TEXT NOT NULL,
+  key        BLOB NOT NULL,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (route, key)
+) WITHOUT ROWID;
+INSERT INTO dedup_by_key (route, key, message_id, expires_at)
+  SELECT route, hookq_dedup_key(dedup_id), message_id, expires_at FROM dedup;
+DROP TABLE dedup;
+ALTER TABLE dedup_by_key RENAME TO dedup;
+CREATE INDEX dedup_expiry ON dedup (route, expires_at);
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

@@ -28,15 +28,15 @@ export function prepareStatements(db: Database.Database) {
     ),
     countGet: p('SELECT n FROM route_counts WHERE route = ? AND state = ?'),
 
-    // dedup window
-    dedupGet: p('SELECT message_id, expires_at FROM dedup WHERE route = ? AND dedup_id = ?'),
+    // dedup window, by the key of each dedup id (dedup-key.ts)
+    dedupGet: p('SELECT message_id, expires_at FROM dedup WHERE route = ? AND key = ?'),
     dedupPut: p(
-      `INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
+      `INSERT INTO dedup (route, key, message_id, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (route, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
     ),
     dedupExpire: p(
-      `DELETE FROM dedup WHERE route = ? AND dedup_id IN
-         (SELECT dedup_id FROM dedup WHERE route = ? AND expires_at <= ? LIMIT ?)`,
+      `DELETE FROM dedup WHERE route = ? AND key IN
+         (SELECT key FROM dedup WHERE route = ? AND expires_at <= ? LIMIT ?)`,
     ),
 
     // messages and payloads

@@ -29,6 +29,7 @@ import type {
   StaleGroup,
   SweepResult,
 } from '../store.js';
+import { dedupKey } from './dedup-key.js';
 import { countOf, type Statements } from './queries.js';
 
 /** The columns of a route's row. */
@@ -55,8 +56,9 @@ export class Writes {
   ) {}
 
   enqueue({ message, now }: { message: QueuedMessage; now: number }): EnqueueResult {
-    if (message.dedupId !== null) {
-      const seen = this.sql.dedupGet.get(message.route, message.dedupId) as
+    const key = message.dedupId === null ? null : dedupKey(message.dedupId);
+    if (key !== null) {
+      const seen = this.sql.dedupGet.get(message.route, key) as
         | { message_id: string; expires_at: number }
         | undefined;
       if (seen && seen.expires_at > now) return { messageId: seen.message_id, duplicate: true };
@@ -81,8 +83,8 @@ export class Writes {
     // A new message has the highest sequence of its group: it becomes the head only
     // when the group has nothing else pending.
     this.sql.groupAdd.run(message.route, message.group, pk, now);
-    if (message.dedupId !== null) {
-      this.sql.dedupPut.run(message.route, message.dedupId, id, now + message.dedupWindowMs);
+    if (key !== null) {
+      this.sql.dedupPut.run(message.route, key, id, now + message.dedupWindowMs);
     }
     return { messageId: id, sequence, duplicate: false };
   }
