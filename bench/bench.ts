@@ -329,8 +329,15 @@ async function startHookq(place: Place, target: string, instances = 1) {
     urls: (path: string) => servers.map(({ ingressUrl }) => `${ingressUrl}${path}`),
     /** The largest resident set of the instances, in MB. */
     residentMB: () => Math.max(...servers.map(({ server }) => residentMB(server.child.pid!))),
-    /** CPU time the instances have used so far, all threads, in ms. */
-    cpuMs: () => servers.reduce((sum, { server }) => sum + cpuMs(server.child.pid!), 0),
+    /** What the instances have used so far, all threads: CPU time and bytes written to storage. */
+    usage: (): Usage =>
+      servers.reduce(
+        (sum, { server }) => {
+          const { cpuMs, writtenBytes } = usageOf(server.child.pid!);
+          return { cpuMs: sum.cpuMs + cpuMs, writtenBytes: sum.writtenBytes + writtenBytes };
+        },
+        { cpuMs: 0, writtenBytes: 0 },
+      ),
     log: servers[0]!.server,
     /** Whether any instance logged a line starting with `prefix`. */
     logged: (prefix: string) =>
@@ -344,17 +351,41 @@ async function startHookq(place: Place, target: string, instances = 1) {
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-/** CPU time used by a process, all its threads, user and system, in ms. */
-function cpuMs(pid: number): number {
+/**
+ * What a process has used, all its threads: CPU time (user and system) in ms, and the
+ * bytes it had written to storage (its own writes of the WAL and of checkpoints into the
+ * database file, once each page, as the kernel counts them; not its sockets).
+ */
+interface Usage {
+  cpuMs: number;
+  writtenBytes: number;
+}
+
+function usageOf(pid: number): Usage {
   // The fields after the command name, which is in parentheses and may hold spaces.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return {
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND,
+    writtenBytes: Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0),
+  };
 }
 
-/** CPU time per message, or null if there were none to share it. */
-const perMessage = (ms: number, messages: number) => (messages > 0 ? ms / messages : null);
+/** A quantity per message, or null if there were none to share it. */
+const perMessage = (total: number, messages: number) => (messages > 0 ? total / messages : null);
+
+/** Per message between two readings: CPU ms, and KB written (SQLite only: PostgreSQL's server writes for hookq). */
+function usagePerMessage(place: Place, before: Usage, after: Usage, messages: number) {
+  return {
+    cpuMsPerMessage: perMessage(after.cpuMs - before.cpuMs, messages),
+    writtenKBPerMessage:
+      place.store === 'sqlite'
+        ? perMessage((after.writtenBytes - before.writtenBytes) / 1024, messages)
+        : null,
+  };
+}
 
 function residentMB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -422,6 +453,8 @@ interface Ingress {
   rssMB: number;
   /** hookq's CPU time in the measured window per accepted webhook, in ms (none accepted: null). */
   cpuMsPerMessage: number | null;
+  /** KB hookq wrote to storage in the measured window per accepted webhook (SQLite only). */
+  writtenKBPerMessage: number | null;
   /** Steady state only: deliveries in the measured window, and per accepted webhook. */
   delivered?: number;
   deliveredPerSecond?: number;
@@ -442,15 +475,15 @@ async function ingress(place: Place, route: 'down' | 'live', instances = 1): Pro
       let before: TargetStats | undefined;
       let after: TargetStats | undefined;
       let rssMB = 0;
-      let cpuBefore = 0;
-      let cpuAfter = 0;
+      let used: Usage = { cpuMs: 0, writtenBytes: 0 };
+      let usedAfter = used;
       const load = await runLoad(hookq.urls(pathOf(route)), {
         measuring: async () => {
-          cpuBefore = hookq.cpuMs();
+          used = hookq.usage();
           before = await target?.stats();
         },
         measured: async () => {
-          cpuAfter = hookq.cpuMs();
+          usedAfter = hookq.usage();
           rssMB = hookq.residentMB();
           after = await target?.stats();
         },
@@ -460,7 +493,7 @@ async function ingress(place: Place, route: 'down' | 'live', instances = 1): Pro
         hookq: load,
         ratio: load.rps / bare.rps,
         rssMB,
-        cpuMsPerMessage: perMessage(cpuAfter - cpuBefore, load.accepted),
+        ...usagePerMessage(place, used, usedAfter, load.accepted),
       };
       if (instances > 1)
         figures.perInstanceRps = Object.values(load.acceptedByUrl).map((n) => n / load.seconds);
@@ -484,6 +517,8 @@ interface Drain {
   rssMB: number;
   /** hookq's CPU time from the first delivery to the last, per delivery, in ms. */
   cpuMsPerMessage: number | null;
+  /** KB hookq wrote to storage over the same deliveries, per delivery (SQLite only). */
+  writtenKBPerMessage: number | null;
 }
 
 /** Delivery rate over the first `count` queued messages of `route`, from the first arrival. */
@@ -495,12 +530,12 @@ async function drain(place: Place, route: RouteName, count: number, instances = 
     try {
       // From the first delivery on: the start-up before it is not the drain's.
       const first = await arrival(target, 1);
-      const cpuBefore = hookq.cpuMs();
+      const used = hookq.usage();
       const reached = await arrival(target, count);
       return {
         perSecond: (reached.count - 1) / ((reached.lastAt - reached.firstAt) / 1000),
         rssMB: hookq.residentMB(),
-        cpuMsPerMessage: perMessage(hookq.cpuMs() - cpuBefore, reached.count - first.count),
+        ...usagePerMessage(place, used, hookq.usage(), reached.count - first.count),
       };
     } finally {
       await hookq.stop();
@@ -603,6 +638,8 @@ interface Row {
   rssMB: number;
   /** hookq's CPU time per message (all threads, all instances): the figure least moved by a noisy machine. */
   cpuMsPerMessage: number | null;
+  /** KB hookq wrote to storage per message (SQLite only): WAL and checkpoints. */
+  writtenKBPerMessage: number | null;
   /** Heal only: time from the target's return to the last delivery. */
   drainedMs?: number;
   /** Deep backlog and several instances: the figure against its reference row. */
@@ -646,6 +683,7 @@ function ingressRow(
     failed: figures.hookq.rejected + figures.hookq.errors,
     rssMB: figures.rssMB,
     cpuMsPerMessage: figures.cpuMsPerMessage,
+    writtenKBPerMessage: figures.writtenKBPerMessage,
     ...(figures.perInstanceRps ? { perInstanceRps: figures.perInstanceRps } : {}),
     ...(figures.breakerHeld === undefined ? {} : { breakerHeld: figures.breakerHeld }),
   };
@@ -674,6 +712,7 @@ function drainRow(
     failed: null,
     rssMB: figures.rssMB,
     cpuMsPerMessage: figures.cpuMsPerMessage,
+    writtenKBPerMessage: figures.writtenKBPerMessage,
   };
 }
 
@@ -702,6 +741,7 @@ function cells(row: Row): string[] {
       : `${pct(row.deliveredRatio)} (${int(row.deliveredPerSecond ?? 0)} msg/s)`,
     `${row.rssMB.toFixed(0)} MB`,
     row.cpuMsPerMessage === null ? '—' : `${(1000 * row.cpuMsPerMessage).toFixed(0)} µs`,
+    row.writtenKBPerMessage === null ? '—' : `${row.writtenKBPerMessage.toFixed(1)} KB`,
     row.versus ? `${row.target}: ${pct(row.versus.ratio)}` : row.target,
     row.checks.length === 0 ? '—' : missed.length === 0 ? 'met' : `missed: ${missed.join(', ')}`,
   ];
@@ -718,12 +758,13 @@ function table(rows: Row[]): string {
     'delivered/accepted',
     'RSS',
     'CPU/msg',
+    'written/msg',
     'SPEC §10 target',
     'result',
   ];
   const body = rows.map(cells);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((cols) => cols[i]!.length)));
-  const right = new Set([1, 2, 3, 4, 5, 6, 7, 8]);
+  const right = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   const line = (cols: string[]) =>
     `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   const rule = `| ${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
@@ -873,6 +914,7 @@ async function main(): Promise<void> {
           failed: null,
           rssMB: healed.rssMB,
           cpuMsPerMessage: null,
+          writtenKBPerMessage: null,
           target: RSS_ONLY,
           checks: [memoryCheck(healed.rssMB)],
         });
@@ -1029,6 +1071,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `CPU/msg: hookq's CPU time (all threads and instances) per accepted webhook in the window, per delivery in a drain; a noisy machine moves it less than the rates.`,
+    );
+    console.log(
+      `written/msg: what hookq wrote to storage per message (WAL and checkpoints, as the kernel counts them), for a ${BODY_BYTES}-byte body; SQLite only, since PostgreSQL's server does its writing.`,
     );
     const compared = [
       ...(rows.some((row) => BACKLOG > 0 && row.queued === BACKLOG && row.versus)
