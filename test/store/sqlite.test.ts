@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
+import { dedupKey } from '../../src/store/sqlite/dedup-key.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -184,26 +185,34 @@ describe('sqlite: refusing files it must not touch', () => {
 });
 
 describe('sqlite: upgrading an older database', () => {
-  it('keeps the dedup window of a version 2 database across the change of its keys', async () => {
-    const path = join(dir, 'version-2.db');
+  /** A database as hookq left it at `version`: its schema, and whatever `fill` writes. */
+  function databaseAt(version: number, name: string, fill: (raw: Database.Database) => void) {
+    const path = join(dir, name);
     const raw = new Database(path);
+    raw.function('hookq_dedup_key', (id) => dedupKey(String(id)));
     raw.exec(
       'CREATE TABLE hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
     );
-    for (const migration of MIGRATIONS.filter(({ version }) => version <= 2)) {
+    for (const migration of MIGRATIONS.filter((m) => m.version <= version)) {
       raw.exec(migration.sql);
       raw
         .prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, 0)')
         .run(migration.version, migration.name);
     }
-    // As version 2 wrote them: the dedup id itself as the key.
-    const insert = raw.prepare(
-      'INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)',
-    );
-    insert.run('r', 'header:delivery-1', 'original-1', Date.now() + 60_000);
-    insert.run('r', 'header:delivery-2', 'original-2', Date.now() - 1);
+    fill(raw);
     raw.close();
+    return path;
+  }
 
+  it('keeps the dedup window of a version 2 database across the change of its keys', async () => {
+    const path = databaseAt(2, 'version-2.db', (raw) => {
+      // As version 2 wrote them: the dedup id itself as the key.
+      const insert = raw.prepare(
+        'INSERT INTO dedup (route, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)',
+      );
+      insert.run('r', 'header:delivery-1', 'original-1', Date.now() + 60_000);
+      insert.run('r', 'header:delivery-2', 'original-2', Date.now() - 1);
+    });
     const store = SqliteStore.open(path);
     try {
       const send = (dedup: string) =>
@@ -216,6 +225,41 @@ describe('sqlite: upgrading an older database', () => {
       assert.equal((await send('header:delivery-2')).duplicate, false);
       assert.equal((await send('header:delivery-3')).duplicate, false);
       assert.equal((await send('header:delivery-3')).duplicate, true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("delivers a version 3 database's waiting messages in order once they are indexed anew", async () => {
+    const path = databaseAt(3, 'version-3.db', (raw) => {
+      const insert = raw.prepare(
+        `INSERT INTO messages (pk, id, route, group_id, seq, state, received_at, enqueued_at, available_at, finished_at)
+         VALUES (?, ?, 'r', 'g', ?, ?, 0, 0, 0, ?)`,
+      );
+      insert.run(1, 'm1', 1, 'delivered', 0);
+      insert.run(2, 'm2', 2, 'queued', null);
+      insert.run(3, 'm3', 3, 'queued', null);
+      for (const pk of [1, 2, 3]) {
+        raw.prepare(`INSERT INTO payloads VALUES (?, '[]', X'7B7D')`).run(pk);
+      }
+      raw.exec(`INSERT INTO groups VALUES ('r', 'g', 2, 'ready', 0)`);
+      raw.exec(`INSERT INTO routes (name, last_seq) VALUES ('r', 3)`);
+    });
+    const store = SqliteStore.open(path);
+    try {
+      const oldest = async () => (await store.routeStats(['r']))[0]!.oldestWaitingAt;
+      assert.equal(await oldest(), 0);
+      const delivered: string[] = [];
+      for (;;) {
+        const claimed = await store.claimDue(claim('r'));
+        if (claimed.length === 0) break;
+        for (const head of claimed) {
+          delivered.push(head.messageId);
+          assert.equal(await store.markDelivered(head, ok(Date.now())), true);
+        }
+      }
+      assert.deepEqual(delivered, ['m2', 'm3']);
+      assert.equal(await oldest(), null);
     } finally {
       await store.close();
     }

@@ -169,6 +169,23 @@ ALTER TABLE dedup_by_key RENAME TO dedup;
 CREATE INDEX dedup_expiry ON dedup (route, expires_at);
 `,
   },
+  {
+    version: 4,
+    name: 'waiting messages indexed by a column of their own',
+    sql: `
+-- 1 while the message is queued or in flight. The indexes of waiting messages name this
+-- column rather than state: leasing a message (queued to inflight) and putting it back
+-- for a retry (inflight to queued) then rewrite only its row, not an entry in each of
+-- them, and a delivery writes about a page less. Queries repeat the indexes' conditions
+-- word for word, as before.
+ALTER TABLE messages ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET waiting = 1 WHERE state IN ('queued', 'inflight');
+DROP INDEX messages_pending;
+DROP INDEX messages_waiting;
+CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE waiting = 1 OR blocking = 1;
+CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE waiting = 1;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

@@ -41,8 +41,8 @@ export function prepareStatements(db: Database.Database) {
 
     // messages and payloads
     insertMessage: p(
-      `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      `INSERT INTO messages (id, route, group_id, seq, dedup_id, state, waiting, received_at, enqueued_at, available_at, replay_of)
+       VALUES (?, ?, ?, ?, ?, 'queued', 1, ?, ?, ?, ?)`,
     ),
     insertPayload: p('INSERT INTO payloads (message_pk, headers, body) VALUES (?, ?, ?)'),
     payloadGet: p('SELECT headers, body FROM payloads WHERE message_pk = ?'),
@@ -68,11 +68,11 @@ export function prepareStatements(db: Database.Database) {
     groupDelete: p('DELETE FROM groups WHERE route = ? AND group_id = ?'),
     firstPending: p(
       `SELECT pk, seq, state, available_at, finished_at FROM messages
-       WHERE route = ? AND group_id = ? AND (state IN ('queued', 'inflight') OR blocking = 1) ORDER BY seq LIMIT 1`,
+       WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) ORDER BY seq LIMIT 1`,
     ),
     firstQueued: p(
       `SELECT pk, seq, state, available_at, finished_at FROM messages
-       WHERE route = ? AND group_id = ? AND (state IN ('queued', 'inflight') OR blocking = 1) AND state = 'queued'
+       WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND state = 'queued'
        ORDER BY seq LIMIT 1`,
     ),
 
@@ -89,7 +89,7 @@ export function prepareStatements(db: Database.Database) {
          coalesce(tried_at, enqueued_at) AS charge_since`,
     ),
     deliver: p(
-      `UPDATE messages SET state = 'delivered', finished_at = ?, lease_expires_at = NULL, last_error = NULL
+      `UPDATE messages SET state = 'delivered', waiting = 0, finished_at = ?, lease_expires_at = NULL, last_error = NULL
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
     retryLater: p(
@@ -98,7 +98,7 @@ export function prepareStatements(db: Database.Database) {
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
     deadLetter: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL,
+      `UPDATE messages SET state = 'dead', waiting = 0, finished_at = ?, dead_reason = ?, last_error = ?, lease_expires_at = NULL,
          charged = charged + 1, held = 0
        WHERE id = ? AND state = 'inflight' AND total_attempts = ? RETURNING pk, route, group_id`,
     ),
@@ -174,7 +174,7 @@ export function prepareStatements(db: Database.Database) {
        ORDER BY route, seq LIMIT ?`,
     ),
     redrive: p(
-      `UPDATE messages SET state = 'queued', attempts = 0, available_at = ?, enqueued_at = ?,
+      `UPDATE messages SET state = 'queued', waiting = 1, attempts = 0, available_at = ?, enqueued_at = ?,
          finished_at = NULL, dead_reason = NULL, blocking = 0, redrives = redrives + 1,
          charged = 0, held = 0, tried_at = NULL
        WHERE pk = ? AND state = 'dead' RETURNING route, group_id`,
@@ -195,20 +195,18 @@ export function prepareStatements(db: Database.Database) {
     // (messages_pending) and only up to the limit given: never a scan of the route.
     waitingInGroup: p(
       `SELECT count(*) AS n FROM (SELECT 1 FROM messages
-       WHERE route = ? AND group_id = ? AND state IN ('queued', 'inflight') LIMIT ?)`,
+       WHERE route = ? AND group_id = ? AND waiting = 1 LIMIT ?)`,
     ),
 
     // retention
     lastDeadLetter: p(lastDeadLetterSql('?')),
-    oldestWaiting: p(
-      `SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND state IN ('queued', 'inflight')`,
-    ),
+    oldestWaiting: p(`SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND waiting = 1`),
     queuedOlderThan: p(
-      `SELECT pk FROM messages WHERE route = ? AND state IN ('queued', 'inflight') AND enqueued_at < ?
+      `SELECT pk FROM messages WHERE route = ? AND waiting = 1 AND enqueued_at < ?
        AND state = 'queued' ORDER BY enqueued_at LIMIT ?`,
     ),
     expire: p(
-      `UPDATE messages SET state = 'dead', finished_at = ?, dead_reason = ?, blocking = ? WHERE pk = ? RETURNING *`,
+      `UPDATE messages SET state = 'dead', waiting = 0, finished_at = ?, dead_reason = ?, blocking = ? WHERE pk = ? RETURNING *`,
     ),
     deadOlderThan: p(
       `SELECT * FROM messages WHERE ${DEAD} AND route = ?
