@@ -9,8 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
-import { dedupKey } from '../../src/store/sqlite/dedup-key.js';
-import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { migrate } from '../../src/store/sqlite/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
@@ -189,16 +188,7 @@ describe('sqlite: upgrading an older database', () => {
   function databaseAt(version: number, name: string, fill: (raw: Database.Database) => void) {
     const path = join(dir, name);
     const raw = new Database(path);
-    raw.function('hookq_dedup_key', (id) => dedupKey(String(id)));
-    raw.exec(
-      'CREATE TABLE hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-    );
-    for (const migration of MIGRATIONS.filter((m) => m.version <= version)) {
-      raw.exec(migration.sql);
-      raw
-        .prepare('INSERT INTO hookq_migrations (version, name, applied_at) VALUES (?, ?, 0)')
-        .run(migration.version, migration.name);
-    }
+    migrate(raw, version);
     fill(raw);
     raw.close();
     return path;

@@ -26,16 +26,17 @@ export function checkBeforeWriting(db: Database.Database, location: string): voi
 }
 
 /**
- * Apply pending migrations, one exclusive transaction each. The version is read again
- * inside the lock, so two processes opening one new file do not both migrate it.
+ * Apply pending migrations up to `version` (the latest unless told), one exclusive
+ * transaction each. The version is read again inside the lock, so two processes opening
+ * one new file do not both migrate it.
  */
-export function migrate(db: Database.Database): void {
+export function migrate(db: Database.Database, version = LATEST_VERSION): void {
   // What migrations compute that SQL cannot.
   db.function('hookq_dedup_key', { deterministic: true }, (id) => dedupKey(String(id)));
   db.exec(
     'CREATE TABLE IF NOT EXISTS hookq_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
   );
-  for (const migration of MIGRATIONS) {
+  for (const migration of MIGRATIONS.filter((m) => m.version <= version)) {
     db.transaction(() => {
       const applied = db
         .prepare('SELECT 1 FROM hookq_migrations WHERE version = ?')
