@@ -353,8 +353,8 @@ const TICKS_PER_SECOND = 100;
 
 /**
  * What a process has used, all its threads: CPU time (user and system) in ms, and the
- * bytes it had written to storage (its own writes of the WAL and of checkpoints into the
- * database file, once each page, as the kernel counts them; not its sockets).
+ * bytes it had written to storage (its writes of the WAL and of checkpoints into the
+ * database file, counted by the kernel as they reach the page cache; not its sockets).
  */
 interface Usage {
   cpuMs: number;
