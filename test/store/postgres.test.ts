@@ -268,3 +268,104 @@ describe('postgres: enqueues lock their group, not their route', {
     }
   });
 });
+
+describe('postgres: the hot functions find rows by key, whatever the statistics say', {
+  skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+}, () => {
+  it('plans no sequential scan or hash join of a table that was never analyzed', async () => {
+    const schema = freshSchema();
+    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      // Tables as right after an install: written to, not yet analyzed by autovacuum.
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          store.enqueue(message('r', `g${i % 100}`, `body ${i}`, { dedupId: `d${i}` })),
+        ),
+      );
+      // Every plan the functions make, nested statements included, comes back as a notice.
+      const plans: string[] = [];
+      client.on('notice', (notice) => plans.push(notice.message ?? ''));
+      await client.query(`SET search_path = ${schema}`);
+      await client.query(`LOAD 'auto_explain'`);
+      await client.query('SET auto_explain.log_min_duration = 0');
+      await client.query('SET auto_explain.log_nested_statements = on');
+      await client.query('SET auto_explain.log_level = notice');
+      // Plans made for each call's values, and the generic ones PostgreSQL may switch to
+      // after five calls.
+      for (let round = 0; round < 8; round++) {
+        const mode = round < 4 ? 'force_custom_plan' : 'force_generic_plan';
+        await client.query(`SET plan_cache_mode = ${mode}`);
+        const now = Date.now();
+        // A batch as under load: 50 items over 20 groups, one of them a repeat.
+        const ids = Array.from({ length: 50 }, (_, i) => `e${round}-${i}`);
+        const each = <T>(value: T) => ids.map(() => value);
+        await client.query('SELECT * FROM hookq_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+          each('r'),
+          ids.map((_, i) => `g${i % 20}`),
+          ids,
+          ids.map((id, i) => (i === 0 ? 'd1' : `n${id}`)),
+          each(now + 60_000),
+          each(null),
+          each('[]'),
+          ids.map((id) => Buffer.from(id)),
+          now,
+        ]);
+        const claimed = await client.query<{ id: string; total_attempts: number }>(
+          `SELECT * FROM hookq_claim('r', 50, 100, $1, $2, NULL)`,
+          [now, now + 30_000],
+        );
+        assert.ok(claimed.rows.length > 0, 'nothing was claimed');
+        const fill = <T>(value: T) => claimed.rows.map(() => value);
+        await client.query(
+          'SELECT * FROM hookq_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)',
+          [
+            claimed.rows.map((row) => row.id),
+            claimed.rows.map((row) => row.total_attempts),
+            now,
+            fill(now),
+            fill(1),
+            fill('delivered'),
+            fill(200),
+            fill(null),
+            fill(null),
+            fill(null),
+            fill(null),
+            fill(null),
+            fill(0),
+            fill(false),
+          ],
+        );
+      }
+      assert.ok(plans.length > 10, `only ${plans.length} plans were reported`);
+      const scans = plans.filter(scansWholeTable);
+      assert.deepEqual(scans, [], 'a statement scanned or hashed a whole table');
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+});
+
+const TABLE = /(Scan|Scan using \w+) on (messages|dedup|groups|payloads|attempts)\b/;
+
+/**
+ * Whether a plan reads a whole table: a sequential scan of one, or a hash or merge join
+ * with a table below it (it reads every row that passes its filter, rather than looking
+ * each one up). Joins of the batch's own arrays and CTEs with each other are fine.
+ */
+function scansWholeTable(plan: string): boolean {
+  const lines = plan.split('\n');
+  const indent = (line: string) => line.length - line.trimStart().length;
+  return lines.some((line, i) => {
+    if (/Seq Scan on (messages|dedup|groups|payloads|attempts)\b/.test(line)) return true;
+    if (!/(Hash|Merge)( Right| Left| Anti| Semi| Full)? Join/.test(line)) return false;
+    const depth = indent(line);
+    for (const below of lines.slice(i + 1)) {
+      if (indent(below) <= depth) break;
+      if (TABLE.test(below)) return true;
+    }
+    return false;
+  });
+}
