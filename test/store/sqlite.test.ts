@@ -45,6 +45,81 @@ runStoreContract('sqlite', {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('sqlite: the dedup log', () => {
+  const send = (store: Store, dedupId: string, body = 'b') =>
+    store.enqueue({ ...message('r', 'g', body), dedupId, dedupWindowMs: 60_000 });
+
+  it('still knows every dedup id in its window after a restart', async () => {
+    const path = join(dir, 'dedup-restart.db');
+    let store = SqliteStore.open(path);
+    const first = await Promise.all(Array.from({ length: 500 }, (_, i) => send(store, `id-${i}`)));
+    await store.close();
+    store = SqliteStore.open(path);
+    try {
+      const again = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => send(store, `id-${i}`)),
+      );
+      assert.deepEqual(
+        again,
+        first.map(({ messageId }) => ({ messageId, duplicate: true })),
+      );
+      assert.equal((await send(store, 'id-new')).duplicate, false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('forgets the ids of a commit that failed, even where their rows are taken again', async () => {
+    const path = join(dir, 'dedup-rollback.db');
+    await SqliteStore.open(path).close();
+    const raw = new Database(path);
+    // A body of "boom" undoes its whole transaction, as a failing disk would.
+    raw.exec(`CREATE TRIGGER boom BEFORE INSERT ON payloads WHEN NEW.body = X'626F6F6D'
+              BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`);
+    raw.close();
+    const store = SqliteStore.open(path);
+    try {
+      // One commit: the first id is logged, then the second item undoes it all.
+      const failed = await Promise.allSettled([send(store, 'a'), send(store, 'b', 'boom')]);
+      assert.deepEqual(
+        failed.map(({ status }) => status),
+        ['rejected', 'rejected'],
+      );
+      // The log row the failed commit wrote first is written again, for another id.
+      const other = await send(store, 'c');
+      assert.equal(other.duplicate, false);
+      const retried = await send(store, 'a');
+      assert.equal(retried.duplicate, false, 'an id of a failed commit is new');
+      assert.deepEqual(await send(store, 'a'), { messageId: retried.messageId, duplicate: true });
+      assert.deepEqual(await send(store, 'c'), { messageId: other.messageId, duplicate: true });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('forgets an id once the sweep removes it, and takes it as new', async () => {
+    const clock = new TestClock();
+    const path = join(dir, 'dedup-sweep.db');
+    const store = SqliteStore.open(path, { now: clock.now });
+    try {
+      const first = await send(store, 'x');
+      clock.advance(61_000);
+      const swept = { queuedMs: 3_600_000, deadLetterMs: 3_600_000, deliveredMs: 3_600_000 };
+      await store.sweep('r', swept, 100);
+      const raw = new Database(path, { readonly: true });
+      const left = raw.prepare('SELECT count(*) AS n FROM dedup_log').get() as { n: number };
+      raw.close();
+      assert.equal(left.n, 0, 'the expired id is still in the log');
+      const again = await send(store, 'x');
+      assert.equal(again.duplicate, false);
+      assert.notEqual(again.messageId, first.messageId);
+      assert.equal((await send(store, 'x')).duplicate, true);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('sqlite: durability', () => {
   it('keeps every enqueue that resolved when the process is killed with SIGKILL', async () => {
     const path = join(dir, 'crash.db');

@@ -186,6 +186,28 @@ CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE waiting =
 CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE waiting = 1;
 `,
   },
+  {
+    version: 5,
+    name: 'dedup ids appended to a log',
+    sql: `
+-- Each dedup id in its window, in the order they arrived. Keyed by dedup id, each new
+-- one landed on a random page of the table, which every commit then wrote to the WAL and
+-- every checkpoint copied back: half of what an enqueue wrote. Appended, they share the
+-- last page; the writer thread finds them through a table in memory (dedup-index.ts),
+-- filled from this one when it starts.
+CREATE TABLE dedup_log (
+  n          INTEGER PRIMARY KEY,
+  route      TEXT NOT NULL,
+  key        BLOB NOT NULL,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX dedup_log_expiry ON dedup_log (route, expires_at);
+INSERT INTO dedup_log (route, key, message_id, expires_at)
+  SELECT route, key, message_id, expires_at FROM dedup ORDER BY expires_at;
+DROP TABLE dedup;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

@@ -28,15 +28,15 @@ export function prepareStatements(db: Database.Database) {
     ),
     countGet: p('SELECT n FROM route_counts WHERE route = ? AND state = ?'),
 
-    // dedup window, by the key of each dedup id (dedup-key.ts)
-    dedupGet: p('SELECT message_id, expires_at FROM dedup WHERE route = ? AND key = ?'),
-    dedupPut: p(
-      `INSERT INTO dedup (route, key, message_id, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (route, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
-    ),
+    // dedup window: the log of dedup ids, by the key of each (dedup-key.ts), found
+    // through the writer thread's index (dedup-index.ts)
+    dedupGet: p('SELECT route, key, message_id, expires_at FROM dedup_log WHERE n = ?'),
+    dedupPut: p('INSERT INTO dedup_log (route, key, message_id, expires_at) VALUES (?, ?, ?, ?)'),
+    dedupLog: p('SELECT n, route, key FROM dedup_log'),
     dedupExpire: p(
-      `DELETE FROM dedup WHERE route = ? AND key IN
-         (SELECT key FROM dedup WHERE route = ? AND expires_at <= ? LIMIT ?)`,
+      `DELETE FROM dedup_log WHERE n IN
+         (SELECT n FROM dedup_log WHERE route = ? AND expires_at <= ? LIMIT ?)
+       RETURNING n, route, key`,
     ),
 
     // messages and payloads

@@ -16,6 +16,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StorageUnavailableError } from '../../core/errors.js';
+import { DedupIndex } from './dedup-index.js';
 import { translateSqliteError } from './errors.js';
 import { OpenFiles } from './open-files.js';
 import { prepareStatements } from './queries.js';
@@ -45,7 +46,12 @@ db.pragma('temp_store = MEMORY');
 // database file here, between commits: it holds up writes for a few milliseconds, never
 // the main thread. A thread of its own for it would cost more memory than it saves time.
 const sql = prepareStatements(db);
-const writes = new Writes(sql, ordering, (problem) => send({ type: 'stale', problem }));
+const writes = new Writes(
+  sql,
+  ordering,
+  (problem) => send({ type: 'stale', problem }),
+  loadDedupIndex(),
+);
 const files = new OpenFiles(location, opened, (level, fields, message) =>
   send({ type: 'say', level, fields, message }),
 );
@@ -172,6 +178,21 @@ function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
     transfer.length = 0;
     return failAll(failingWrites);
   }
+}
+
+/**
+ * Every dedup id of the log, expired ones too (the store's clock comes with each write,
+ * not here): the sweep removes those. A million take about a second.
+ */
+function loadDedupIndex(): DedupIndex {
+  const index = new DedupIndex();
+  const live = sql.dedupLog.iterate() as IterableIterator<{
+    n: number;
+    route: string;
+    key: Buffer;
+  }>;
+  for (const row of live) index.add(row.route, row.key, row.n);
+  return index;
 }
 
 /** Claimed bodies move to the main thread rather than being copied. */

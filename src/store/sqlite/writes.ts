@@ -29,6 +29,7 @@ import type {
   StaleGroup,
   SweepResult,
 } from '../store.js';
+import type { DedupIndex } from './dedup-index.js';
 import { dedupKey } from './dedup-key.js';
 import { countOf, type Statements } from './queries.js';
 
@@ -37,6 +38,14 @@ export interface RouteRow extends RouteHealthRow {
   paused: number;
   probe_until: number | null;
   rate_next_at: number | null;
+}
+
+/** A row of the dedup log. */
+interface DedupRow {
+  route: string;
+  key: Buffer;
+  message_id: string;
+  expires_at: number;
 }
 
 /** `full`: fsynced before it resolves (acknowledged data). `normal`: survives a process crash. */
@@ -53,14 +62,13 @@ export class Writes {
     private readonly sql: Statements,
     private readonly ordering: Record<string, Ordering>,
     private readonly onStaleGroup: (problem: StaleGroup) => void,
+    private readonly dedup: DedupIndex,
   ) {}
 
   enqueue({ message, now }: { message: QueuedMessage; now: number }): EnqueueResult {
     const key = message.dedupId === null ? null : dedupKey(message.dedupId);
     if (key !== null) {
-      const seen = this.sql.dedupGet.get(message.route, key) as
-        | { message_id: string; expires_at: number }
-        | undefined;
+      const seen = this.seen(message.route, key);
       if (seen && seen.expires_at > now) return { messageId: seen.message_id, duplicate: true };
     }
     const { last_seq: sequence } = this.sql.nextSeq.get(message.route) as {
@@ -84,9 +92,22 @@ export class Writes {
     // when the group has nothing else pending.
     this.sql.groupAdd.run(message.route, message.group, pk, now);
     if (key !== null) {
-      this.sql.dedupPut.run(message.route, key, id, now + message.dedupWindowMs);
+      const row = this.sql.dedupPut.run(message.route, key, id, now + message.dedupWindowMs);
+      this.dedup.add(message.route, key, Number(row.lastInsertRowid));
     }
     return { messageId: id, sequence, duplicate: false };
+  }
+
+  /** The latest log row that holds (route, key), expired or not; undefined when none does. */
+  private seen(route: string, key: Buffer): DedupRow | undefined {
+    let latest: DedupRow | undefined;
+    for (const n of this.dedup.candidates(route, key)) {
+      const row = this.sql.dedupGet.get(n) as DedupRow | undefined;
+      // A hint may name a row rolled back or swept since (see DedupIndex).
+      if (row?.route !== route || !key.equals(row.key)) continue;
+      if (!latest || row.expires_at > latest.expires_at) latest = row;
+    }
+    return latest;
   }
 
   claim({ request, now }: { request: ClaimRequest; now: number }): ClaimedMessage[] {
@@ -286,7 +307,12 @@ export class Writes {
     }>;
     for (const { pk } of delivered) this.sql.deleteMessage.run(pk);
 
-    this.sql.dedupExpire.run(route, route, now, limit);
+    const forgotten = this.sql.dedupExpire.all(route, now, limit) as Array<{
+      n: number;
+      route: string;
+      key: Buffer;
+    }>;
+    for (const row of forgotten) this.dedup.remove(row.route, row.key, row.n);
     for (const group of touched) this.refreshGroup(route, group);
     return {
       expired,
