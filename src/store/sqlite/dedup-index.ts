@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 
-/** Slots per entry at most, before the table doubles: short probe runs. */
+/** Share of slots in use at most, before the table doubles: short probe runs. */
 const MAX_LOAD = 0.5;
+/** Share of slots in use below which it halves, so that a burst's ids do not hold memory once swept. */
+const MIN_LOAD = 0.125;
 const FIRST_CAPACITY = 1 << 12;
 
 /**
@@ -17,8 +19,9 @@ const FIRST_CAPACITY = 1 << 12;
  * that names a row rolled back, swept or reused for another id is passed over, so no
  * undo is needed when a transaction fails; an id the log holds is always here, since
  * the table is filled from the log when the writer starts and each append is added
- * once it is made. 16 bytes a slot, at most half of them in use: about 32 bytes per
- * dedup id within its window.
+ * once it is made. 16 bytes a slot, at most half of them in use (the table doubles when
+ * more would be, and halves when fewer than an eighth are): 32 to 64 bytes per dedup id
+ * while ids arrive.
  */
 export class DedupIndex {
   private high = new Uint32Array(FIRST_CAPACITY);
@@ -42,7 +45,7 @@ export class DedupIndex {
 
   /** Record that log row `row` holds (route, key). */
   add(route: string, key: Uint8Array, row: number): void {
-    if ((this.used + 1) / this.rows.length > MAX_LOAD) this.grow();
+    if ((this.used + 1) / this.rows.length > MAX_LOAD) this.resize(this.rows.length * 2);
     const [high, low] = fingerprint(route, key);
     this.place(high, low, row);
     this.used++;
@@ -71,6 +74,9 @@ export class DedupIndex {
       hole = next;
     }
     this.rows[hole] = 0;
+    if (this.rows.length > FIRST_CAPACITY && this.used / this.rows.length < MIN_LOAD) {
+      this.resize(this.rows.length / 2);
+    }
   }
 
   private place(high: number, low: number, row: number): void {
@@ -82,11 +88,11 @@ export class DedupIndex {
     this.rows[slot] = row;
   }
 
-  private grow(): void {
+  private resize(capacity: number): void {
     const { high, low, rows } = this;
-    this.high = new Uint32Array(rows.length * 2);
-    this.low = new Uint32Array(rows.length * 2);
-    this.rows = new Float64Array(rows.length * 2);
+    this.high = new Uint32Array(capacity);
+    this.low = new Uint32Array(capacity);
+    this.rows = new Float64Array(capacity);
     for (let slot = 0; slot < rows.length; slot++) {
       if (rows[slot] !== 0) this.place(high[slot]!, low[slot]!, rows[slot]!);
     }
