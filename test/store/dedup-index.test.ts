@@ -5,7 +5,7 @@ import { DedupIndex } from '../../src/store/sqlite/dedup-index.js';
 
 const key = (n: number) => createHash('sha256').update(String(n)).digest().subarray(0, 16);
 
-/** A key with the same first 8 bytes (the fingerprint) as `key(n)` but other last ones. */
+/** A key with the same first bytes (the fingerprint) as `key(n)` but another last one. */
 const twin = (n: number) => {
   const bytes = Buffer.from(key(n));
   bytes[15] = (bytes[15]! + 1) % 256;
@@ -55,7 +55,7 @@ describe('the in-memory dedup index', () => {
     index.add('b', key(1), 2);
     index.add('a', twin(1), 3);
     assert.deepEqual([...index.candidates('b', key(1))], [2]);
-    // The fingerprint is 8 bytes: a key differing only after them is a candidate too,
+    // The fingerprint is 4 bytes: a key differing only after them is a candidate too,
     // which the store tells apart by reading the row.
     assert.deepEqual([...index.candidates('a', key(1))].sort(), [1, 3]);
     index.remove('a', key(1), 1);

@@ -33,6 +33,7 @@ export function prepareStatements(db: Database.Database) {
     dedupGet: p('SELECT route, key, message_id, expires_at FROM dedup_log WHERE n = ?'),
     dedupPut: p('INSERT INTO dedup_log (route, key, message_id, expires_at) VALUES (?, ?, ?, ?)'),
     dedupLog: p('SELECT n, route, key FROM dedup_log'),
+    dedupCount: p('SELECT count(*) AS n FROM dedup_log'),
     dedupExpire: p(
       `DELETE FROM dedup_log WHERE n IN
          (SELECT n FROM dedup_log WHERE route = ? AND expires_at <= ? LIMIT ?)

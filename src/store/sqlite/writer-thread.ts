@@ -182,10 +182,11 @@ function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
 
 /**
  * Every dedup id of the log, expired ones too (the store's clock comes with each write,
- * not here): the sweep removes those. A million take about a second.
+ * not here): the sweep removes those. A million take about two seconds.
  */
 function loadDedupIndex(): DedupIndex {
-  const index = new DedupIndex();
+  // Sized once for them all: growing on the way would leave the smaller tables as garbage.
+  const index = new DedupIndex((sql.dedupCount.get() as { n: number }).n);
   const live = sql.dedupLog.iterate() as IterableIterator<{
     n: number;
     route: string;
