@@ -256,22 +256,19 @@ async function runLoad(
   const exited = once(child, 'exit');
   let result: Load | undefined;
   let failure: unknown;
-  const done = new Promise<void>((resolve) => {
-    child.on('message', (message: { type: string } & Load) => {
-      const hook = message.type === 'measuring' ? hooks.measuring : hooks.measured;
-      if (message.type === 'measured') result = message;
-      Promise.resolve(hook?.())
-        .catch((error: unknown) => {
-          failure = error;
-        })
-        .finally(() => {
-          if (message.type === 'measured') resolve();
-        });
-    });
-    child.once('exit', () => resolve());
+  // The generator may exit before a hook has finished its readings: each is awaited.
+  const running: Array<Promise<void>> = [];
+  child.on('message', (message: { type: string } & Load) => {
+    const hook = message.type === 'measuring' ? hooks.measuring : hooks.measured;
+    if (message.type === 'measured') result = message;
+    running.push(
+      Promise.resolve(hook?.()).catch((error: unknown) => {
+        failure = error;
+      }),
+    );
   });
-  await done;
   await exited;
+  await Promise.all(running);
   if (failure) throw failure;
   if (!result) throw new Error('the load generator exited without its figures');
   return result;
