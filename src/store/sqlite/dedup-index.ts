@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 
-/** Share of slots in use at most, before the table doubles: short probe runs. */
-const MAX_LOAD = 0.5;
+/**
+ * Share of slots in use at most, before the table doubles. Runs of occupied slots grow
+ * long as it fills, but a probe is one read of a typed array; memory is what counts.
+ */
+const MAX_LOAD = 0.75;
 /** Share of slots in use below which it halves, so that a burst's ids do not hold memory once swept. */
-const MIN_LOAD = 0.125;
+const MIN_LOAD = MAX_LOAD / 4;
 const MIN_CAPACITY = 1 << 12;
 
 /**
@@ -20,8 +23,8 @@ const MIN_CAPACITY = 1 << 12;
  * another id, or another id of the same fingerprint is passed over, so no undo is needed
  * when a transaction fails; an id the log holds is always here, since the table is filled
  * from the log when the writer starts and each append is added once it is made. 12 bytes
- * a slot, at most half of them in use (the table doubles when more would be, and halves
- * when fewer than an eighth are): 24 to 48 bytes per dedup id while ids arrive.
+ * a slot, at most three quarters of them in use (the table doubles when more would be,
+ * and halves when fewer than 3/16 are): 16 to 32 bytes per dedup id while ids arrive.
  */
 export class DedupIndex {
   private prints: Uint32Array;
