@@ -110,8 +110,8 @@ export class DedupIndex {
  * few, so each is hashed once. Ids sharing them are told apart by their rows.
  */
 function fingerprint(route: string, key: Uint8Array): number {
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
-  return (view.getUint32(0) ^ routeSalt(route)) >>> 0;
+  const first = (key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!;
+  return (first ^ routeSalt(route)) >>> 0;
 }
 
 const salts = new Map<string, number>();
