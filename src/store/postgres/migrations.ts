@@ -920,6 +920,376 @@ ALTER FUNCTION hookq_claim SET enable_hashjoin = off;
 ALTER FUNCTION hookq_claim SET enable_mergejoin = off;
 `,
   },
+  {
+    version: 8,
+    name: "enqueues share their groups' locks; whatever reads or moves a head takes them alone",
+    sql: `
+-- An enqueue held its groups' locks alone (the advisory lock and the group's row) until
+-- its durable commit, and a batch of enqueues spans most of a route's busy groups: so
+-- batches of enqueues, of one instance or of several, committed one after another, each
+-- waiting for the disk behind the one before, and claims skipped every group an enqueue
+-- was committing. Now:
+-- - An enqueue takes its groups' advisory locks shared, before drawing its sequence
+--   numbers, and keeps them until it has committed; it locks no group row (a new group's
+--   row is inserted, an existing one left as it is). Enqueues, even of one group, commit
+--   side by side.
+-- - Whatever reads a group's head to lease it or moves it (a claim, a settle, a redrive,
+--   a discard, the sweep) first takes the group's lock alone, in a statement of its
+--   own: it waits for the enqueues of that group still committing, and its next
+--   statements see them. An enqueue that comes later waits for it, and its numbers are
+--   then higher than every message seen. So message N+1 of a group can never be leased
+--   while N is still being committed, on any instance.
+-- - Two enqueues of one group that commit side by side may make the group's row in the
+--   other order than their numbers; a claim leases the group's first message, which is
+--   the row's head or an earlier one.
+-- - Locks are taken in one order (the keys sorted) and always before group rows, so no
+--   two transactions wait for each other in a cycle.
+CREATE FUNCTION hookq_group_keys(p_routes text[], p_groups text[]) RETURNS TABLE (r integer, g integer)
+LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT hashtext('hookq-group:' || current_schema() || ':' || u.r), hashtext(u.g)
+  FROM unnest(p_routes, p_groups) AS u(r, g) ORDER BY 1, 2
+$$;
+
+CREATE FUNCTION hookq_lock_groups(p_routes text[], p_groups text[], p_shared boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_shared THEN
+    PERFORM pg_advisory_xact_lock_shared(k.r, k.g) FROM hookq_group_keys(p_routes, p_groups) k ORDER BY k.r, k.g;
+  ELSE
+    PERFORM pg_advisory_xact_lock(k.r, k.g) FROM hookq_group_keys(p_routes, p_groups) k ORDER BY k.r, k.g;
+  END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_take_sequences(p_routes text[], p_groups text[]) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM hookq_lock_groups(p_routes, p_groups, true);
+  FOR i IN 1 .. coalesce(array_length(p_routes, 1), 0) LOOP
+    RETURN NEXT nextval(hookq_sequence_of(p_routes[i]));
+  END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_refresh_group(p_route text, p_group text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  current_status text;
+  head_state text;
+  head record;
+BEGIN
+  PERFORM hookq_lock_groups(ARRAY[p_route], ARRAY[p_group], false);
+  SELECT g.status, m.state INTO current_status, head_state
+  FROM groups g LEFT JOIN messages m ON m.pk = g.head_pk
+  WHERE g.route = p_route AND g.group_id = p_group FOR UPDATE OF g;
+  IF current_status = 'inflight' AND head_state = 'inflight' THEN
+    RETURN;
+  END IF;
+  IF hookq_strict(p_route) THEN
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (state IN ('queued', 'inflight') OR blocking)
+    ORDER BY seq LIMIT 1;
+  ELSE
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (state IN ('queued', 'inflight') OR blocking)
+      AND state = 'queued'
+    ORDER BY seq LIMIT 1;
+  END IF;
+  IF head.pk IS NULL THEN
+    DELETE FROM groups WHERE route = p_route AND group_id = p_group;
+    RETURN;
+  END IF;
+  INSERT INTO groups (route, group_id, head_pk, status, due_at)
+  VALUES (p_route, p_group, head.pk,
+          CASE WHEN head.state = 'dead' THEN 'blocked' ELSE 'ready' END,
+          CASE WHEN head.state = 'dead' THEN head.finished_at ELSE head.available_at END)
+  ON CONFLICT (route, group_id) DO UPDATE
+  SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_enqueue(p_routes text[], p_groups text[], p_ids text[], p_dedup text[],
+                              p_dedup_expires bigint[], p_replay_of text[], p_headers text[],
+                              p_bodies bytea[], p_now bigint)
+RETURNS TABLE (message_id text, seq bigint, duplicate boolean)
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+#variable_conflict use_column
+DECLARE
+  n integer := coalesce(array_length(p_routes, 1), 0);
+  -- Per item: the first item of the batch with its dedup id (itself, if it is the first).
+  owner integer[];
+  -- Per item: the message that already holds its dedup id; null for a new message.
+  holder text[];
+  fresh integer[];
+  seqs bigint[];
+  seq_of bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+  pks bigint[];
+BEGIN
+  IF n = 0 THEN
+    RETURN;
+  END IF;
+  SELECT array_agg(o ORDER BY i) INTO owner FROM (
+    SELECT i, CASE WHEN p_dedup[i] IS NOT NULL THEN min(i) OVER (PARTITION BY p_routes[i], p_dedup[i]) END AS o
+    FROM generate_series(1, n) AS i
+  ) t;
+  -- Claim the owned ids; an id a live message holds is not taken. A concurrent batch
+  -- claiming the same id waits here for our commit, then sees ours.
+  INSERT INTO dedup AS d (route, dedup_id, message_id, expires_at)
+  SELECT p_routes[i], p_dedup[i], p_ids[i], p_dedup_expires[i]
+  FROM generate_series(1, n) AS i WHERE owner[i] = i ORDER BY 1, 2
+  ON CONFLICT (route, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+    WHERE d.expires_at <= p_now;
+  -- A statement of its own, with a snapshot that sees what a concurrent batch committed
+  -- while this one waited for its id. An id that names another message than the item's
+  -- is held by that message.
+  SELECT array_agg(h.message_id ORDER BY t.i) INTO holder
+  FROM generate_series(1, n) AS t(i)
+  LEFT JOIN LATERAL (
+    SELECT d.message_id FROM dedup d
+    WHERE owner[t.i] = t.i AND d.route = p_routes[t.i] AND d.dedup_id = p_dedup[t.i] AND d.message_id <> p_ids[t.i]
+    LIMIT 1
+  ) h ON true;
+  -- An item that repeats an id of its batch repeats the owner: its message, or the holder.
+  FOR i IN 1 .. n LOOP
+    IF owner[i] <> i THEN
+      holder[i] := coalesce(holder[owner[i]], p_ids[owner[i]]);
+    END IF;
+  END LOOP;
+  SELECT array_agg(i ORDER BY i) INTO fresh FROM generate_series(1, n) AS i WHERE holder[i] IS NULL;
+  IF fresh IS NOT NULL THEN
+    SELECT array_agg(s.v ORDER BY s.k) INTO seqs
+    FROM hookq_take_sequences(ARRAY(SELECT p_routes[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k) ORDER BY k),
+                              ARRAY(SELECT p_groups[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k) ORDER BY k))
+      WITH ORDINALITY AS s(v, k);
+    FOR k IN 1 .. array_length(fresh, 1) LOOP
+      seq_of[fresh[k]] := seqs[k];
+    END LOOP;
+    -- Keys drawn first, so that the payloads and groups below need not find the new
+    -- rows again by id.
+    pks := ARRAY(SELECT nextval(pg_get_serial_sequence('messages', 'pk')::regclass)
+                 FROM generate_series(1, array_length(fresh, 1)));
+    INSERT INTO messages (pk, id, route, group_id, seq, dedup_id, state, received_at, enqueued_at, available_at, replay_of)
+    OVERRIDING SYSTEM VALUE
+    SELECT pks[k], p_ids[i], p_routes[i], p_groups[i], seq_of[i], p_dedup[i], 'queued', p_now, p_now, p_now, p_replay_of[i]
+    FROM unnest(fresh) WITH ORDINALITY AS f(i, k);
+    INSERT INTO payloads (message_pk, headers, body)
+    SELECT pks[k], p_headers[i], p_bodies[i] FROM unnest(fresh) WITH ORDINALITY AS f(i, k);
+    -- A new message heads its group only when the group has nothing pending; an
+    -- existing row is neither written nor locked.
+    INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+    SELECT DISTINCT ON (p_routes[i], p_groups[i]) p_routes[i], p_groups[i], pks[k], 'ready', p_now
+    FROM unnest(fresh) WITH ORDINALITY AS f(i, k)
+    ORDER BY p_routes[i], p_groups[i], k
+    ON CONFLICT (route, group_id) DO NOTHING;
+  END IF;
+  RETURN QUERY
+  SELECT coalesce(holder[i], p_ids[i]), seq_of[i], holder[i] IS NOT NULL
+  FROM generate_series(1, n) AS i ORDER BY i;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_settle_batch(
+  p_ids text[], p_leases integer[], p_now bigint,
+  p_started_at bigint[], p_duration_ms integer[], p_outcomes text[], p_statuses integer[],
+  p_excerpts text[], p_errors text[], p_last_errors text[],
+  p_retry_at bigint[], p_dead_reasons text[], p_charged integer[], p_held boolean[]
+) RETURNS TABLE (item integer, kept boolean) LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+#variable_conflict use_column
+DECLARE
+  r record;
+  done_items integer[];
+  done_routes text[];
+  done_groups text[];
+  lock_routes text[];
+  lock_groups text[];
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  -- The items' groups alone first: their enqueues still committing are waited for, and
+  -- the heads computed below see them.
+  SELECT array_agg(m.route), array_agg(m.group_id) INTO lock_routes, lock_groups
+  FROM messages m WHERE m.id = ANY (p_ids);
+  PERFORM hookq_lock_groups(lock_routes, lock_groups, false);
+  PERFORM 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+  WHERE m.id = ANY (p_ids) ORDER BY g.route, g.group_id FOR UPDATE OF g;
+  WITH done AS (
+    UPDATE messages m SET state = 'delivered', finished_at = p_now, lease_expires_at = NULL, last_error = NULL
+    FROM unnest(p_ids, p_leases, p_outcomes) WITH ORDINALITY AS u(id, lease, outcome, i)
+    WHERE u.outcome = 'delivered' AND m.id = u.id AND m.state = 'inflight' AND m.total_attempts = u.lease
+    RETURNING m.pk, m.route, m.group_id, u.i
+  ), recorded AS (
+    INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+    SELECT d.pk, p_leases[d.i], p_started_at[d.i], p_duration_ms[d.i], p_outcomes[d.i], p_statuses[d.i],
+      p_excerpts[d.i], p_errors[d.i]
+    FROM done d
+  )
+  SELECT array_agg(d.i), array_agg(d.route), array_agg(d.group_id) INTO done_items, done_routes, done_groups
+  FROM done d;
+  IF done_items IS NOT NULL THEN
+    -- hookq_refresh_group for each of their groups, as one statement: the first waiting
+    -- message (in strict ordering, or a dead letter that holds the group) heads it, or
+    -- the group's row goes. A group whose head is in flight again is left alone.
+    WITH touched AS (
+      SELECT DISTINCT t.route, t.group_id FROM unnest(done_routes, done_groups) AS t(route, group_id)
+      LEFT JOIN groups g ON g.route = t.route AND g.group_id = t.group_id
+      LEFT JOIN messages c ON c.pk = g.head_pk
+      WHERE (g.status = 'inflight' AND c.state = 'inflight') IS NOT TRUE
+    ), heads AS (
+      SELECT t.route, t.group_id, h.pk, h.state, h.available_at, h.finished_at
+      FROM touched t LEFT JOIN LATERAL (
+        SELECT pk, state, available_at, finished_at FROM messages
+        WHERE route = t.route AND group_id = t.group_id AND (state IN ('queued', 'inflight') OR blocking)
+          AND (state = 'queued' OR hookq_strict(t.route))
+        ORDER BY seq LIMIT 1
+      ) h ON true
+    ), gone AS (
+      DELETE FROM groups g USING heads h
+      WHERE h.pk IS NULL AND g.route = h.route AND g.group_id = h.group_id
+    )
+    INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+    SELECT route, group_id, pk, CASE WHEN state = 'dead' THEN 'blocked' ELSE 'ready' END,
+      CASE WHEN state = 'dead' THEN finished_at ELSE available_at END
+    FROM heads WHERE pk IS NOT NULL
+    ON CONFLICT (route, group_id) DO UPDATE
+    SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at;
+  END IF;
+  FOR r IN
+    SELECT u.i FROM unnest(p_ids, p_outcomes) WITH ORDINALITY AS u(id, outcome, i)
+    LEFT JOIN messages m ON m.id = u.id
+    ORDER BY m.route, m.group_id, u.i
+  LOOP
+    item := r.i;
+    IF p_outcomes[r.i] = 'delivered' THEN
+      kept := r.i = ANY (coalesce(done_items, '{}'));
+    ELSE
+      kept := hookq_settle(p_ids[r.i], p_leases[r.i], p_now, p_started_at[r.i], p_duration_ms[r.i],
+        p_outcomes[r.i], p_statuses[r.i], p_excerpts[r.i], p_errors[r.i], p_last_errors[r.i],
+        p_retry_at[r.i], p_dead_reasons[r.i], p_charged[r.i], p_held[r.i]);
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_claim(p_route text, p_limit integer, p_max integer, p_now bigint, p_expires bigint,
+                            p_interval_ms double precision)
+RETURNS TABLE (id text, group_id text, seq bigint, attempts integer, total_attempts integer,
+               received_at bigint, headers text, body bytea, charged integer, charge_since bigint, probe boolean,
+               stale boolean)
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+#variable_conflict use_column
+DECLARE
+  room integer;
+  r record;
+  is_probe boolean;
+  bad record;
+  asked timestamptz := clock_timestamp();
+  waited bigint;
+  picked text[];
+  dropped boolean;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM pg_advisory_xact_lock(hashtext('hookq-claim:' || current_schema() || ':' || p_route));
+  -- The caller read its clock before this wait for another instance's claim: the wait
+  -- counts, or a start delayed here could come closer than the rate allows after that
+  -- claim's.
+  waited := floor(extract(epoch FROM clock_timestamp() - asked) * 1000);
+  p_now := p_now + waited;
+  p_expires := p_expires + waited;
+  SELECT * INTO r FROM routes WHERE name = p_route;
+  IF NOT FOUND OR r.paused THEN
+    RETURN;
+  END IF;
+  room := least(p_limit, p_max - (SELECT count(*) FROM groups WHERE route = p_route AND status = 'inflight'));
+  IF room <= 0 THEN
+    RETURN;
+  END IF;
+  is_probe := r.target_state = 'down';
+  IF is_probe THEN
+    IF coalesce(r.probe_at, 0) > p_now OR coalesce(r.probe_until, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  IF p_interval_ms IS NOT NULL THEN
+    IF coalesce(r.rate_next_at, 0) > p_now THEN
+      RETURN;
+    END IF;
+    room := 1;
+  END IF;
+  -- The groups this claim would take, read without locking anything; then their locks,
+  -- alone, in one order. An enqueue of one of them still committing is waited for (it
+  -- holds the lock shared), and the statements below see what it wrote. Stale rows among
+  -- them (only those: a look at every ready group would cost a scan per claim) are
+  -- dropped, and the pick made again, so that they take no room.
+  LOOP
+    picked := ARRAY(
+      SELECT g.group_id FROM groups g
+      WHERE g.route = p_route AND g.status = 'ready'
+        AND (g.due_at <= p_now OR (is_probe AND EXISTS (SELECT 1 FROM messages h WHERE h.pk = g.head_pk AND h.held)))
+      ORDER BY g.due_at LIMIT room);
+    IF cardinality(picked) = 0 THEN
+      RETURN;
+    END IF;
+    PERFORM hookq_lock_groups(array_fill(p_route, ARRAY[cardinality(picked)]), picked, false);
+    dropped := false;
+    FOR bad IN
+      SELECT c.group_id, h.id AS message_id, h.group_id AS message_group FROM (
+        SELECT g.group_id, g.head_pk FROM groups g
+        WHERE g.route = p_route AND g.group_id = ANY (picked) AND g.status = 'ready'
+        FOR UPDATE SKIP LOCKED
+      ) c LEFT JOIN messages h ON h.pk = c.head_pk
+      WHERE h.pk IS NULL OR h.state <> 'queued' OR h.group_id <> c.group_id OR h.route <> p_route
+    LOOP
+      dropped := true;
+      DELETE FROM groups WHERE route = p_route AND group_id = bad.group_id;
+      IF bad.message_group IS NOT NULL THEN
+        PERFORM hookq_refresh_group(p_route, bad.message_group);
+      END IF;
+      id := bad.message_id; group_id := bad.group_id; seq := NULL; attempts := NULL;
+      total_attempts := NULL; received_at := NULL; headers := NULL; body := NULL; charged := NULL;
+      charge_since := NULL; probe := false; stale := true;
+      RETURN NEXT;
+    END LOOP;
+    EXIT WHEN NOT dropped;
+  END LOOP;
+  IF is_probe OR p_interval_ms IS NOT NULL THEN
+    UPDATE routes SET
+      probe_until = CASE WHEN is_probe THEN p_expires ELSE probe_until END,
+      rate_next_at = CASE WHEN p_interval_ms IS NULL THEN rate_next_at ELSE p_now + p_interval_ms END
+    WHERE name = p_route;
+  END IF;
+  RETURN QUERY
+  WITH heads AS (
+    SELECT g.group_id, g.head_pk FROM groups g
+    WHERE g.route = p_route AND g.group_id = ANY (picked) AND g.status = 'ready'
+      AND (g.due_at <= p_now OR (is_probe AND EXISTS (SELECT 1 FROM messages h WHERE h.pk = g.head_pk AND h.held)))
+    ORDER BY g.due_at LIMIT room FOR UPDATE SKIP LOCKED
+  ), firsts AS (
+    -- The group's first message: its row's head, or an earlier one where two enqueues
+    -- of the group committed side by side and the later-numbered one made the row.
+    SELECT h.group_id, coalesce(e.pk, h.head_pk) AS pk FROM heads h
+    LEFT JOIN LATERAL (
+      SELECT m.pk FROM messages m
+      WHERE m.route = p_route AND m.group_id = h.group_id AND (m.state IN ('queued', 'inflight') OR m.blocking)
+        AND m.seq < (SELECT s.seq FROM messages s WHERE s.pk = h.head_pk)
+      ORDER BY m.seq LIMIT 1
+    ) e ON true
+  ), leased AS (
+    UPDATE messages m SET state = 'inflight', attempts = m.attempts + 1, total_attempts = m.total_attempts + 1,
+      leased_at = p_now, lease_expires_at = p_expires
+    FROM firsts f WHERE m.pk = f.pk AND m.state = 'queued'
+    RETURNING m.pk, m.id, m.group_id, m.seq, m.attempts, m.total_attempts, m.received_at, m.charged,
+      coalesce(m.tried_at, m.enqueued_at) AS charge_since
+  ), marked AS (
+    UPDATE groups g SET status = 'inflight', due_at = p_expires, head_pk = l.pk
+    FROM leased l WHERE g.route = p_route AND g.group_id = l.group_id
+  )
+  SELECT l.id, l.group_id, l.seq, l.attempts, l.total_attempts, l.received_at, p.headers, p.body,
+    l.charged, l.charge_since, is_probe, false
+  FROM leased l JOIN payloads p ON p.message_pk = l.pk
+  ORDER BY l.seq;
+  IF NOT FOUND AND (is_probe OR p_interval_ms IS NOT NULL) THEN
+    -- Nothing went out: no probe is in flight and no start was spent.
+    UPDATE routes SET probe_until = r.probe_until, rate_next_at = r.rate_next_at WHERE name = p_route;
+  END IF;
+END $$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;
