@@ -272,7 +272,12 @@ describe('postgres: enqueues lock their group, not their route', {
         assert.ok(Number(result.sequence) > held, 'sequences still increase in the route');
       }
 
-      // A dispatcher must not lease "late" before "early": a claim waits for the commit.
+      // A dispatcher must not lease "late" before "early", nor even "zero" while "early"
+      // is committing (its settle would not see "early"). A claim takes the other groups
+      // and leaves g3; with nothing else to take, it waits for the commit.
+      const others = await b.claimDue(claim('r'));
+      assert.deepEqual(others.map((m) => m.group).sort(), ['g1', 'g2']);
+      for (const m of others) await b.markDelivered(m, ok(Date.now()));
       const claiming = b.claimDue(claim('r'));
       const claimed = settled(claiming);
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1180,6 +1180,9 @@ DECLARE
   asked timestamptz := clock_timestamp();
   waited bigint;
   picked text[];
+  taken text[];
+  first_pick boolean;
+  oldest bigint;
   dropped boolean;
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
@@ -1212,20 +1215,40 @@ BEGIN
     room := 1;
   END IF;
   -- The groups this claim would take, read without locking anything; then their locks,
-  -- alone, in one order. An enqueue of one of them still committing is waited for (it
-  -- holds the lock shared), and the statements below see what it wrote. Stale rows among
-  -- them (only those: a look at every ready group would cost a scan per claim) are
-  -- dropped, and the pick made again, so that they take no room.
+  -- alone. A group whose lock an enqueue holds (shared, until its commit) is left for the
+  -- next claim, which that commit's notification brings: a claim that waited for the
+  -- disk would hold the route's claim lock meanwhile, and later enqueues of its groups
+  -- would queue behind it. The earliest due group is waited for, though, when it has
+  -- been due for a second or when no other group can be taken: a group that always has
+  -- an enqueue committing still goes out. The statements below see what an enqueue
+  -- waited for wrote. Stale rows among the groups (only those: a look at every ready
+  -- group would cost a scan per claim) are dropped, and the pick made again, so that
+  -- they take no room.
   LOOP
-    picked := ARRAY(
-      SELECT g.group_id FROM groups g
+    SELECT array_agg(t.group_id ORDER BY t.due_at), min(t.due_at) INTO picked, oldest FROM (
+      SELECT g.group_id, g.due_at FROM groups g
       WHERE g.route = p_route AND g.status = 'ready'
         AND (g.due_at <= p_now OR (is_probe AND EXISTS (SELECT 1 FROM messages h WHERE h.pk = g.head_pk AND h.held)))
-      ORDER BY g.due_at LIMIT room);
-    IF cardinality(picked) = 0 THEN
+      ORDER BY g.due_at LIMIT room) t;
+    IF picked IS NULL THEN
       RETURN;
     END IF;
-    PERFORM hookq_lock_groups(array_fill(p_route, ARRAY[cardinality(picked)]), picked, false);
+    -- The one lock waited for comes first, before any is held: the others never wait, so
+    -- no cycle can form. A pick made again after stale rows holds locks already, so it
+    -- only tries.
+    first_pick := taken IS NULL;
+    IF first_pick AND oldest <= p_now - 1000 THEN
+      PERFORM hookq_lock_groups(ARRAY[p_route], picked[1:1], false);
+    END IF;
+    taken := ARRAY(
+      SELECT p FROM unnest(picked) WITH ORDINALITY AS u(p, k)
+      WHERE (SELECT bool_and(pg_try_advisory_xact_lock(l.r, l.g)) FROM hookq_group_keys(ARRAY[p_route], ARRAY[u.p]) l)
+      ORDER BY k);
+    IF cardinality(taken) = 0 AND first_pick THEN
+      PERFORM hookq_lock_groups(ARRAY[p_route], picked[1:1], false);
+      taken := picked[1:1];
+    END IF;
+    picked := taken;
     dropped := false;
     FOR bad IN
       SELECT c.group_id, h.id AS message_id, h.group_id AS message_group FROM (
