@@ -103,19 +103,16 @@ type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => 
  *   with `synchronous_commit = off`: a database crash can only lose an outcome, and the
  *   message is then delivered again.
  * - Nothing route-wide is locked across a durable commit. Sequence numbers come from a
- *   sequence per route. An enqueue takes a transaction-scoped advisory lock on each of its
- *   groups, shared, before it draws its numbers, and keeps it until it has committed:
- *   enqueues, even of one group, commit side by side. Arriving messages are counted in
- *   appended rows, not in a shared counter row, and other instances are notified after
- *   the commit.
- * - Whatever reads a group's head to lease it or moves it (claim, settle, redrive,
- *   discard, sweep) first takes the group's lock alone, in a statement of its own: it
- *   waits for that group's enqueues still committing and then sees them, and later
- *   enqueues draw higher numbers. So message N+1 of a group is never leased while N is
- *   uncommitted, on any instance.
- * - Locks are always taken group keys first (sorted), group rows next, counters last:
- *   transactions cannot wait for each other in a cycle. Claims of a route also take a
- *   per-route advisory lock, so `maxConcurrency` and `maxPerSecond` hold across instances.
+ *   sequence per route; an enqueue first takes a transaction-scoped advisory lock on each
+ *   of its groups, so within a group numbers follow commit order (N+1 is never visible
+ *   before N) while different groups commit side by side. Arriving messages are counted
+ *   in appended rows, not in a shared counter row, and other instances are notified
+ *   after the commit.
+ * - Every transaction locks the rows of the groups it changes before it changes their
+ *   messages, always in the same order: instances never disagree about a group's head,
+ *   and locks are always taken groups first, counters after, so transactions cannot
+ *   deadlock. Claims skip locked groups (`SKIP LOCKED`) and take a per-route advisory
+ *   lock, so `maxConcurrency` holds across instances.
  * - Enqueues and redrives NOTIFY the other instances, which LISTEN; polling remains as
  *   the fallback while the notification connection is down.
  */
@@ -802,24 +799,22 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Lock these groups before changing their messages: their keys alone, then their
-   * rows. Every transaction locks group keys first, rows after and counters last, each
-   * in one order, so none can wait on another in a cycle.
+   * Lock the rows of these groups, in the database's order, before changing their
+   * messages. Every transaction locks groups first and counters after, in one order, so
+   * none can wait on another in a cycle.
    */
   private async lockGroups(q: Query, groups: ReadonlyArray<[string, string]>): Promise<void> {
     if (groups.length === 0) return;
-    const keys = [groups.map(([route]) => route), groups.map(([, group]) => group)];
-    await q(SQL.LOCK_GROUP_KEYS, keys);
-    await q(SQL.LOCK_GROUPS, keys);
+    await q(SQL.LOCK_GROUPS, [groups.map(([route]) => route), groups.map(([, group]) => group)]);
   }
 
-  /** Lock the group a message belongs to (see lockGroups). */
+  /** Lock the row of the group a message belongs to (see lockGroups). */
   private async lockGroupOf(q: Query, messageId: string): Promise<void> {
-    const [row] = await q<{ route: string; group_id: string }>(
-      'SELECT route, group_id FROM messages WHERE id = $1',
+    await q(
+      `SELECT 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+       WHERE m.id = $1 FOR UPDATE OF g`,
       [messageId],
     );
-    if (row) await this.lockGroups(q, [[row.route, row.group_id]]);
   }
 
   /** Recompute a group's head (see hookq_refresh_group in the schema). */

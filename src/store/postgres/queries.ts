@@ -1,19 +1,14 @@
 /**
  * The SQL of the PostgreSQL store's hot paths (enqueue, claim, settle: each calls a
  * function the migrations install, see migrations.ts, so that it is one round trip), and
- * the group locks every other change of messages takes first.
+ * the group lock every other change of messages takes first.
  */
 export const SQL = {
   /** A batch of enqueues, committed on its own (hookq_enqueue): one row per item, in order. */
   ENQUEUE: 'SELECT * FROM hookq_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)',
   /**
-   * Take the locks of these groups alone (hookq_lock_groups): it waits for their
-   * enqueues still committing, which hold them shared.
-   */
-  LOCK_GROUP_KEYS: 'SELECT hookq_lock_groups($1::text[], $2::text[], false)',
-  /**
    * Lock the rows of these groups, in the database's order, before changing their
-   * messages; after their keys (LOCK_GROUP_KEYS), as every transaction does.
+   * messages.
    */
   LOCK_GROUPS: `SELECT 1 FROM groups g
        JOIN unnest($1::text[], $2::text[]) AS k(route, group_id) ON g.route = k.route AND g.group_id = k.group_id
