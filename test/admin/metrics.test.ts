@@ -316,10 +316,10 @@ test('retention counts expired messages and the dead letters it deletes', async 
   assert.equal(seriesValue(before, expired, { route: 'expiring' }), 0);
   assert.equal(seriesValue(before, deleted, retention), 0);
 
+  // Both are acknowledged (webhook checks the 200); the gauges are not read here, since
+  // on a busy machine the first can expire before the second is answered.
   await webhook(hookq, '/expiring', '{"n":1}');
   await webhook(hookq, '/expiring', '{"n":2}');
-  const queued = await gauges(api, 'expiring');
-  assert.equal(queued.queued + queued.inflight, 2);
 
   let samples = before;
   await waitUntil('both expired into the dead-letter queue', async () => {
