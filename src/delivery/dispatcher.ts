@@ -232,16 +232,21 @@ class RouteWorker {
         maxConcurrency,
         leaseMs: this.leaseMs,
         maxPerSecond,
+        lookAhead: true,
       });
-      for (const message of claimed) this.start(message);
+      for (const message of claimed) this.start(message, Promise.resolve(message.ahead ?? null));
       // Fewer than asked for: nothing more is due now, or the route is held.
       if (claimed.length < limit) return;
     }
   }
 
-  private start(message: ClaimedMessage): void {
+  /**
+   * Run an attempt. `ahead` gives the group's next message once it is leased ahead of this
+   * one (null if it was not): it goes out the moment this one is delivered.
+   */
+  private start(message: ClaimedMessage, ahead: Promise<ClaimedMessage | null>): void {
     this.attempts.add(message);
-    const run = this.deliver(message)
+    const run = this.deliver(message, ahead)
       .catch((error: unknown) => {
         // The outcome could not be recorded; the lease will expire and the message
         // will be tried again, so nothing is lost.
@@ -261,7 +266,10 @@ class RouteWorker {
     if (this.attempts.delete(message)) this.kick();
   }
 
-  private async deliver(message: ClaimedMessage): Promise<void> {
+  private async deliver(
+    message: ClaimedMessage,
+    ahead: Promise<ClaimedMessage | null>,
+  ): Promise<void> {
     const { route } = this;
     const record = await this.options.forwarder.forward(
       {
@@ -313,8 +321,9 @@ class RouteWorker {
     const health = this.noteTarget(message, record, unavailable, retryAfterMs, now);
     const recorded =
       next === undefined
-        ? this.options.store.markDelivered(message, record)
-        : this.options.store.markFailed(message, record, next);
+        ? this.deliveredAndNext(message, record, await ahead)
+        : // The message leased ahead, if any, is given back with this outcome.
+          this.options.store.markFailed(message, record, next);
     // Free the slot before the outcome commits: where writes take effect in call order,
     // the claim this triggers is queued behind the outcome (in the same commit, or a
     // later one), so it sees the group's next message, and one commit both settles this
@@ -337,6 +346,38 @@ class RouteWorker {
         deadReason: next !== undefined && 'deadLetter' in next ? next.deadLetter : null,
       });
     }
+  }
+
+  /**
+   * Record a delivery, and send the group's next message at once if it was leased ahead:
+   * its lease and attempt number were committed while this one was in flight, so the two
+   * round trips (this outcome's commit, the next attempt) overlap. Once stopping, the
+   * next message is given back instead.
+   */
+  private deliveredAndNext(
+    message: ClaimedMessage,
+    record: ForwardResult,
+    next: ClaimedMessage | null,
+  ): Promise<boolean> {
+    const { store } = this.options;
+    if (next === null || this.stopped || !store.markDeliveredAndStarted) {
+      return store.markDelivered(message, record);
+    }
+    const { leaseMs } = this;
+    const { maxConcurrency, maxPerSecond } = this.route.delivery;
+    const both = store.markDeliveredAndStarted(message, record, next, {
+      leaseMs,
+      maxConcurrency,
+      maxPerSecond,
+    });
+    this.start(
+      next,
+      both.then(
+        ({ ahead }) => ahead,
+        () => null,
+      ),
+    );
+    return both.then(({ kept }) => kept);
   }
 
   private logOutcome(

@@ -76,7 +76,9 @@ export function toMessage(row: MessageRow): Message {
     group: row.group_id,
     sequence: row.seq,
     dedupId: row.dedup_id,
-    state: row.state,
+    // A message leased ahead of its group's head (SQLite) has no lease time until it is
+    // started: it still waits.
+    state: row.state === 'inflight' && row.lease_expires_at === null ? 'queued' : row.state,
     attempts: row.attempts,
     receivedAt: row.received_at,
     enqueuedAt: row.enqueued_at,

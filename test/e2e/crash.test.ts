@@ -14,6 +14,9 @@ import { TestTarget } from '../helpers/target.js';
 import { assertFirstDeliveriesInOrder, deliveriesIn, post, serve } from './support.js';
 
 const KILLS = 3;
+/** Messages of the one group in the look-ahead test. */
+const CHAIN = 3_000;
+const CHAIN_KILLS = 8;
 const GROUPS = 8;
 /** How long after a kill the target may still read requests the dead process had sent. */
 const DRAIN_MS = 250;
@@ -142,4 +145,81 @@ test('SIGKILL under load loses no acknowledged webhook and keeps group order', a
 
   const stopped = await server.stop('SIGTERM');
   assert.equal(stopped.code, 0);
+});
+
+test('SIGKILL while one group drains, its next message leased ahead: every attempt the target saw is recorded', async (t) => {
+  // Answers at once: a backlog of one group then goes out as a chain, each message sent the
+  // moment the one before it is delivered, and nearly always before that outcome commits.
+  const target = await TestTarget.start(() => 200);
+  onEnd(t, () => target.close());
+  const config = routeConfig(t, 'chain', target.url, {
+    group: { header: 'X-Group' },
+    retry: { maxAttempts: 1000, backoff: { initial: '50ms', max: '200ms' } },
+    delivery: { timeout: '1s', maxConcurrency: 4 },
+  });
+  let { server, ingressUrl, adminUrl } = await serve(t, config);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  onEnd(t, () => agent.destroy());
+
+  // The backlog is built while the route is paused, so that the drain is one long chain.
+  assert.equal((await fetch(`${adminUrl}/api/routes/chain/pause`, { method: 'POST' })).status, 200);
+  const ids: string[] = [];
+  for (let n = 0; n < CHAIN; n++) {
+    const reply = await post(
+      `${ingressUrl}/chain`,
+      Buffer.from(`{"n":${n}}`),
+      { 'x-group': 'g' },
+      agent,
+    );
+    assert.equal(reply.status, 200);
+    ids.push(String(reply.json.messageId));
+  }
+  assert.equal(
+    (await fetch(`${adminUrl}/api/routes/chain/resume`, { method: 'POST' })).status,
+    200,
+  );
+
+  let kills = 0;
+  for (; kills < CHAIN_KILLS; kills++) {
+    // Only once the drain goes on (after a kill, when the lost leases have run out).
+    const before = target.received.length;
+    await waitUntil('the drain going on', () => target.received.length > before + 50, 10_000);
+    await delay(randomInt(100));
+    await server.stop('SIGKILL');
+    ({ server, ingressUrl, adminUrl } = await serve(t, config));
+  }
+  await waitUntil(
+    'the whole backlog delivered',
+    () => new Set(deliveriesIn(target.received).map((r) => r.id)).size === CHAIN,
+    60_000,
+  );
+  await delay(300);
+  const all = deliveriesIn(target.received);
+  assertFirstDeliveriesInOrder(all);
+  const seen = new Map<string, number[]>();
+  for (const r of all) seen.set(r.id, [...(seen.get(r.id) ?? []), r.attempt]);
+  assert.ok(seen.size === CHAIN && ids.every((id) => seen.has(id)));
+
+  // Each attempt that reached the target is in its message's history, under the number
+  // the target saw: a message sent before the outcome it followed had committed, then
+  // lost to the kill, must not come back as the same attempt again.
+  let repeats = 0;
+  for (const [id, attempts] of seen) {
+    if (attempts.length > 1) repeats += attempts.length - 1;
+    for (let i = 1; i < attempts.length; i++) {
+      assert.ok(attempts[i]! > attempts[i - 1]!, `${id} was sent twice as attempt ${attempts[i]}`);
+    }
+    if (attempts.length === 1 && attempts[0] === 1) continue;
+    const detail = (await (await fetch(`${adminUrl}/api/messages/${id}`)).json()) as {
+      history: Array<{ number: number }>;
+    };
+    const recorded = new Set(detail.history.map((attempt) => attempt.number));
+    for (const attempt of attempts) {
+      assert.ok(recorded.has(attempt), `${id}: attempt ${attempt} reached the target unrecorded`);
+    }
+  }
+  t.diagnostic(
+    `${CHAIN} messages in one group, ${all.length} deliveries, ${repeats} repeats after ${kills} kills`,
+  );
+  assert.equal((await server.stop('SIGTERM')).code, 0);
 });

@@ -155,7 +155,7 @@ export async function serve(
   t: TestContext,
   configPath: string,
   extraArgs: string[] = [],
-): Promise<{ server: HookqServer; ingressUrl: string }> {
+): Promise<{ server: HookqServer; ingressUrl: string; adminUrl: string | undefined }> {
   const started = await HookqServer.start(configPath, extraArgs);
   onEnd(t, () => started.server.stop('SIGKILL'));
   return started;

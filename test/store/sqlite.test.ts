@@ -13,7 +13,7 @@ import { migrate } from '../../src/store/sqlite/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
-import { claim, message, ok, runStoreContract, TestClock } from './contract.js';
+import { claim, failed, message, ok, runStoreContract, TestClock } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookq-sqlite-contract-'));
 let n = 0;
@@ -371,6 +371,161 @@ describe("sqlite: the writer's order", () => {
         next.map((m) => m.messageId),
         [second.messageId],
       );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('sqlite: leasing the next message of a group ahead', () => {
+  const LEASE = 30_000;
+  const ahead = (route: string, maxConcurrency = 100) => ({
+    ...claim(route, 100, maxConcurrency),
+    lookAhead: true,
+  });
+  const later = { retryAt: 0, charged: true, heldByOutage: false } as const;
+
+  async function storeWith(name: string, count: number, clock = new TestClock()) {
+    const store = SqliteStore.open(join(dir, `${name}.db`), { now: clock.now });
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      ids.push(
+        ((await store.enqueue(message('r', 'g', `m${i}`))) as { messageId: string }).messageId,
+      );
+    }
+    return { store, ids, clock };
+  }
+
+  it('leases the next message with the head, counts it against maxConcurrency, and starts it once the head is delivered', async () => {
+    const { store, ids } = await storeWith('ahead-chain', 4);
+    try {
+      const [head] = await store.claimDue(ahead('r'));
+      assert.equal(head?.messageId, ids[0]);
+      assert.equal(head?.ahead?.messageId, ids[1]);
+      assert.equal(head?.ahead?.attempt, 1);
+      // Shown as waiting, since it is not sent yet, but counted against maxConcurrency.
+      const [stats] = await store.routeStats(['r']);
+      assert.deepEqual([stats?.inflight, stats?.queued], [1, 3]);
+      assert.equal((await store.getMessage(ids[1]!))?.state, 'queued');
+      await store.enqueue(message('r', 'other', 'o'));
+      assert.deepEqual(await store.claimDue(ahead('r', 2)), []);
+      // Neither is handed out again while they are leased.
+      assert.deepEqual(
+        (await store.claimDue(ahead('r'))).map((m) => m.group),
+        ['other'],
+      );
+
+      const started = head!.ahead!;
+      const { kept, ahead: next } = await store.markDeliveredAndStarted!(head!, ok(1), started, {
+        leaseMs: LEASE,
+        maxConcurrency: 100,
+      });
+      assert.equal(kept, true);
+      assert.equal(next?.messageId, ids[2]);
+      // The started message now holds the group's lease, and its outcome is taken.
+      const lease = await store.nextLeaseExpiry('r');
+      assert.ok(lease !== null && lease >= Date.UTC(2026, 0, 1) + LEASE);
+      assert.equal(await store.markDelivered(started, ok(2)), true);
+      const detail = await store.getMessage(ids[1]!);
+      assert.equal(detail?.state, 'delivered');
+      assert.deepEqual(
+        detail?.history.map((a) => [a.number, a.outcome]),
+        [[1, 'delivered']],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('gives the message back untouched when the head fails or is delivered without it', async () => {
+    const { store, ids } = await storeWith('ahead-back', 3);
+    try {
+      let [head] = await store.claimDue(ahead('r'));
+      assert.equal(await store.markFailed(head!, failed(1), later), true);
+      // The head goes first again, and the message behind it has lost no attempt.
+      [head] = await store.claimDue(ahead('r'));
+      assert.equal(head?.messageId, ids[0]);
+      assert.equal(head?.attempt, 2);
+      assert.equal(head?.ahead?.messageId, ids[1]);
+      assert.equal(head?.ahead?.attempt, 1);
+      // Delivered while stopping: the message leased ahead was not sent.
+      assert.equal(await store.markDelivered(head!, ok(2)), true);
+      const [next] = await store.claimDue(claim('r'));
+      assert.equal(next?.messageId, ids[1]);
+      assert.equal(next?.attempt, 1);
+      assert.equal(next?.lease, head?.ahead?.lease);
+      assert.deepEqual((await store.getMessage(ids[1]!))?.history, []);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('records a lost attempt, not charged, for the message leased ahead of a head whose lease ran out', async () => {
+    const { store, ids, clock } = await storeWith('ahead-lost', 2);
+    try {
+      const [head] = await store.claimDue(ahead('r'));
+      clock.advance(LEASE + 1);
+      const [expired] = await store.expiredLeases('r', 10);
+      assert.equal(expired?.messageId, ids[0]);
+      const lost = {
+        startedAt: clock.t,
+        durationMs: LEASE,
+        outcome: 'lease_expired' as const,
+        status: null,
+        responseExcerpt: null,
+        error: 'lost',
+      };
+      assert.equal(await store.markFailed(expired!, lost, later), true);
+      const behind = await store.getMessage(ids[1]!);
+      assert.equal(behind?.state, 'queued');
+      assert.deepEqual(
+        behind?.history.map((a) => [a.number, a.outcome]),
+        [[head!.ahead!.attempt, 'lease_expired']],
+      );
+      // Its next attempt has the next number, and the lost one was not charged.
+      await store.markDelivered((await store.claimDue(claim('r')))[0]!, ok(clock.t));
+      const [next] = await store.claimDue(claim('r'));
+      assert.equal(next?.messageId, ids[1]);
+      assert.equal(next?.attempt, 2);
+      assert.equal(next?.charged, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leases nothing ahead beyond maxConcurrency, while paused, or while the target is down', async () => {
+    const { store } = await storeWith('ahead-limits', 6);
+    try {
+      let [head] = await store.claimDue(ahead('r', 1));
+      assert.equal(head?.ahead, undefined);
+      await store.markDelivered(head!, ok(1));
+
+      [head] = await store.claimDue(ahead('r'));
+      await store.setPaused('r', true);
+      const paused = await store.markDeliveredAndStarted!(head!, ok(2), head!.ahead!, {
+        leaseMs: LEASE,
+        maxConcurrency: 100,
+      });
+      // What was leased ahead before the pause goes on; nothing more is leased.
+      assert.deepEqual([paused.kept, paused.ahead], [true, null]);
+      assert.equal((await store.routeStats(['r']))[0]?.inflight, 1);
+      assert.equal((await store.getMessage(head!.ahead!.messageId))?.state, 'inflight');
+      await store.markDelivered(head!.ahead!, ok(3));
+      await store.setPaused('r', false);
+
+      [head] = await store.claimDue(ahead('r'));
+      assert.ok(head?.ahead);
+      const { after } = await store.updateTargetHealth('r', {
+        event: { kind: 'unavailable', error: 'refused', probe: false },
+        policy: { after: 1, probeInitialMs: 1_000, probeMaxMs: 1_000 },
+        now: Date.UTC(2026, 0, 1),
+      });
+      assert.equal(after.state, 'down');
+      const down = await store.markDeliveredAndStarted!(head!, ok(4), head!.ahead!, {
+        leaseMs: LEASE,
+        maxConcurrency: 100,
+      });
+      assert.deepEqual([down.kept, down.ahead], [true, null]);
     } finally {
       await store.close();
     }

@@ -208,6 +208,16 @@ INSERT INTO dedup_log (route, key, message_id, expires_at)
 DROP TABLE dedup;
 `,
   },
+  {
+    version: 6,
+    name: 'the next message of a group leased ahead',
+    sql: `
+-- The message leased ahead of the group's head while the head is in flight (writes.ts,
+-- leaseAhead): sent the moment the head is delivered, before that outcome commits. Kept
+-- in the group's row so that whatever ends the head's attempt finds it in one look-up.
+ALTER TABLE groups ADD COLUMN ahead_pk INTEGER;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

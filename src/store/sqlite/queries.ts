@@ -53,7 +53,7 @@ export function prepareStatements(db: Database.Database) {
     deleteMessage: p('DELETE FROM messages WHERE pk = ?'),
 
     // groups: the head of each group with undelivered messages
-    groupGet: p('SELECT head_pk, status FROM groups WHERE route = ? AND group_id = ?'),
+    groupGet: p('SELECT head_pk, status, ahead_pk FROM groups WHERE route = ? AND group_id = ?'),
     groupAdd: p(
       `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, 'ready', ?)
        ON CONFLICT (route, group_id) DO NOTHING`,
@@ -61,7 +61,7 @@ export function prepareStatements(db: Database.Database) {
     groupPut: p(
       `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (route, group_id) DO UPDATE
-       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at`,
+       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at, ahead_pk = NULL`,
     ),
     groupLeased: p(
       `UPDATE groups SET status = 'inflight', due_at = ? WHERE route = ? AND group_id = ?`,
@@ -75,6 +75,45 @@ export function prepareStatements(db: Database.Database) {
       `SELECT pk, seq, state, available_at, finished_at FROM messages
        WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND state = 'queued'
        ORDER BY seq LIMIT 1`,
+    ),
+
+    // leasing ahead: the message after the head, while the head is in flight
+    pendingAfter: p(
+      `SELECT pk, state, available_at FROM messages
+       WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND seq > ? ORDER BY seq LIMIT 1`,
+    ),
+    queuedAfter: p(
+      `SELECT pk, state, available_at FROM messages
+       WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND seq > ? AND state = 'queued'
+       ORDER BY seq LIMIT 1`,
+    ),
+    // The lease's times are set when the message is started (aheadStarted): until then
+    // only its group's head has a lease that can run out.
+    leaseAhead: p(
+      `UPDATE messages SET state = 'inflight', attempts = attempts + 1, total_attempts = total_attempts + 1
+       WHERE pk = ? AND state = 'queued' AND available_at <= ?
+       RETURNING pk, id, route, group_id, seq, attempts, total_attempts, received_at, charged,
+         coalesce(tried_at, enqueued_at) AS charge_since`,
+    ),
+    aheadCount: p(
+      `SELECT count(ahead_pk) AS n FROM groups WHERE route = ? AND status = 'inflight'`,
+    ),
+    groupAhead: p('UPDATE groups SET ahead_pk = ? WHERE route = ? AND group_id = ?'),
+    aheadStarted: p(
+      `UPDATE messages SET leased_at = ?, lease_expires_at = ?
+       WHERE pk = ? AND id = ? AND total_attempts = ? AND state = 'inflight' RETURNING pk, seq`,
+    ),
+    groupStarted: p(
+      `UPDATE groups SET head_pk = ?, status = 'inflight', due_at = ?, ahead_pk = NULL
+       WHERE route = ? AND group_id = ?`,
+    ),
+    aheadGiveBack: p(
+      `UPDATE messages SET state = 'queued', attempts = attempts - 1, total_attempts = total_attempts - 1
+       WHERE pk = ? AND state = 'inflight'`,
+    ),
+    aheadLost: p(
+      `UPDATE messages SET state = 'queued', available_at = ?, tried_at = ?
+       WHERE pk = ? AND state = 'inflight' RETURNING pk, total_attempts`,
     ),
 
     // claiming and completing

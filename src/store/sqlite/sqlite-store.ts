@@ -126,19 +126,36 @@ export class SqliteStore implements Store {
 
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
     const claimed = await this.write('claim', { request, now: this.now() });
-    // Bytes arrive from the writer thread as a plain Uint8Array.
     for (const message of claimed) {
-      message.body = Buffer.from(
-        message.body.buffer,
-        message.body.byteOffset,
-        message.body.byteLength,
-      );
+      withBuffer(message);
+      if (message.ahead) withBuffer(message.ahead);
     }
     return claimed;
   }
 
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean> {
     return this.write('deliver', { lease: leaseOf(lease), attempt, now: this.now() });
+  }
+
+  async markDeliveredAndStarted(
+    lease: LeaseRef,
+    attempt: AttemptRecord,
+    started: LeaseRef,
+    request: Pick<ClaimRequest, 'leaseMs' | 'maxConcurrency' | 'maxPerSecond'>,
+  ): Promise<{ kept: boolean; ahead: ClaimedMessage | null }> {
+    const result = await this.write('deliverAndStart', {
+      lease: leaseOf(lease),
+      attempt,
+      started: leaseOf(started),
+      request: {
+        leaseMs: request.leaseMs,
+        maxConcurrency: request.maxConcurrency,
+        maxPerSecond: request.maxPerSecond,
+      },
+      now: this.now(),
+    });
+    if (result.ahead) withBuffer(result.ahead);
+    return result;
   }
 
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean> {
@@ -237,13 +254,15 @@ export class SqliteStore implements Store {
     return this.read(() =>
       routes.map((route) => {
         const routeRow = this.sql.routeGet.get(route) as RouteRow | undefined;
+        const ahead = (this.sql.aheadCount.get(route) as { n: number }).n;
         return {
           route,
           health: healthOf(routeRow),
           activeGroups: (this.sql.activeCount.get(route) as { n: number }).n,
           paused: Boolean(routeRow?.paused),
-          queued: countOf(this.sql, route, 'queued'),
-          inflight: countOf(this.sql, route, 'inflight'),
+          // Messages leased ahead count as queued: they are not sent yet.
+          queued: countOf(this.sql, route, 'queued') + ahead,
+          inflight: countOf(this.sql, route, 'inflight') - ahead,
           dead: countOf(this.sql, route, 'dead'),
           delivered: countOf(this.sql, route, 'delivered'),
           blockedGroups: (this.sql.blockedCount.get(route) as { n: number }).n,
@@ -350,6 +369,11 @@ export class SqliteStore implements Store {
       return Promise.reject(translateSqliteError(error, this.capabilities.location));
     }
   }
+}
+
+/** Bytes arrive from the writer thread as a plain Uint8Array. */
+function withBuffer(message: ClaimedMessage): void {
+  message.body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
 }
 
 /** Only the lease's own fields cross to the writer thread: callers pass whole messages. */

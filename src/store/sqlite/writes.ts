@@ -40,6 +40,13 @@ export interface RouteRow extends RouteHealthRow {
   rate_next_at: number | null;
 }
 
+/** A group's row, as refreshing it reads it. */
+interface GroupRow {
+  head_pk: number;
+  status: string;
+  ahead_pk: number | null;
+}
+
 /** A row of the dedup log. */
 interface DedupRow {
   route: string;
@@ -144,6 +151,14 @@ export class Writes {
       }
       stale = claimed.length - before < heads.length;
     }
+    if (request.lookAhead && !probe && request.maxPerSecond === undefined) {
+      let ahead = request.maxConcurrency - countOf(this.sql, request.route, 'inflight');
+      for (const head of claimed) {
+        if (ahead <= 0) break;
+        head.ahead = this.leaseAhead(request.route, head.group, head.sequence, now);
+        if (head.ahead) ahead--;
+      }
+    }
     if (claimed.length > 0 && probe) this.sql.probeLeased.run(leaseExpiresAt, request.route);
     if (claimed.length > 0 && request.maxPerSecond !== undefined) {
       this.sql.rateTaken.run(now + 1000 / request.maxPerSecond, request.route);
@@ -160,7 +175,66 @@ export class Writes {
     attempt: AttemptRecord;
     now: number;
   }): boolean {
-    return this.settle(this.sql.deliver.get(now, lease.messageId, lease.lease), lease, attempt);
+    return this.settle(
+      this.sql.deliver.get(now, lease.messageId, lease.lease),
+      lease,
+      attempt,
+      now,
+    );
+  }
+
+  /**
+   * Deliver a head and start the message leased ahead of it, which was sent the moment the
+   * head's 2xx came: it becomes the group's head in flight, with a lease from now, and the
+   * message after it is leased ahead in turn.
+   */
+  deliverAndStart({
+    lease,
+    attempt,
+    started,
+    request,
+    now,
+  }: {
+    lease: LeaseRef;
+    attempt: AttemptRecord;
+    started: LeaseRef;
+    request: Pick<ClaimRequest, 'leaseMs' | 'maxConcurrency' | 'maxPerSecond'>;
+    now: number;
+  }): { kept: boolean; ahead: ClaimedMessage | null } {
+    const row = this.sql.deliver.get(now, lease.messageId, lease.lease) as
+      | { pk: number; route: string; group_id: string }
+      | undefined;
+    if (!row) return { kept: false, ahead: null };
+    const { route, group_id: group } = row;
+    this.sql.insertAttempt.run(row.pk, lease.lease, ...attemptValues(attempt));
+    const current = this.sql.groupGet.get(route, group) as GroupRow | undefined;
+    const leaseExpiresAt = now + request.leaseMs;
+    const head =
+      current?.ahead_pk == null
+        ? undefined
+        : (this.sql.aheadStarted.get(
+            now,
+            leaseExpiresAt,
+            current.ahead_pk,
+            started.messageId,
+            started.lease,
+          ) as { pk: number; seq: number } | undefined);
+    if (!head) {
+      // Not the message leased ahead (whose lease was lost with the head's): the started
+      // attempt's outcome will be refused, and the message goes round again.
+      if (current?.ahead_pk != null) this.dropAhead(current.ahead_pk, null);
+      this.refreshGroup(route, group, current);
+      return { kept: true, ahead: null };
+    }
+    this.sql.groupStarted.run(head.pk, leaseExpiresAt, route, group);
+    const routeRow = this.sql.routeGet.get(route) as RouteRow | undefined;
+    const mayLeaseAhead =
+      request.maxPerSecond === undefined &&
+      !routeRow?.paused &&
+      routeRow?.target_state !== 'down' &&
+      countOf(this.sql, route, 'inflight') < request.maxConcurrency;
+    const ahead = mayLeaseAhead ? this.leaseAhead(route, group, head.seq, now) : undefined;
+    return { kept: true, ahead: ahead ?? null };
   }
 
   fail({
@@ -192,7 +266,7 @@ export class Writes {
     if (dead && 'deadLetter' in next && this.orderingOf(dead.route) === 'strict') {
       this.sql.markBlocking.run(dead.pk);
     }
-    return this.settle(row, lease, attempt);
+    return this.settle(row, lease, attempt, now);
   }
 
   updateTargetHealth({ route, change }: { route: string; change: HealthChange }): {
@@ -347,13 +421,72 @@ export class Writes {
     return [toClaimedMessage(route, row, this.sql.payloadGet.get(row.pk) as PayloadRow, probe)];
   }
 
+  /**
+   * Lease the group's next message after `seq` ahead, if it is due: it takes an attempt
+   * number now, and its lease's times once it is started (deliverAndStart).
+   */
+  private leaseAhead(
+    route: string,
+    group: string,
+    seq: number,
+    now: number,
+  ): ClaimedMessage | undefined {
+    const next = (
+      this.orderingOf(route) === 'strict'
+        ? this.sql.pendingAfter.get(route, group, seq)
+        : this.sql.queuedAfter.get(route, group, seq)
+    ) as { pk: number; state: MessageState; available_at: number } | undefined;
+    if (next?.state !== 'queued' || next.available_at > now) return undefined;
+    const row = this.sql.leaseAhead.get(next.pk, now) as
+      | (MessageRow & { charge_since: number })
+      | undefined;
+    if (!row) return undefined;
+    this.sql.groupAhead.run(row.pk, route, group);
+    return toClaimedMessage(route, row, this.sql.payloadGet.get(row.pk) as PayloadRow, false);
+  }
+
   /** Record the attempt of a completed lease and move its group on. */
-  private settle(row: unknown, lease: LeaseRef, attempt: AttemptRecord): boolean {
+  private settle(row: unknown, lease: LeaseRef, attempt: AttemptRecord, now: number): boolean {
     if (!row) return false; // the lease was lost: expired, and the message taken again
     const { pk, route, group_id } = row as { pk: number; route: string; group_id: string };
     this.sql.insertAttempt.run(pk, lease.lease, ...attemptValues(attempt));
-    this.refreshGroup(route, group_id);
+    const current = this.sql.groupGet.get(route, group_id) as GroupRow | undefined;
+    if (current?.ahead_pk != null) {
+      // The chain ends here, and the message leased ahead waits again. A lost head may have
+      // been delivered and that message sent: it counts a lost attempt too. Any other
+      // outcome came before it could be sent.
+      this.dropAhead(current.ahead_pk, attempt.outcome === 'lease_expired' ? now : null);
+    }
+    this.refreshGroup(route, group_id, current);
     return true;
+  }
+
+  /**
+   * End the lease of a group's message leased ahead: given back untouched, or, when it may
+   * have been sent (`lostAt`), with a lost attempt recorded and not charged.
+   */
+  private dropAhead(aheadPk: number, lostAt: number | null): void {
+    if (lostAt === null) {
+      this.sql.aheadGiveBack.run(aheadPk);
+      return;
+    }
+    const lost = this.sql.aheadLost.get(lostAt, lostAt, aheadPk) as
+      | { pk: number; total_attempts: number }
+      | undefined;
+    if (!lost) return;
+    this.sql.insertAttempt.run(
+      lost.pk,
+      lost.total_attempts,
+      ...attemptValues({
+        startedAt: lostAt,
+        durationMs: 0,
+        outcome: 'lease_expired',
+        status: null,
+        responseExcerpt: null,
+        error:
+          'leased ahead when the lease of the message before it expired (hookq stopped or crashed); it may have been sent',
+      }),
+    );
   }
 
   /**
@@ -363,10 +496,11 @@ export class Writes {
    * in strict ordering, a dead letter (the group is blocked). In fifo ordering dead
    * letters are passed over.
    */
-  private refreshGroup(route: string, group: string): void {
-    const current = this.sql.groupGet.get(route, group) as
-      | { head_pk: number; status: string }
-      | undefined;
+  private refreshGroup(
+    route: string,
+    group: string,
+    current = this.sql.groupGet.get(route, group) as GroupRow | undefined,
+  ): void {
     if (current?.status === 'inflight') {
       const head = this.sql.stateByPk.get(current.head_pk) as { state: MessageState } | undefined;
       if (head?.state === 'inflight') return;
@@ -423,6 +557,7 @@ export const DURABILITY: Record<WriteName, Durability> = {
   enqueue: 'full',
   claim: 'normal',
   deliver: 'normal',
+  deliverAndStart: 'normal',
   fail: 'normal',
   updateTargetHealth: 'normal',
   retryNow: 'full',
