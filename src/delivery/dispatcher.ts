@@ -234,19 +234,18 @@ class RouteWorker {
         maxPerSecond,
         lookAhead: true,
       });
-      for (const message of claimed) this.start(message, Promise.resolve(message.ahead ?? null));
+      for (const message of claimed) {
+        this.start(message, { ready: message.ahead ?? [], more: Promise.resolve() });
+      }
       // Fewer than asked for: nothing more is due now, or the route is held.
       if (claimed.length < limit) return;
     }
   }
 
-  /**
-   * Run an attempt. `ahead` gives the group's next message once it is leased ahead of this
-   * one (null if it was not): it goes out the moment this one is delivered.
-   */
-  private start(message: ClaimedMessage, ahead: Promise<ClaimedMessage | null>): void {
+  /** Run an attempt; `chain` holds what was leased ahead of it in its group. */
+  private start(message: ClaimedMessage, chain: Chain): void {
     this.attempts.add(message);
-    const run = this.deliver(message, ahead)
+    const run = this.deliver(message, chain)
       .catch((error: unknown) => {
         // The outcome could not be recorded; the lease will expire and the message
         // will be tried again, so nothing is lost.
@@ -266,10 +265,7 @@ class RouteWorker {
     if (this.attempts.delete(message)) this.kick();
   }
 
-  private async deliver(
-    message: ClaimedMessage,
-    ahead: Promise<ClaimedMessage | null>,
-  ): Promise<void> {
+  private async deliver(message: ClaimedMessage, chain: Chain): Promise<void> {
     const { route } = this;
     const record = await this.options.forwarder.forward(
       {
@@ -321,8 +317,8 @@ class RouteWorker {
     const health = this.noteTarget(message, record, unavailable, retryAfterMs, now);
     const recorded =
       next === undefined
-        ? this.deliveredAndNext(message, record, await ahead)
-        : // The message leased ahead, if any, is given back with this outcome.
+        ? this.deliveredAndNext(message, record, chain, await nextIn(chain))
+        : // The messages leased ahead, if any, are given back with this outcome.
           this.options.store.markFailed(message, record, next);
     // Free the slot before the outcome commits: where writes take effect in call order,
     // the claim this triggers is queued behind the outcome (in the same commit, or a
@@ -352,15 +348,16 @@ class RouteWorker {
    * Record a delivery, and send the group's next message at once if it was leased ahead:
    * its lease and attempt number were committed while this one was in flight, so the two
    * round trips (this outcome's commit, the next attempt) overlap. Once stopping, the
-   * next message is given back instead.
+   * messages leased ahead are given back instead.
    */
   private deliveredAndNext(
     message: ClaimedMessage,
     record: ForwardResult,
-    next: ClaimedMessage | null,
+    chain: Chain,
+    next: ClaimedMessage | undefined,
   ): Promise<boolean> {
     const { store } = this.options;
-    if (next === null || this.stopped || !store.markDeliveredAndStarted) {
+    if (next === undefined || this.stopped || !store.markDeliveredAndStarted) {
       return store.markDelivered(message, record);
     }
     const { leaseMs } = this;
@@ -370,13 +367,17 @@ class RouteWorker {
       maxConcurrency,
       maxPerSecond,
     });
-    this.start(
-      next,
-      both.then(
-        ({ ahead }) => ahead,
-        () => null,
-      ),
+    chain.more = both.then(
+      ({ kept, ahead }) => {
+        // Lost: the store has taken back what was leased ahead; the chain stops.
+        if (kept) chain.ready.push(...ahead);
+        else chain.ready.length = 0;
+      },
+      () => {
+        chain.ready.length = 0;
+      },
     );
+    this.start(next, chain);
     return both.then(({ kept }) => kept);
   }
 
@@ -540,6 +541,24 @@ class RouteWorker {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.kick(), wait);
   }
+}
+
+/**
+ * A group's messages leased ahead of the one in flight, shared along the group's run of
+ * attempts: `ready` in order, and `more`, the latest commit that may add to them.
+ */
+interface Chain {
+  ready: ClaimedMessage[];
+  more: Promise<void>;
+}
+
+/**
+ * The group's next message, if one is leased ahead: at once if known, else once the
+ * commit under way says whether it leased one.
+ */
+async function nextIn(chain: Chain): Promise<ClaimedMessage | undefined> {
+  if (chain.ready.length === 0) await chain.more;
+  return chain.ready.shift();
 }
 
 /** What the log and the live activity both say of an attempt. */

@@ -42,18 +42,18 @@ export interface Store {
   markDelivered(lease: LeaseRef, attempt: AttemptRecord): Promise<boolean>;
 
   /**
-   * The attempt succeeded, and `started`, the group's next message that was leased ahead
-   * with it (ClaimedMessage.ahead), was sent the moment it did, before this outcome
-   * commits: record the one, make the other the group's attempt in flight, and lease the
-   * message after it ahead where the route allows. Only stores that lease ahead have it;
-   * `ahead` is null when nothing more was leased, or when the lease of either was lost.
+   * The attempt succeeded, and `started`, the first of the group's messages leased ahead
+   * of it (ClaimedMessage.ahead), was sent the moment it did, before this outcome commits:
+   * record the one, make the other the group's attempt in flight, and lease more ahead
+   * where the route allows. Only stores that lease ahead have it. `ahead`: the messages
+   * newly leased ahead, after those already leased; none when the lease of either was lost.
    */
   markDeliveredAndStarted?(
     lease: LeaseRef,
     attempt: AttemptRecord,
     started: LeaseRef,
     request: Pick<ClaimRequest, 'leaseMs' | 'maxConcurrency' | 'maxPerSecond'>,
-  ): Promise<{ kept: boolean; ahead: ClaimedMessage | null }>;
+  ): Promise<{ kept: boolean; ahead: ClaimedMessage[] }>;
 
   /** The attempt failed: retry at a time, or dead-letter. False when the lease was lost. */
   markFailed(lease: LeaseRef, attempt: AttemptRecord, next: AfterFailure): Promise<boolean>;
@@ -215,7 +215,7 @@ export interface ClaimRequest {
   /** Most attempts started per second for the route, on all instances; none: no limit. */
   maxPerSecond?: number;
   /**
-   * Also lease each group's next message ahead (ClaimedMessage.ahead), where the store
+   * Also lease each group's next messages ahead (ClaimedMessage.ahead), where the store
    * can and the route allows: it is up, not paused, not throttled, and has room under
    * `maxConcurrency`, which counts messages leased ahead as in flight.
    */
@@ -242,12 +242,12 @@ export interface ClaimedMessage extends LeaseRef {
   /** This attempt is the probe of a target that is down. */
   probe: boolean;
   /**
-   * The group's next message, leased ahead while this one is in flight (ClaimRequest.lookAhead).
-   * It may be sent the moment this one is delivered, with markDeliveredAndStarted; any other
-   * outcome gives its lease back. After a crash it counts one attempt, recorded as lost
-   * and not charged, since it may have been sent.
+   * The group's next messages in order, leased ahead while this one is in flight
+   * (ClaimRequest.lookAhead). Each may be sent the moment the one before it is delivered,
+   * with markDeliveredAndStarted; any other outcome gives their leases back. After a crash
+   * each counts one attempt, recorded as lost and not charged, since it may have been sent.
    */
-  ahead?: ClaimedMessage;
+  ahead?: ClaimedMessage[];
 }
 
 /** What an attempt tells of its route's target, under the route's breaker policy. */

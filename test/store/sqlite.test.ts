@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
 import { migrate } from '../../src/store/sqlite/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { Store } from '../../src/store/store.js';
+import type { ClaimedMessage, Store } from '../../src/store/store.js';
 import { fixture } from '../helpers/paths.js';
 import { claim, failed, message, ok, runStoreContract, TestClock } from './contract.js';
 
@@ -377,13 +377,16 @@ describe("sqlite: the writer's order", () => {
   });
 });
 
-describe('sqlite: leasing the next message of a group ahead', () => {
+describe('sqlite: leasing the next messages of a group ahead', () => {
   const LEASE = 30_000;
   const ahead = (route: string, maxConcurrency = 100) => ({
     ...claim(route, 100, maxConcurrency),
     lookAhead: true,
   });
+  const started = { leaseMs: LEASE, maxConcurrency: 100 };
   const later = { retryAt: 0, charged: true, heldByOutage: false } as const;
+  const ofAhead = (head: ClaimedMessage | undefined) =>
+    (head?.ahead ?? []).map((m) => [m.messageId, m.attempt]);
 
   async function storeWith(name: string, count: number, clock = new TestClock()) {
     const store = SqliteStore.open(join(dir, `${name}.db`), { now: clock.now });
@@ -396,36 +399,42 @@ describe('sqlite: leasing the next message of a group ahead', () => {
     return { store, ids, clock };
   }
 
-  it('leases the next message with the head, counts it against maxConcurrency, and starts it once the head is delivered', async () => {
-    const { store, ids } = await storeWith('ahead-chain', 4);
+  it('leases two with the head, counts them against maxConcurrency, and starts the first once the head is delivered', async () => {
+    const { store, ids } = await storeWith('ahead-chain', 5);
     try {
       const [head] = await store.claimDue(ahead('r'));
       assert.equal(head?.messageId, ids[0]);
-      assert.equal(head?.ahead?.messageId, ids[1]);
-      assert.equal(head?.ahead?.attempt, 1);
-      // Shown as waiting, since it is not sent yet, but counted against maxConcurrency.
+      assert.deepEqual(ofAhead(head), [
+        [ids[1], 1],
+        [ids[2], 1],
+      ]);
+      // Shown as waiting, since they are not sent yet, but counted against maxConcurrency.
       const [stats] = await store.routeStats(['r']);
-      assert.deepEqual([stats?.inflight, stats?.queued], [1, 3]);
+      assert.deepEqual([stats?.inflight, stats?.queued], [1, 4]);
       assert.equal((await store.getMessage(ids[1]!))?.state, 'queued');
       await store.enqueue(message('r', 'other', 'o'));
-      assert.deepEqual(await store.claimDue(ahead('r', 2)), []);
-      // Neither is handed out again while they are leased.
+      assert.deepEqual(await store.claimDue(ahead('r', 3)), []);
+      // None of them is handed out again while they are leased.
       assert.deepEqual(
         (await store.claimDue(ahead('r'))).map((m) => m.group),
         ['other'],
       );
 
-      const started = head!.ahead!;
-      const { kept, ahead: next } = await store.markDeliveredAndStarted!(head!, ok(1), started, {
-        leaseMs: LEASE,
-        maxConcurrency: 100,
-      });
-      assert.equal(kept, true);
-      assert.equal(next?.messageId, ids[2]);
+      const first = head!.ahead![0]!;
+      const next = await store.markDeliveredAndStarted!(head!, ok(1), first, started);
+      assert.equal(next.kept, true);
+      assert.deepEqual(
+        next.ahead.map((m) => m.messageId),
+        [ids[3]],
+      );
       // The started message now holds the group's lease, and its outcome is taken.
       const lease = await store.nextLeaseExpiry('r');
       assert.ok(lease !== null && lease >= Date.UTC(2026, 0, 1) + LEASE);
-      assert.equal(await store.markDelivered(started, ok(2)), true);
+      const after = await store.markDeliveredAndStarted!(first, ok(2), head!.ahead![1]!, started);
+      assert.deepEqual(
+        after.ahead.map((m) => m.messageId),
+        [ids[4]],
+      );
       const detail = await store.getMessage(ids[1]!);
       assert.equal(detail?.state, 'delivered');
       assert.deepEqual(
@@ -437,31 +446,34 @@ describe('sqlite: leasing the next message of a group ahead', () => {
     }
   });
 
-  it('gives the message back untouched when the head fails or is delivered without it', async () => {
-    const { store, ids } = await storeWith('ahead-back', 3);
+  it('gives them back untouched when the head fails or is delivered without them', async () => {
+    const { store, ids } = await storeWith('ahead-back', 4);
     try {
       let [head] = await store.claimDue(ahead('r'));
       assert.equal(await store.markFailed(head!, failed(1), later), true);
-      // The head goes first again, and the message behind it has lost no attempt.
+      // The head goes first again, and the messages behind it have lost no attempt.
       [head] = await store.claimDue(ahead('r'));
       assert.equal(head?.messageId, ids[0]);
       assert.equal(head?.attempt, 2);
-      assert.equal(head?.ahead?.messageId, ids[1]);
-      assert.equal(head?.ahead?.attempt, 1);
-      // Delivered while stopping: the message leased ahead was not sent.
+      assert.deepEqual(ofAhead(head), [
+        [ids[1], 1],
+        [ids[2], 1],
+      ]);
+      // Delivered while stopping: what was leased ahead was not sent.
       assert.equal(await store.markDelivered(head!, ok(2)), true);
       const [next] = await store.claimDue(claim('r'));
       assert.equal(next?.messageId, ids[1]);
       assert.equal(next?.attempt, 1);
-      assert.equal(next?.lease, head?.ahead?.lease);
+      assert.equal(next?.lease, head?.ahead?.[0]?.lease);
       assert.deepEqual((await store.getMessage(ids[1]!))?.history, []);
+      assert.equal((await store.getMessage(ids[2]!))?.attempts, 0);
     } finally {
       await store.close();
     }
   });
 
-  it('records a lost attempt, not charged, for the message leased ahead of a head whose lease ran out', async () => {
-    const { store, ids, clock } = await storeWith('ahead-lost', 2);
+  it('records a lost attempt, not charged, for each message leased ahead of a head whose lease ran out', async () => {
+    const { store, ids, clock } = await storeWith('ahead-lost', 3);
     try {
       const [head] = await store.claimDue(ahead('r'));
       clock.advance(LEASE + 1);
@@ -476,13 +488,15 @@ describe('sqlite: leasing the next message of a group ahead', () => {
         error: 'lost',
       };
       assert.equal(await store.markFailed(expired!, lost, later), true);
-      const behind = await store.getMessage(ids[1]!);
-      assert.equal(behind?.state, 'queued');
-      assert.deepEqual(
-        behind?.history.map((a) => [a.number, a.outcome]),
-        [[head!.ahead!.attempt, 'lease_expired']],
-      );
-      // Its next attempt has the next number, and the lost one was not charged.
+      for (const behind of head!.ahead!) {
+        const detail = await store.getMessage(behind.messageId);
+        assert.equal(detail?.state, 'queued');
+        assert.deepEqual(
+          detail?.history.map((a) => [a.number, a.outcome]),
+          [[behind.attempt, 'lease_expired']],
+        );
+      }
+      // The next attempt has the next number, and the lost one was not charged.
       await store.markDelivered((await store.claimDue(claim('r')))[0]!, ok(clock.t));
       const [next] = await store.claimDue(claim('r'));
       assert.equal(next?.messageId, ids[1]);
@@ -494,38 +508,40 @@ describe('sqlite: leasing the next message of a group ahead', () => {
   });
 
   it('leases nothing ahead beyond maxConcurrency, while paused, or while the target is down', async () => {
-    const { store } = await storeWith('ahead-limits', 6);
+    const { store } = await storeWith('ahead-limits', 9);
     try {
       let [head] = await store.claimDue(ahead('r', 1));
       assert.equal(head?.ahead, undefined);
       await store.markDelivered(head!, ok(1));
+      [head] = await store.claimDue(ahead('r', 2));
+      assert.equal(head?.ahead?.length, 1);
+      await store.markDelivered(head!, ok(1));
 
       [head] = await store.claimDue(ahead('r'));
       await store.setPaused('r', true);
-      const paused = await store.markDeliveredAndStarted!(head!, ok(2), head!.ahead!, {
-        leaseMs: LEASE,
-        maxConcurrency: 100,
-      });
+      const paused = await store.markDeliveredAndStarted!(head!, ok(2), head!.ahead![0]!, started);
       // What was leased ahead before the pause goes on; nothing more is leased.
-      assert.deepEqual([paused.kept, paused.ahead], [true, null]);
-      assert.equal((await store.routeStats(['r']))[0]?.inflight, 1);
-      assert.equal((await store.getMessage(head!.ahead!.messageId))?.state, 'inflight');
-      await store.markDelivered(head!.ahead!, ok(3));
+      assert.deepEqual([paused.kept, paused.ahead], [true, []]);
+      assert.deepEqual((await store.routeStats(['r']))[0]?.inflight, 1);
+      const last = head!.ahead![1]!;
+      assert.equal(
+        (await store.markDeliveredAndStarted!(head!.ahead![0]!, ok(3), last, started)).kept,
+        true,
+      );
+      assert.equal((await store.getMessage(last.messageId))?.state, 'inflight');
+      await store.markDelivered(last, ok(4));
       await store.setPaused('r', false);
 
       [head] = await store.claimDue(ahead('r'));
-      assert.ok(head?.ahead);
+      assert.equal(head?.ahead?.length, 2);
       const { after } = await store.updateTargetHealth('r', {
         event: { kind: 'unavailable', error: 'refused', probe: false },
         policy: { after: 1, probeInitialMs: 1_000, probeMaxMs: 1_000 },
         now: Date.UTC(2026, 0, 1),
       });
       assert.equal(after.state, 'down');
-      const down = await store.markDeliveredAndStarted!(head!, ok(4), head!.ahead!, {
-        leaseMs: LEASE,
-        maxConcurrency: 100,
-      });
-      assert.deepEqual([down.kept, down.ahead], [true, null]);
+      const down = await store.markDeliveredAndStarted!(head!, ok(5), head!.ahead![0]!, started);
+      assert.deepEqual([down.kept, down.ahead], [true, []]);
     } finally {
       await store.close();
     }

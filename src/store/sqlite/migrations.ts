@@ -210,12 +210,14 @@ DROP TABLE dedup;
   },
   {
     version: 6,
-    name: 'the next message of a group leased ahead',
+    name: 'the next messages of a group leased ahead',
     sql: `
--- The message leased ahead of the group's head while the head is in flight (writes.ts,
--- leaseAhead): sent the moment the head is delivered, before that outcome commits. Kept
--- in the group's row so that whatever ends the head's attempt finds it in one look-up.
+-- The two messages leased ahead of the group's head while the head is in flight, in order
+-- (writes.ts, leaseAhead): each is sent the moment the one before it is delivered, before
+-- that outcome commits. Kept in the group's row so that whatever ends the head's attempt
+-- finds them in one look-up.
 ALTER TABLE groups ADD COLUMN ahead_pk INTEGER;
+ALTER TABLE groups ADD COLUMN ahead2_pk INTEGER;
 `,
   },
 ];

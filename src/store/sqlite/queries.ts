@@ -53,7 +53,9 @@ export function prepareStatements(db: Database.Database) {
     deleteMessage: p('DELETE FROM messages WHERE pk = ?'),
 
     // groups: the head of each group with undelivered messages
-    groupGet: p('SELECT head_pk, status, ahead_pk FROM groups WHERE route = ? AND group_id = ?'),
+    groupGet: p(
+      'SELECT head_pk, status, ahead_pk, ahead2_pk FROM groups WHERE route = ? AND group_id = ?',
+    ),
     groupAdd: p(
       `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, 'ready', ?)
        ON CONFLICT (route, group_id) DO NOTHING`,
@@ -61,7 +63,8 @@ export function prepareStatements(db: Database.Database) {
     groupPut: p(
       `INSERT INTO groups (route, group_id, head_pk, status, due_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (route, group_id) DO UPDATE
-       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at, ahead_pk = NULL`,
+       SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at,
+         ahead_pk = NULL, ahead2_pk = NULL`,
     ),
     groupLeased: p(
       `UPDATE groups SET status = 'inflight', due_at = ? WHERE route = ? AND group_id = ?`,
@@ -77,7 +80,7 @@ export function prepareStatements(db: Database.Database) {
        ORDER BY seq LIMIT 1`,
     ),
 
-    // leasing ahead: the message after the head, while the head is in flight
+    // leasing ahead: the messages after the head, while the head is in flight
     pendingAfter: p(
       `SELECT pk, state, available_at FROM messages
        WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND seq > ? ORDER BY seq LIMIT 1`,
@@ -96,15 +99,16 @@ export function prepareStatements(db: Database.Database) {
          coalesce(tried_at, enqueued_at) AS charge_since`,
     ),
     aheadCount: p(
-      `SELECT count(ahead_pk) AS n FROM groups WHERE route = ? AND status = 'inflight'`,
+      `SELECT count(ahead_pk) + count(ahead2_pk) AS n FROM groups WHERE route = ? AND status = 'inflight'`,
     ),
-    groupAhead: p('UPDATE groups SET ahead_pk = ? WHERE route = ? AND group_id = ?'),
+    groupAhead: p('UPDATE groups SET ahead_pk = ?, ahead2_pk = ? WHERE route = ? AND group_id = ?'),
+    seqByPk: p('SELECT seq FROM messages WHERE pk = ?'),
     aheadStarted: p(
       `UPDATE messages SET leased_at = ?, lease_expires_at = ?
        WHERE pk = ? AND id = ? AND total_attempts = ? AND state = 'inflight' RETURNING pk, seq`,
     ),
     groupStarted: p(
-      `UPDATE groups SET head_pk = ?, status = 'inflight', due_at = ?, ahead_pk = NULL
+      `UPDATE groups SET head_pk = ?, status = 'inflight', due_at = ?, ahead_pk = ahead2_pk, ahead2_pk = NULL
        WHERE route = ? AND group_id = ?`,
     ),
     aheadGiveBack: p(

@@ -128,7 +128,7 @@ export class SqliteStore implements Store {
     const claimed = await this.write('claim', { request, now: this.now() });
     for (const message of claimed) {
       withBuffer(message);
-      if (message.ahead) withBuffer(message.ahead);
+      for (const ahead of message.ahead ?? []) withBuffer(ahead);
     }
     return claimed;
   }
@@ -142,7 +142,7 @@ export class SqliteStore implements Store {
     attempt: AttemptRecord,
     started: LeaseRef,
     request: Pick<ClaimRequest, 'leaseMs' | 'maxConcurrency' | 'maxPerSecond'>,
-  ): Promise<{ kept: boolean; ahead: ClaimedMessage | null }> {
+  ): Promise<{ kept: boolean; ahead: ClaimedMessage[] }> {
     const result = await this.write('deliverAndStart', {
       lease: leaseOf(lease),
       attempt,
@@ -154,7 +154,7 @@ export class SqliteStore implements Store {
       },
       now: this.now(),
     });
-    if (result.ahead) withBuffer(result.ahead);
+    for (const ahead of result.ahead) withBuffer(ahead);
     return result;
   }
 

@@ -45,7 +45,14 @@ interface GroupRow {
   head_pk: number;
   status: string;
   ahead_pk: number | null;
+  ahead2_pk: number | null;
 }
+
+/**
+ * How many of a group's messages are leased ahead of its head at most: one is sent the
+ * moment the head is delivered, while the commit that leases the next is still under way.
+ */
+const LEASED_AHEAD = 2;
 
 /** A row of the dedup log. */
 interface DedupRow {
@@ -152,11 +159,14 @@ export class Writes {
       stale = claimed.length - before < heads.length;
     }
     if (request.lookAhead && !probe && request.maxPerSecond === undefined) {
-      let ahead = request.maxConcurrency - countOf(this.sql, request.route, 'inflight');
+      let spare = request.maxConcurrency - countOf(this.sql, request.route, 'inflight');
       for (const head of claimed) {
-        if (ahead <= 0) break;
-        head.ahead = this.leaseAhead(request.route, head.group, head.sequence, now);
-        if (head.ahead) ahead--;
+        if (spare <= 0) break;
+        const leased = this.leaseAhead(request.route, head.group, head.sequence, now, spare);
+        if (leased.length === 0) continue;
+        spare -= leased.length;
+        head.ahead = leased.map(({ message }) => message);
+        this.sql.groupAhead.run(leased[0]!.pk, leased[1]?.pk ?? null, request.route, head.group);
       }
     }
     if (claimed.length > 0 && probe) this.sql.probeLeased.run(leaseExpiresAt, request.route);
@@ -184,9 +194,9 @@ export class Writes {
   }
 
   /**
-   * Deliver a head and start the message leased ahead of it, which was sent the moment the
-   * head's 2xx came: it becomes the group's head in flight, with a lease from now, and the
-   * message after it is leased ahead in turn.
+   * Deliver a head and start the first message leased ahead of it, which was sent the
+   * moment the head's 2xx came: it becomes the group's head in flight, with a lease from
+   * now, and more are leased ahead to keep LEASED_AHEAD of them.
    */
   deliverAndStart({
     lease,
@@ -200,11 +210,11 @@ export class Writes {
     started: LeaseRef;
     request: Pick<ClaimRequest, 'leaseMs' | 'maxConcurrency' | 'maxPerSecond'>;
     now: number;
-  }): { kept: boolean; ahead: ClaimedMessage | null } {
+  }): { kept: boolean; ahead: ClaimedMessage[] } {
     const row = this.sql.deliver.get(now, lease.messageId, lease.lease) as
       | { pk: number; route: string; group_id: string }
       | undefined;
-    if (!row) return { kept: false, ahead: null };
+    if (!row) return { kept: false, ahead: [] };
     const { route, group_id: group } = row;
     this.sql.insertAttempt.run(row.pk, lease.lease, ...attemptValues(attempt));
     const current = this.sql.groupGet.get(route, group) as GroupRow | undefined;
@@ -222,19 +232,37 @@ export class Writes {
     if (!head) {
       // Not the message leased ahead (whose lease was lost with the head's): the started
       // attempt's outcome will be refused, and the message goes round again.
-      if (current?.ahead_pk != null) this.dropAhead(current.ahead_pk, null);
+      if (current) this.dropAhead(current, null);
       this.refreshGroup(route, group, current);
-      return { kept: true, ahead: null };
+      return { kept: true, ahead: [] };
     }
     this.sql.groupStarted.run(head.pk, leaseExpiresAt, route, group);
     const routeRow = this.sql.routeGet.get(route) as RouteRow | undefined;
-    const mayLeaseAhead =
-      request.maxPerSecond === undefined &&
-      !routeRow?.paused &&
-      routeRow?.target_state !== 'down' &&
-      countOf(this.sql, route, 'inflight') < request.maxConcurrency;
-    const ahead = mayLeaseAhead ? this.leaseAhead(route, group, head.seq, now) : undefined;
-    return { kept: true, ahead: ahead ?? null };
+    const room = request.maxConcurrency - countOf(this.sql, route, 'inflight');
+    if (
+      request.maxPerSecond !== undefined ||
+      routeRow?.paused ||
+      routeRow?.target_state === 'down' ||
+      room <= 0
+    ) {
+      return { kept: true, ahead: [] };
+    }
+    // The one still leased ahead stays first; more follow it.
+    const second = current!.ahead2_pk;
+    const after =
+      second === null ? head.seq : (this.sql.seqByPk.get(second) as { seq: number }).seq;
+    const leased = this.leaseAhead(
+      route,
+      group,
+      after,
+      now,
+      Math.min(room, LEASED_AHEAD - (second === null ? 0 : 1)),
+    );
+    if (leased.length > 0) {
+      const pks = [...(second === null ? [] : [second]), ...leased.map(({ pk }) => pk)];
+      this.sql.groupAhead.run(pks[0]!, pks[1] ?? null, route, group);
+    }
+    return { kept: true, ahead: leased.map(({ message }) => message) };
   }
 
   fail({
@@ -422,27 +450,34 @@ export class Writes {
   }
 
   /**
-   * Lease the group's next message after `seq` ahead, if it is due: it takes an attempt
-   * number now, and its lease's times once it is started (deliverAndStart).
+   * Lease up to `most` of the group's messages after `seq` ahead, in order, as long as
+   * they are due: each takes an attempt number now, and its lease's times once it is
+   * started (deliverAndStart). The caller keeps them in the group's row.
    */
   private leaseAhead(
     route: string,
     group: string,
     seq: number,
     now: number,
-  ): ClaimedMessage | undefined {
-    const next = (
-      this.orderingOf(route) === 'strict'
-        ? this.sql.pendingAfter.get(route, group, seq)
-        : this.sql.queuedAfter.get(route, group, seq)
-    ) as { pk: number; state: MessageState; available_at: number } | undefined;
-    if (next?.state !== 'queued' || next.available_at > now) return undefined;
-    const row = this.sql.leaseAhead.get(next.pk, now) as
-      | (MessageRow & { charge_since: number })
-      | undefined;
-    if (!row) return undefined;
-    this.sql.groupAhead.run(row.pk, route, group);
-    return toClaimedMessage(route, row, this.sql.payloadGet.get(row.pk) as PayloadRow, false);
+    most: number,
+  ): Array<{ pk: number; message: ClaimedMessage }> {
+    const leased: Array<{ pk: number; message: ClaimedMessage }> = [];
+    for (let after = seq; leased.length < Math.min(most, LEASED_AHEAD); ) {
+      const next = (
+        this.orderingOf(route) === 'strict'
+          ? this.sql.pendingAfter.get(route, group, after)
+          : this.sql.queuedAfter.get(route, group, after)
+      ) as { pk: number; state: MessageState; available_at: number } | undefined;
+      if (next?.state !== 'queued' || next.available_at > now) break;
+      const row = this.sql.leaseAhead.get(next.pk, now) as
+        | (MessageRow & { charge_since: number })
+        | undefined;
+      if (!row) break;
+      const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
+      leased.push({ pk: row.pk, message: toClaimedMessage(route, row, payload, false) });
+      after = row.seq;
+    }
+    return leased;
   }
 
   /** Record the attempt of a completed lease and move its group on. */
@@ -451,21 +486,27 @@ export class Writes {
     const { pk, route, group_id } = row as { pk: number; route: string; group_id: string };
     this.sql.insertAttempt.run(pk, lease.lease, ...attemptValues(attempt));
     const current = this.sql.groupGet.get(route, group_id) as GroupRow | undefined;
-    if (current?.ahead_pk != null) {
-      // The chain ends here, and the message leased ahead waits again. A lost head may have
-      // been delivered and that message sent: it counts a lost attempt too. Any other
-      // outcome came before it could be sent.
-      this.dropAhead(current.ahead_pk, attempt.outcome === 'lease_expired' ? now : null);
+    if (current) {
+      // The chain ends here, and the messages leased ahead wait again. A lost head may have
+      // been delivered and those sent: they count a lost attempt too. Any other outcome
+      // came before they could be sent.
+      this.dropAhead(current, attempt.outcome === 'lease_expired' ? now : null);
     }
     this.refreshGroup(route, group_id, current);
     return true;
   }
 
   /**
-   * End the lease of a group's message leased ahead: given back untouched, or, when it may
-   * have been sent (`lostAt`), with a lost attempt recorded and not charged.
+   * End the leases of a group's messages leased ahead: given back untouched, or, when they
+   * may have been sent (`lostAt`), each with a lost attempt recorded and not charged.
    */
-  private dropAhead(aheadPk: number, lostAt: number | null): void {
+  private dropAhead(group: GroupRow, lostAt: number | null): void {
+    for (const pk of [group.ahead_pk, group.ahead2_pk]) {
+      if (pk !== null) this.dropOneAhead(pk, lostAt);
+    }
+  }
+
+  private dropOneAhead(aheadPk: number, lostAt: number | null): void {
     if (lostAt === null) {
       this.sql.aheadGiveBack.run(aheadPk);
       return;
@@ -484,7 +525,7 @@ export class Writes {
         status: null,
         responseExcerpt: null,
         error:
-          'leased ahead when the lease of the message before it expired (hookq stopped or crashed); it may have been sent',
+          'leased ahead when the lease of the head of its group expired (hookq stopped or crashed); it may have been sent',
       }),
     );
   }
