@@ -53,7 +53,7 @@ const STORE_ERROR_LOG_EVERY_MS = 30_000;
  */
 export class Dispatcher {
   private readonly workers: RouteWorker[];
-  private unsubscribe: (() => void) | undefined;
+  private readonly subscriptions: Array<() => void> = [];
 
   constructor(private readonly options: DispatcherOptions) {
     this.workers = options.routes.map((route) => new RouteWorker(route, options));
@@ -61,7 +61,13 @@ export class Dispatcher {
 
   start(): void {
     const byName = new Map(this.workers.map((worker) => [worker.route.name, worker]));
-    this.unsubscribe = this.options.store.onWork((route) => byName.get(route)?.noticeWork());
+    const { store } = this.options;
+    this.subscriptions.push(store.onWork((route) => byName.get(route)?.noticeWork()));
+    const onPaused = store.onPaused?.((route, paused) => {
+      const worker = byName.get(route);
+      if (worker) worker.paused = paused;
+    });
+    if (onPaused) this.subscriptions.push(onPaused);
     for (const worker of this.workers) worker.kick();
   }
 
@@ -78,7 +84,7 @@ export class Dispatcher {
    * not finished: their leases expire and they are delivered again after a restart.
    */
   async stop(graceMs: number): Promise<number> {
-    this.unsubscribe?.();
+    for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
     const unfinished = await Promise.all(this.workers.map((worker) => worker.stop(graceMs)));
     return unfinished.reduce((sum, n) => sum + n, 0);
   }
@@ -105,6 +111,11 @@ class RouteWorker {
   private pass: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
+  /**
+   * Set when this process paused the route: the store leases nothing more, and what it
+   * leased ahead is given back instead of sent.
+   */
+  paused = false;
   /**
    * Counts passes. A pass's sleep is computed after it ends, from store reads that take
    * time; if another pass began meanwhile, that one's sleep is fresher and this one must
@@ -347,8 +358,8 @@ class RouteWorker {
   /**
    * Record a delivery, and send the group's next message at once if it was leased ahead:
    * its lease and attempt number were committed while this one was in flight, so the two
-   * round trips (this outcome's commit, the next attempt) overlap. Once stopping, the
-   * messages leased ahead are given back instead.
+   * round trips (this outcome's commit, the next attempt) overlap. Once stopping or
+   * paused, the messages leased ahead are given back instead.
    */
   private deliveredAndNext(
     message: ClaimedMessage,
@@ -357,7 +368,7 @@ class RouteWorker {
     next: ClaimedMessage | undefined,
   ): Promise<boolean> {
     const { store } = this.options;
-    if (next === undefined || this.stopped || !store.markDeliveredAndStarted) {
+    if (next === undefined || this.stopped || this.paused || !store.markDeliveredAndStarted) {
       return store.markDelivered(message, record);
     }
     const { leaseMs } = this;

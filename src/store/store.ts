@@ -144,6 +144,12 @@ export interface Store {
    */
   onWork(listener: (route: string) => void): () => void;
 
+  /**
+   * Be told, before setPaused resolves, that a route of this process was paused: messages
+   * leased ahead must not be sent after it. Only stores that lease ahead have it.
+   */
+  onPaused?(listener: (route: string, paused: boolean) => void): () => void;
+
   close(): Promise<void>;
 }
 

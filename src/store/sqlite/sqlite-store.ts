@@ -59,6 +59,7 @@ export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities;
 
   private readonly listeners = new Set<(route: string) => void>();
+  private readonly pauseListeners = new Set<(route: string, paused: boolean) => void>();
   private readonly now: () => number;
   private readonly sql: Statements;
   private readonly writer: Writer;
@@ -306,6 +307,7 @@ export class SqliteStore implements Store {
 
   async setPaused(route: string, paused: boolean): Promise<void> {
     await this.write('setPaused', { route, paused });
+    for (const listener of this.pauseListeners) listener(route, paused);
     if (!paused) this.emitWork(route);
   }
 
@@ -334,6 +336,11 @@ export class SqliteStore implements Store {
   onWork(listener: (route: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onPaused(listener: (route: string, paused: boolean) => void): () => void {
+    this.pauseListeners.add(listener);
+    return () => this.pauseListeners.delete(listener);
   }
 
   async close(): Promise<void> {
