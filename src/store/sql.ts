@@ -72,7 +72,15 @@ function messagesWhere(filter: MessageFilter, param: Param) {
       // Few messages are in flight and each heads its group: find them there.
       from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
     }
-    conditions.push(`m.state = '${filter.state}'`);
+    if (filter.state === 'queued') {
+      // A message leased ahead of its group's head is in flight with no lease of its
+      // own yet: not sent, so it is listed as waiting, as everywhere else.
+      conditions.push(
+        `(m.state = 'queued' OR (m.state = 'inflight' AND m.lease_expires_at IS NULL))`,
+      );
+    } else {
+      conditions.push(`m.state = '${filter.state}'`);
+    }
   }
   if (filter.route !== undefined) conditions.push(`m.route = ${param(filter.route)}`);
   if (filter.group !== undefined) conditions.push(`m.group_id = ${param(filter.group)}`);

@@ -412,6 +412,12 @@ describe('sqlite: leasing the next messages of a group ahead', () => {
       const [stats] = await store.routeStats(['r']);
       assert.deepEqual([stats?.inflight, stats?.queued], [1, 4]);
       assert.equal((await store.getMessage(ids[1]!))?.state, 'queued');
+      // Listed and counted as waiting, like the route's counts.
+      const listed = async (state: 'queued' | 'inflight') =>
+        (await store.listMessages({ route: 'r', state, limit: 10 })).items.map((m) => m.id);
+      assert.deepEqual(await listed('queued'), ids.slice(1));
+      assert.deepEqual(await listed('inflight'), [ids[0]]);
+      assert.equal(await store.countMessages({ route: 'r', state: 'queued' }), 4);
       await store.enqueue(message('r', 'other', 'o'));
       assert.deepEqual(await store.claimDue(ahead('r', 3)), []);
       // None of them is handed out again while they are leased.
