@@ -555,6 +555,25 @@ export function runStoreContract(
         assert.equal((await store.getMessage(messageId))?.state, 'delivered');
       });
 
+      it('counts each state a batch of claims and outcomes moves its messages through', async () => {
+        const store = await fresh();
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => store.enqueue(message('r', `g${i % 10}`, `m${i}`))),
+        );
+        const counts = async () => {
+          const { queued, inflight, delivered } = (await store.routeStats(['r']))[0]!;
+          return { queued, inflight, delivered };
+        };
+        const heads = await store.claimDue(claim('r'));
+        assert.equal(heads.length, 10, 'one head per group');
+        assert.deepEqual(await counts(), { queued: 20, inflight: 10, delivered: 0 });
+        await Promise.all(heads.map((m) => store.markDelivered(m, ok(clock.t))));
+        assert.deepEqual(await counts(), { queued: 20, inflight: 0, delivered: 10 });
+        const next = await store.claimDue(claim('r', 4));
+        await Promise.all(next.map((m) => store.markDelivered(m, ok(clock.t))));
+        assert.deepEqual(await counts(), { queued: 16, inflight: 0, delivered: 14 });
+      });
+
       it('outcomes that arrive together each move their own group on, and a lost lease among them is refused', async () => {
         const store = await fresh();
         // Groups a–d have two messages each; e has one; f's head will have lost its lease.
