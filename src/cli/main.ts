@@ -3,7 +3,7 @@
 // machine's memory: on a large machine the young generation takes 32 MB and the old one
 // grows four-fold between collections, so half of a busy hookq's heap was garbage. Even
 // capped, the old space was let grow to half again what it held between collections;
-// growing it by a quarter at a time keeps 6-10 MB less resident at the same speed. Bodies
+// growing it by a quarter at a time keeps 4-10 MB less resident at the same speed. Bodies
 // are Buffers outside the heap and do not count against its 1 GB limit.
 import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
