@@ -552,4 +552,45 @@ describe('sqlite: leasing the next messages of a group ahead', () => {
       await store.close();
     }
   });
+
+  it('leases nothing more ahead once a redrive put an earlier message back in the group', async () => {
+    const clock = new TestClock();
+    const store = SqliteStore.open(join(dir, 'ahead-redrive.db'), {
+      now: clock.now,
+      ordering: { r: 'fifo' },
+    });
+    try {
+      const dead = await store.enqueue(message('r', 'g', 'dead'));
+      await store.markFailed((await store.claimDue(claim('r')))[0]!, failed(1), {
+        deadLetter: 'failed 1 of 1 attempts',
+      });
+      const later: string[] = [];
+      for (let i = 1; i <= 5; i++) {
+        later.push(
+          ((await store.enqueue(message('r', 'g', `m${i}`))) as { messageId: string }).messageId,
+        );
+      }
+      const [head] = await store.claimDue(ahead('r'));
+      assert.equal(head?.messageId, later[0]);
+      // Redriven while the group is on its way: m2 and m3, leased before the redrive, may
+      // already be sent and go on; nothing later than the redriven message is leased.
+      assert.equal(await store.redrive({ route: 'r', group: 'g' }), 1);
+      const [m2, m3] = head!.ahead!;
+      assert.deepEqual(
+        (await store.markDeliveredAndStarted!(head!, ok(2), m2!, started)).ahead,
+        [],
+      );
+      assert.deepEqual((await store.markDeliveredAndStarted!(m2!, ok(3), m3!, started)).ahead, []);
+      assert.equal(await store.markDelivered(m3!, ok(4)), true);
+      // Then the redriven message, before m4 and m5.
+      const [next] = await store.claimDue(ahead('r'));
+      assert.equal(next?.messageId, dead.messageId);
+      assert.deepEqual(
+        (next?.ahead ?? []).map((m) => m.messageId),
+        later.slice(3),
+      );
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -243,7 +243,8 @@ export class Writes {
       request.maxPerSecond !== undefined ||
       routeRow?.paused ||
       routeRow?.target_state === 'down' ||
-      room <= 0
+      room <= 0 ||
+      this.redrivenBefore(route, group, head.seq)
     ) {
       return { kept: true, ahead: [] };
     }
@@ -478,6 +479,17 @@ export class Writes {
       after = row.seq;
     }
     return leased;
+  }
+
+  /**
+   * Whether the group has a message waiting that comes before `seq`, the one just
+   * started: only a redrive puts one there, and it must go before anything not yet
+   * leased (SPEC §2: a redrive keeps order). The chain then ends with what is leased
+   * already, which may have been sent, and the next claim takes the redriven message.
+   */
+  private redrivenBefore(route: string, group: string, seq: number): boolean {
+    const first = this.sql.firstQueued.get(route, group) as HeadRow | undefined;
+    return first !== undefined && first.seq < seq;
   }
 
   /** Record the attempt of a completed lease and move its group on. */
