@@ -175,3 +175,72 @@ test('exhausted messages become dead letters, hold strict groups, and redrive in
   }
   assert.equal((await store.blockedGroups('strict', 10)).items.length, 0);
 });
+
+test('a dead letter redriven while its fifo group is being delivered goes before what was not yet on its way', async (t) => {
+  let healthy = false;
+  // Slow answers keep the group's messages going out one after another for a while.
+  const target = await TestTarget.start((received) =>
+    received.body.includes('poison')
+      ? healthy
+        ? 200
+        : { status: 500, body: 'cannot take it' }
+      : { status: 200, afterMs: 20 },
+  );
+  onEnd(t, () => target.close());
+  const dir = removeAfter(t, tempDir('hookq-e2e-dlq-chain-'));
+  const config = writeConfig(dir, {
+    routes: [
+      {
+        name: 'fifo',
+        path: '/fifo',
+        ordering: 'fifo',
+        target: target.url,
+        group: { header: 'X-Group' },
+        retry: { maxAttempts: 1 },
+        delivery: { timeout: '2s' },
+      },
+    ],
+  });
+  const { ingressUrl } = await serve(t, config);
+  const store = SqliteStore.open(join(dir, 'hookq.db'), { ordering: { fifo: 'fifo' } });
+  onEnd(t, () => store.close());
+  const send = async (n: number, kind: string) => {
+    const body = Buffer.from(JSON.stringify({ n, kind }));
+    return accepted(await post(`${ingressUrl}/fifo`, body, { 'x-group': 'A' }), 'A', n, body);
+  };
+  const arrivals = () => target.received.map((received) => hookqHeaders(received).id);
+
+  const poison = await send(0, 'poison');
+  await waitUntil(
+    'the poisoned message dead',
+    async () => (await store.getMessage(poison.id))?.state === 'dead',
+    5_000,
+  );
+  const later: Accepted[] = [];
+  for (let n = 1; n <= 40; n++) later.push(await send(n, 'fine'));
+  await waitUntil('the group being delivered', async () => arrivals().length >= 6, 5_000);
+
+  healthy = true;
+  assert.equal(await store.redrive({ route: 'fifo', group: 'A' }), 1);
+  const before = arrivals().length;
+  await waitUntil(
+    'everything delivered',
+    async () =>
+      (await store.getMessage(poison.id))?.state === 'delivered' &&
+      (await store.getMessage(later.at(-1)!.id))?.state === 'delivered',
+    15_000,
+  );
+  // Only what had been leased when the redrive committed may still go first: the
+  // message in flight and the two leased ahead of it.
+  const after = arrivals().slice(before);
+  const overtaking = after.indexOf(poison.id);
+  assert.ok(
+    overtaking >= 0 && overtaking <= 3,
+    `${overtaking} later messages were delivered after the redrive, before the redriven one`,
+  );
+  // The rest of the group keeps its order around it.
+  assert.deepEqual(
+    arrivals().filter((id) => id !== poison.id),
+    later.map((m) => m.id),
+  );
+});
