@@ -216,24 +216,31 @@ export class SqliteStore implements Store {
   }
 
   async replay(id: string): Promise<EnqueueResult & { duplicate: false }> {
-    const copy: QueuedMessage = replayCopyOf(await this.getMessage(id), id);
+    // Read and asked for before the first await: replays called one after another are
+    // written in that order, like every write here (capabilities.writesInCallOrder).
+    const copy: QueuedMessage = replayCopyOf(
+      this.readNow(() => this.messageDetail(id)),
+      id,
+    );
     const result = await this.write('enqueue', { message: copy, now: this.now() });
     this.emitWork(copy.route);
     return result as EnqueueResult & { duplicate: false };
   }
 
   getMessage(id: string): Promise<MessageDetail | null> {
-    return this.read(() => {
-      const row = this.sql.messageById.get(id) as MessageRow | undefined;
-      if (!row) return null;
-      const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
-      return {
-        ...toMessage(row),
-        headers: JSON.parse(payload.headers) as HeaderList,
-        body: payload.body,
-        history: (this.sql.attemptsOf.all(row.pk) as AttemptRow[]).map(toAttempt),
-      };
-    });
+    return this.read(() => this.messageDetail(id));
+  }
+
+  private messageDetail(id: string): MessageDetail | null {
+    const row = this.sql.messageById.get(id) as MessageRow | undefined;
+    if (!row) return null;
+    const payload = this.sql.payloadGet.get(row.pk) as PayloadRow;
+    return {
+      ...toMessage(row),
+      headers: JSON.parse(payload.headers) as HeaderList,
+      body: payload.body,
+      history: (this.sql.attemptsOf.all(row.pk) as AttemptRow[]).map(toAttempt),
+    };
   }
 
   listMessages(query: ListQuery): Promise<Page<Message>> {
@@ -369,11 +376,19 @@ export class SqliteStore implements Store {
    * is one snapshot; better-sqlite3 is synchronous, the Store contract is not.
    */
   private read<T>(work: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
     try {
-      return Promise.resolve(this.db.transaction(work)());
+      return Promise.resolve(this.readNow(work));
     } catch (error) {
-      return Promise.reject(translateSqliteError(error, this.capabilities.location));
+      return Promise.reject(error);
+    }
+  }
+
+  private readNow<T>(work: () => T): T {
+    if (this.closed) throw new StorageUnavailableError('the store is closed');
+    try {
+      return this.db.transaction(work)();
+    } catch (error) {
+      throw translateSqliteError(error, this.capabilities.location);
     }
   }
 }
