@@ -392,7 +392,6 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** The methods an `Allow` header may name; HEAD is answered wherever GET is. */
 /**
  * Replays asked for together, where they commit together: a commit each rather than one
  * per message, and few enough that their bodies (up to a route's maxBodyBytes each) stay
@@ -400,6 +399,7 @@ function digest(text: string): Buffer {
  */
 const REPLAYS_TOGETHER = 32;
 
+/** The methods an `Allow` header may name; HEAD is answered wherever GET is. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
