@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
+import type { Ordering } from '../../src/core/terms.js';
 import { migrate } from '../../src/store/sqlite/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { ClaimedMessage, Store } from '../../src/store/store.js';
@@ -388,8 +389,16 @@ describe('sqlite: leasing the next messages of a group ahead', () => {
   const ofAhead = (head: ClaimedMessage | undefined) =>
     (head?.ahead ?? []).map((m) => [m.messageId, m.attempt]);
 
-  async function storeWith(name: string, count: number, clock = new TestClock()) {
-    const store = SqliteStore.open(join(dir, `${name}.db`), { now: clock.now });
+  async function storeWith(
+    name: string,
+    count: number,
+    clock = new TestClock(),
+    ordering: Ordering = 'strict',
+  ) {
+    const store = SqliteStore.open(join(dir, `${name}.db`), {
+      now: clock.now,
+      ordering: { r: ordering },
+    });
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
       ids.push(
@@ -554,24 +563,13 @@ describe('sqlite: leasing the next messages of a group ahead', () => {
   });
 
   it('leases nothing more ahead once a redrive put an earlier message back in the group', async () => {
-    const clock = new TestClock();
-    const store = SqliteStore.open(join(dir, 'ahead-redrive.db'), {
-      now: clock.now,
-      ordering: { r: 'fifo' },
-    });
+    const { store, ids } = await storeWith('ahead-redrive', 6, new TestClock(), 'fifo');
     try {
-      const dead = await store.enqueue(message('r', 'g', 'dead'));
       await store.markFailed((await store.claimDue(claim('r')))[0]!, failed(1), {
         deadLetter: 'failed 1 of 1 attempts',
       });
-      const later: string[] = [];
-      for (let i = 1; i <= 5; i++) {
-        later.push(
-          ((await store.enqueue(message('r', 'g', `m${i}`))) as { messageId: string }).messageId,
-        );
-      }
       const [head] = await store.claimDue(ahead('r'));
-      assert.equal(head?.messageId, later[0]);
+      assert.equal(head?.messageId, ids[1]);
       // Redriven while the group is on its way: m2 and m3, leased before the redrive, may
       // already be sent and go on; nothing later than the redriven message is leased.
       assert.equal(await store.redrive({ route: 'r', group: 'g' }), 1);
@@ -584,10 +582,10 @@ describe('sqlite: leasing the next messages of a group ahead', () => {
       assert.equal(await store.markDelivered(m3!, ok(4)), true);
       // Then the redriven message, before m4 and m5.
       const [next] = await store.claimDue(ahead('r'));
-      assert.equal(next?.messageId, dead.messageId);
+      assert.equal(next?.messageId, ids[0]);
       assert.deepEqual(
         (next?.ahead ?? []).map((m) => m.messageId),
-        later.slice(3),
+        ids.slice(4),
       );
     } finally {
       await store.close();

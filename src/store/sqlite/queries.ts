@@ -80,15 +80,11 @@ export function prepareStatements(db: Database.Database) {
        ORDER BY seq LIMIT 1`,
     ),
 
-    // leasing ahead: the messages after the head, while the head is in flight
+    // leasing ahead in a strict group: the messages after the head, while the head is in
+    // flight (a fifo group's next is its firstQueued)
     pendingAfter: p(
-      `SELECT pk, state, available_at FROM messages
+      `SELECT pk, seq, state, available_at, finished_at FROM messages
        WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND seq > ? ORDER BY seq LIMIT 1`,
-    ),
-    queuedAfter: p(
-      `SELECT pk, state, available_at FROM messages
-       WHERE route = ? AND group_id = ? AND (waiting = 1 OR blocking = 1) AND seq > ? AND state = 'queued'
-       ORDER BY seq LIMIT 1`,
     ),
     // The lease's times are set when the message is started (aheadStarted): until then
     // only its group's head has a lease that can run out.

@@ -243,8 +243,7 @@ export class Writes {
       request.maxPerSecond !== undefined ||
       routeRow?.paused ||
       routeRow?.target_state === 'down' ||
-      room <= 0 ||
-      this.redrivenBefore(route, group, head.seq)
+      room <= 0
     ) {
       return { kept: true, ahead: [] };
     }
@@ -454,6 +453,13 @@ export class Writes {
    * Lease up to `most` of the group's messages after `seq` ahead, in order, as long as
    * they are due: each takes an attempt number now, and its lease's times once it is
    * started (deliverAndStart). The caller keeps them in the group's row.
+   *
+   * In a fifo group the next to lease is its first queued message. One that comes before
+   * `seq` was redriven while the group was on its way, and must go before anything not yet
+   * leased (SPEC §2: a redrive keeps order): nothing more is leased, the chain ends with
+   * what is leased already (it may have been sent), and the next claim takes it. A strict
+   * group's dead letter holds it, so none is redriven while it is on its way; there the
+   * next is the first pending message after `seq`, and a dead letter ends the chain.
    */
   private leaseAhead(
     route: string,
@@ -462,14 +468,15 @@ export class Writes {
     now: number,
     most: number,
   ): Array<{ pk: number; message: ClaimedMessage }> {
+    const strict = this.orderingOf(route) === 'strict';
     const leased: Array<{ pk: number; message: ClaimedMessage }> = [];
     for (let after = seq; leased.length < Math.min(most, LEASED_AHEAD); ) {
       const next = (
-        this.orderingOf(route) === 'strict'
+        strict
           ? this.sql.pendingAfter.get(route, group, after)
-          : this.sql.queuedAfter.get(route, group, after)
-      ) as { pk: number; state: MessageState; available_at: number } | undefined;
-      if (next?.state !== 'queued' || next.available_at > now) break;
+          : this.sql.firstQueued.get(route, group)
+      ) as HeadRow | undefined;
+      if (next?.state !== 'queued' || next.seq < after || next.available_at > now) break;
       const row = this.sql.leaseAhead.get(next.pk, now) as
         | (MessageRow & { charge_since: number })
         | undefined;
@@ -479,17 +486,6 @@ export class Writes {
       after = row.seq;
     }
     return leased;
-  }
-
-  /**
-   * Whether the group has a message waiting that comes before `seq`, the one just
-   * started: only a redrive puts one there, and it must go before anything not yet
-   * leased (SPEC §2: a redrive keeps order). The chain then ends with what is leased
-   * already, which may have been sent, and the next claim takes the redriven message.
-   */
-  private redrivenBefore(route: string, group: string, seq: number): boolean {
-    const first = this.sql.firstQueued.get(route, group) as HeadRow | undefined;
-    return first !== undefined && first.seq < seq;
   }
 
   /** Record the attempt of a completed lease and move its group on. */
