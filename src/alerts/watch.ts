@@ -2,6 +2,9 @@ import type { Logger } from '../log.js';
 import type { RouteStats, Store } from '../store/store.js';
 import { type AlertEvent, alertsBetween } from './events.js';
 
+/** The store role whose holder reads the routes and sends the alerts. */
+const ALERTS_ROLE = 'alerts';
+
 export interface WatchOptions {
   store: Store;
   /** The routes to watch, by name. */
@@ -20,8 +23,10 @@ export interface WatchOptions {
  * Polling the store, rather than listening to this process's dispatcher, is what makes
  * alerts right on PostgreSQL with several instances: the breaker state and the counts
  * live in the database, so a target another instance found down, or dead letters
- * another instance made, are seen too. Each instance watches on its own and sends its
- * own alerts. A change that is undone within one interval may go unseen.
+ * another instance made, are seen too. Only the instance that holds the store's
+ * `alerts` role reads and sends, so a receiver gets each event once; the others stand
+ * by, and the one that takes the role over starts from a baseline of its own, as after
+ * a restart. A change that is undone within one interval may go unseen.
  */
 export class AlertWatcher {
   private timer: NodeJS.Timeout | undefined;
@@ -30,6 +35,8 @@ export class AlertWatcher {
   private previous: Map<string, RouteStats> | undefined;
   /** Whether the last read failed, so that a store outage is logged once, not every interval. */
   private failing = false;
+  /** Whether this instance held the alerts role at the last read; undefined before the first. */
+  private holding: boolean | undefined;
 
   constructor(private readonly options: WatchOptions) {}
 
@@ -66,6 +73,10 @@ export class AlertWatcher {
     const { store, routes, log } = this.options;
     let stats: RouteStats[];
     try {
+      if (!(await store.holdsRole(ALERTS_ROLE))) {
+        this.standBy();
+        return;
+      }
       stats = await store.routeStats(routes);
     } catch (error) {
       if (!this.failing) {
@@ -76,6 +87,8 @@ export class AlertWatcher {
     }
     if (this.failing) log.info('alerts: reading the routes from the store again');
     this.failing = false;
+    if (this.holding === false) log.info('alerts: this instance sends them now');
+    this.holding = true;
     const now = (this.options.now ?? Date.now)();
     const previous = this.previous;
     for (const current of stats) {
@@ -84,5 +97,14 @@ export class AlertWatcher {
       }
     }
     this.previous = new Map(stats.map((s) => [s.route, s]));
+  }
+
+  /** Another instance sends the alerts: forget what was seen, and say so once. */
+  private standBy(): void {
+    if (this.holding !== false) {
+      this.options.log.info('alerts: another instance sends them; this one takes over if it stops');
+    }
+    this.holding = false;
+    this.previous = undefined;
   }
 }

@@ -150,6 +150,13 @@ export interface Store {
    */
   onPaused?(listener: (route: string, paused: boolean) => void): () => void;
 
+  /**
+   * Whether this process is the one, of those sharing the store, that does `role`'s work
+   * (sending alerts): it takes the role when no live process holds it, and keeps it until
+   * it closes the store or loses the storage. Rejects when the storage cannot be asked.
+   */
+  holdsRole(role: string): Promise<boolean>;
+
   close(): Promise<void>;
 }
 

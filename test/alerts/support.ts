@@ -16,13 +16,10 @@ export function keptLog(level = 'info') {
   return { log, logs };
 }
 
-/** A configuration file's content, as configFor takes it, with the top-level `notify`. */
-export type FileWithNotify = Parameters<typeof configFor>[1] & { notify?: unknown };
-
 /** hookq on a SQLite file of its own, stopped when the test ends. */
 export async function startWithAlerts(
   t: TestContext,
-  file: FileWithNotify,
+  file: Parameters<typeof configFor>[1],
   options: StartOptions = {},
 ): Promise<{ hookq: RunningHookq; logs: LogEntry[] }> {
   const dir = removeAfter(t, tempDir('hookq-alerts-'));

@@ -26,6 +26,7 @@ export function writeConfig(
     storage?: unknown;
     admin?: unknown;
     server?: unknown;
+    notify?: unknown;
   },
 ): string {
   const document = {

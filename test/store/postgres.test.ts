@@ -6,6 +6,7 @@ import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
+import { waitUntil } from '../helpers/async.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
 import { message, runStoreContract } from './contract.js';
 
@@ -265,6 +266,57 @@ describe('postgres: enqueues lock their group, not their route', {
       await holder.end();
       await a.close();
       await b.close();
+    }
+  });
+
+  it('gives a role to one instance at a time, and to another once its session ends', async () => {
+    const schema = freshSchema();
+    const url = `${PG_URL}?schema=${schema}`;
+    const a = await PostgresStore.open(url);
+    const b = await PostgresStore.open(url);
+    const c = await PostgresStore.open(url);
+    const other = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      assert.equal(await a.holdsRole('alerts'), true, 'the first to ask takes the role');
+      assert.deepEqual(
+        await Promise.all([b.holdsRole('alerts'), c.holdsRole('alerts'), a.holdsRole('alerts')]),
+        [false, false, true],
+      );
+      assert.equal(await b.holdsRole('another'), true, 'each role has its own holder');
+      assert.equal(await other.holdsRole('alerts'), true, 'each schema has its own holders');
+
+      // The holder's session dies (its instance was killed, or lost the database): the
+      // lock goes with it, and the next to ask takes the role.
+      const killed = await admin.query<{ ended: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ended FROM pg_locks
+         WHERE locktype = 'advisory' AND objsubid = 2 AND granted
+           AND classid = hashtext($1)::oid AND objid = hashtext('alerts')::oid`,
+        [`hookq-role:${schema}`],
+      );
+      assert.deepEqual(
+        killed.rows.map((row) => row.ended),
+        [true],
+      );
+      const takers: boolean[] = [];
+      await waitUntil('another instance takes the role over', async () => {
+        takers.splice(0, 2, await b.holdsRole('alerts'), await c.holdsRole('alerts'));
+        return takers.includes(true);
+      });
+      assert.equal(takers.filter(Boolean).length, 1, `one instance takes it over: ${takers}`);
+      await waitUntil(
+        'the instance that lost its session stands by',
+        async () => !(await a.holdsRole('alerts')),
+      );
+
+      // Closing a store lets its roles go.
+      const holder = takers[0] ? b : c;
+      await holder.close();
+      assert.equal(await a.holdsRole('alerts'), true);
+    } finally {
+      await admin.end();
+      await Promise.all([a, b, c, other].map((store) => store.close()));
     }
   });
 });

@@ -72,6 +72,7 @@ import { clientConfig } from './connection.js';
 import { isConnectionLost, isRetryable, translatePgError } from './errors.js';
 import { migratePg } from './migrate.js';
 import { SQL } from './queries.js';
+import { Roles } from './roles.js';
 import { WorkListener } from './work-listener.js';
 
 /** Most enqueues in one commit. */
@@ -126,6 +127,7 @@ export class PostgresStore implements Store {
   private readonly enqueues: CommitBatcher<QueuedMessage, EnqueueResult>;
   private readonly settles: CommitBatcher<Settle, boolean>;
   private readonly listener: WorkListener;
+  private readonly roles: Roles;
   private readonly channel: string;
   /** Routes known to have their row and sequence (see ensureRoutes). */
   private readonly knownRoutes = new Set<string>();
@@ -155,6 +157,7 @@ export class PostgresStore implements Store {
       MAX_COMMITS,
     );
     this.listener = new WorkListener(clientConfig(location), this.channel);
+    this.roles = new Roles(clientConfig(location), location.schema);
     // Writes append their counts (see migration 5); folded often, so that reading a
     // route's counts sums only a second's worth of them.
     this.folding = setInterval(() => void this.foldCounts(), FOLD_COUNTS_EVERY_MS).unref();
@@ -620,6 +623,14 @@ export class PostgresStore implements Store {
     return this.listener.subscribe(listener);
   }
 
+  async holdsRole(role: string): Promise<boolean> {
+    try {
+      return await this.roles.take(role);
+    } catch (error) {
+      throw translatePgError(error, this.location);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -627,6 +638,7 @@ export class PostgresStore implements Store {
     await this.enqueues.drain();
     await this.settles.drain();
     await this.listener.stop();
+    await this.roles.close();
     await this.pool.end();
   }
 

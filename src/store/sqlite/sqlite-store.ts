@@ -345,6 +345,11 @@ export class SqliteStore implements Store {
     return () => this.listeners.delete(listener);
   }
 
+  /** A SQLite file serves one hookq, never instances side by side: it holds every role. */
+  async holdsRole(): Promise<boolean> {
+    return true;
+  }
+
   onPaused(listener: (route: string, paused: boolean) => void): () => void {
     this.pauseListeners.add(listener);
     return () => this.pauseListeners.delete(listener);
