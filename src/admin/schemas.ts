@@ -276,6 +276,18 @@ export const RetryNowResult = z.object({
   due: z.number().int().describe('waiting group heads made due now'),
 });
 export const ErrorBody = z.object({ error: z.string(), field: z.string().optional() });
+export const ReplayStoppedBody = ErrorBody.extend({
+  replayed: z
+    .number()
+    .int()
+    .describe('copies this call made, in order, before the one that failed'),
+  nextCursor: z
+    .string()
+    .nullable()
+    .describe(
+      'pass it back to go on from the message not copied, without copying the others again; null: call again as before',
+    ),
+});
 export const Health = z.object({ status: z.string(), error: z.string().optional() });
 export const OpenApi = z
   .object({
@@ -324,7 +336,7 @@ export const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary:
         "Replay a route's delivered messages (optionally of a group and time range) as new messages, in their original order, a page per call",
       body: ReplayBody,
-      responses: { 200: BulkReplayed, 400: ErrorBody, 404: ErrorBody },
+      responses: { 200: BulkReplayed, 400: ErrorBody, 404: ErrorBody, 503: ReplayStoppedBody },
     },
   },
   '/api/events': {

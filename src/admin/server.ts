@@ -7,7 +7,7 @@ import type { RouteConfig } from '../config/types.js';
 import { Activity } from '../core/activity.js';
 import { BadRequestError, ConflictError, httpStatusOf, NotFoundError } from '../core/errors.js';
 import type { Message, MessageDetail } from '../core/terms.js';
-import { decodeCursor, encodeCursor } from '../store/cursor.js';
+import { cursorAfter, decodeCursor, encodeCursor } from '../store/cursor.js';
 import { type RedriveSelector, routeState, type Store } from '../store/store.js';
 import { webConsole } from './console/serve.js';
 import { EventStreams } from './event-stream.js';
@@ -98,7 +98,8 @@ export function createAdmin(options: AdminOptions) {
     });
   }
 
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+  app.setErrorHandler((thrown: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const error = thrown instanceof ReplayStopped ? thrown.reason : thrown;
     // Fastify's own request errors (malformed JSON, wrong content type) are the client's.
     const status =
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
@@ -113,6 +114,7 @@ export function createAdmin(options: AdminOptions) {
     reply.code(status).send({
       error: status === 500 ? 'internal error' : unparsable ? 'body: must be JSON' : error.message,
       ...(field ? { field } : {}),
+      ...(thrown instanceof ReplayStopped ? thrown.progress : {}),
     });
   });
 
@@ -215,9 +217,24 @@ export function createAdmin(options: AdminOptions) {
     // at once; on another, one may overtake the one before, so they go one at a time.
     const { store } = options;
     const slice = store.capabilities.writesInCallOrder ? REPLAYS_TOGETHER : 1;
+    let replayed = 0;
     for (let start = 0; start < page.items.length; start += slice) {
       const copies = page.items.slice(start, start + slice);
-      await Promise.all(copies.map((message) => store.replay(message.id)));
+      const results = await Promise.allSettled(copies.map((message) => store.replay(message.id)));
+      const failed = results.findIndex((result) => result.status === 'rejected');
+      if (failed !== -1) {
+        // The walk ends at the first copy not made, and says how to go on from it: the
+        // copies before it were made in order, and those after it in its slice failed
+        // with it, since a slice shares one commit (on any other store a slice is one).
+        replayed += failed;
+        const last = page.items[start + failed - 1];
+        const { reason } = results[failed] as PromiseRejectedResult;
+        throw new ReplayStopped(reason instanceof Error ? reason : new Error(String(reason)), {
+          replayed,
+          nextCursor: last ? encodeCursor([cursorAfter(last), until]) : (cursor ?? null),
+        });
+      }
+      replayed += copies.length;
     }
     request.log.info(
       { ...filter, replayed: page.items.length, more: page.nextCursor !== null },
@@ -398,6 +415,16 @@ function digest(text: string): Buffer {
  * a small share of memory.
  */
 const REPLAYS_TOGETHER = 32;
+
+/** A bulk replay ended by a copy it could not make: why, how many it made, where to go on. */
+class ReplayStopped extends Error {
+  constructor(
+    readonly reason: Error & { statusCode?: number; code?: string },
+    readonly progress: { replayed: number; nextCursor: string | null },
+  ) {
+    super(reason.message, { cause: reason });
+  }
+}
 
 /** The methods an `Allow` header may name; HEAD is answered wherever GET is. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;

@@ -147,12 +147,15 @@ export class AdminClient {
   private async refusal(response: Dispatcher.ResponseData): Promise<CliError> {
     const json = parseJson(await response.body.text());
     const status = response.statusCode;
-    const message = (json as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
+    const answer =
+      typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : undefined;
+    const message = typeof answer?.error === 'string' ? answer.error : `HTTP ${status}`;
     return new CliError(
       status === 401
         ? `${message}: set HOOKQ_ADMIN_TOKEN to the admin token of ${this.baseUrl}, or pass --config`
         : message,
       exitCodeOfStatus(status),
+      answer,
     );
   }
 }

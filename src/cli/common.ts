@@ -39,6 +39,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: ExitCode = EXIT.failed,
+    /** The admin API's answer, when it refused: what it says besides `error`. */
+    readonly answer?: Record<string, unknown>,
   ) {
     super(message);
   }

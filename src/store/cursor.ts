@@ -1,4 +1,5 @@
 import { BadRequestError } from '../core/errors.js';
+import type { Message } from '../core/terms.js';
 
 /**
  * Opaque page cursors: the sort key of the last item of a page, as base64url JSON.
@@ -6,6 +7,14 @@ import { BadRequestError } from '../core/errors.js';
  */
 export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/**
+ * The cursor of a `listMessages` page that ends with this message, so that the next page
+ * starts right after it (every backend keys message pages by route and sequence).
+ */
+export function cursorAfter(message: Pick<Message, 'route' | 'sequence'>): string {
+  return encodeCursor([message.route, message.sequence]);
 }
 
 /** The key in a cursor, checked against the expected element types. */

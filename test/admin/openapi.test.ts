@@ -11,6 +11,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import { Metrics } from '../../src/admin/metrics.js';
 import { createAdmin } from '../../src/admin/server.js';
+import { StorageUnavailableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { waitUntil } from '../helpers/async.js';
@@ -385,6 +386,12 @@ test('every documented answer is what a real call gets, and every real answer is
     body: { route: 'orders', group: 'none' },
   });
   assert.deepEqual(bulk.json, { replayed: 0, nextCursor: null });
+  // The storage refusing the copies: the answer says how many were made and where to go on.
+  const replay = hookq.store.replay.bind(hookq.store);
+  hookq.store.replay = () => Promise.reject(new StorageUnavailableError('the disk is full'));
+  const refused = await check('post', '/api/replay', none, { body: { route: 'orders' } });
+  hookq.store.replay = replay;
+  assert.equal(refused.json.replayed, 0);
   await check('post', '/api/replay', none, { body: { route: 'orders', since: 'soon' } });
   await check('post', '/api/replay', none, { body: { route: 'no-such-route' } });
   await check('get', '/api/events', none, { query: { route: 'no-such-route' } });
