@@ -1,25 +1,44 @@
 /**
  * SQL that both backends write alike. Partial indexes serve a query only when its WHERE
- * repeats the index's condition word for word, so states appear here as literals, each
- * fragment naming its index's condition together with the state wanted.
+ * implies the index's condition, so states appear here as literals, each fragment naming
+ * its index's condition together with the state wanted.
  */
 import { MESSAGE_STATES } from '../core/terms.js';
 import { decodeCursor } from './cursor.js';
 import type { ListQuery, MessageFilter } from './store.js';
 
-/** Dead letters, through the index of ended messages (`messages_ended`, `messages_ended_at`). */
-export const DEAD = `state IN ('dead', 'delivered') AND state = 'dead'`;
-/** Delivered messages, through the same indexes. */
-export const DELIVERED = `state IN ('dead', 'delivered') AND state = 'delivered'`;
+/**
+ * How a backend's indexes of ended messages (`messages_ended`, `messages_ended_at`) find
+ * them: SQLite's name the state, PostgreSQL's a column computed from it (its migration 9),
+ * so that a lease, which changes the state but not that column, rewrites no index entry.
+ */
+export interface EndedSql {
+  /** The condition of those indexes; `alias.` qualifies the column if given. */
+  any(alias?: string): string;
+  /** Messages of one ended state, through those indexes. */
+  only(state: 'dead' | 'delivered', alias?: string): string;
+}
+
+const column = (name: string, alias?: string) => (alias ? `${alias}.${name}` : name);
+
+export const SQLITE_ENDED: EndedSql = {
+  any: (alias) => `${column('state', alias)} IN ('dead', 'delivered')`,
+  only: (state, alias) => `${SQLITE_ENDED.any(alias)} AND ${column('state', alias)} = '${state}'`,
+};
+
+export const POSTGRES_ENDED: EndedSql = {
+  any: (alias) => `${column('ended', alias)} IS NOT NULL`,
+  only: (state, alias) => `${column('ended', alias)} = '${state}'`,
+};
 
 /**
  * A route's newest dead letter, when it died and its last error (through
  * `messages_ended_at`); `route` is how the query names the route (a placeholder or a
  * column).
  */
-export function lastDeadLetterSql(route: string): string {
+export function lastDeadLetterSql(route: string, ended: EndedSql): string {
   return `SELECT finished_at AS at, last_error AS error FROM messages
-    WHERE ${DEAD} AND route = ${route} ORDER BY finished_at DESC LIMIT 1`;
+    WHERE ${ended.only('dead')} AND route = ${route} ORDER BY finished_at DESC LIMIT 1`;
 }
 
 type Param = (value: unknown) => string;
@@ -44,8 +63,8 @@ export function bound(
  * The query of a page of messages (see Store.listMessages), with the backend's way of
  * writing a parameter: `param` is given each value in turn and returns its placeholder.
  */
-export function listMessagesSql(query: ListQuery, param: Param): string {
-  const where = messagesWhere(query, param);
+export function listMessagesSql(query: ListQuery, param: Param, ended: EndedSql): string {
+  const where = messagesWhere(query, param, ended);
   if (query.cursor !== undefined) {
     const [route, seq] = decodeCursor(query.cursor, ['string', 'number'] as const);
     where.conditions.push(`(m.route, m.seq) > (${param(route)}, ${param(seq)})`);
@@ -55,31 +74,29 @@ export function listMessagesSql(query: ListQuery, param: Param): string {
 }
 
 /** The count of the messages listMessagesSql lists (see Store.countMessages). */
-export function countMessagesSql(filter: MessageFilter, param: Param): string {
-  const where = messagesWhere(filter, param);
+export function countMessagesSql(filter: MessageFilter, param: Param, ended: EndedSql): string {
+  const where = messagesWhere(filter, param, ended);
   return `SELECT count(*) AS n FROM ${where.from} ${whereClause(where.conditions)}`;
 }
 
-function messagesWhere(filter: MessageFilter, param: Param) {
+function messagesWhere(filter: MessageFilter, param: Param, ended: EndedSql) {
   const conditions: string[] = [];
   let from = 'messages m';
   if (filter.state !== undefined) {
     // A literal, so that the planner can use the partial index for the state.
     if (!MESSAGE_STATES.includes(filter.state)) throw new Error(`unknown state ${filter.state}`);
     if (filter.state === 'dead' || filter.state === 'delivered') {
-      conditions.push(`m.state IN ('dead', 'delivered')`);
-    } else if (filter.state === 'inflight') {
-      // Few messages are in flight and each heads its group: find them there.
-      from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
-    }
-    if (filter.state === 'queued') {
+      conditions.push(ended.only(filter.state, 'm'));
+    } else if (filter.state === 'queued') {
       // A message leased ahead of its group's head is in flight with no lease of its
       // own yet: not sent, so it is listed as waiting, as everywhere else.
       conditions.push(
         `(m.state = 'queued' OR (m.state = 'inflight' AND m.lease_expires_at IS NULL))`,
       );
     } else {
-      conditions.push(`m.state = '${filter.state}'`);
+      // Few messages are in flight and each heads its group: find them there.
+      from = `groups g JOIN messages m ON m.pk = g.head_pk AND g.status = 'inflight'`;
+      conditions.push(`m.state = 'inflight'`);
     }
   }
   if (filter.route !== undefined) conditions.push(`m.route = ${param(filter.route)}`);

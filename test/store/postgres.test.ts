@@ -400,6 +400,77 @@ describe('postgres: the hot functions find rows by key, whatever the statistics 
   });
 });
 
+describe('postgres: a lease rewrites its message in place', {
+  skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+}, () => {
+  it('claims and retries as heap-only updates, since no index names the state', async () => {
+    const schema = freshSchema();
+    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      const indexes = await client.query<{ name: string; definition: string }>(
+        `SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition
+         FROM pg_index WHERE indrelid = $1::regclass`,
+        [`${schema}.messages`],
+      );
+      assert.ok(indexes.rows.length >= 6, 'the indexes of messages were not found');
+      for (const { name, definition } of indexes.rows) {
+        assert.doesNotMatch(definition, /\bstate\b/, `${name} names the state`);
+      }
+
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.enqueue(message('r', `g${i}`, `body ${i}`))),
+      );
+      // Rows of messages this connection rewrote, in all and in place (counted as it goes,
+      // until its counts are flushed: so differences of two readings).
+      await client.query(`SET search_path = ${schema}`);
+      const rewritten = async () => {
+        const { rows } = await client.query<{ all: string; inPlace: string }>(
+          `SELECT pg_stat_get_xact_tuples_updated('messages'::regclass) AS all,
+             pg_stat_get_xact_tuples_hot_updated('messages'::regclass) AS "inPlace"`,
+        );
+        return { all: Number(rows[0]!.all), inPlace: Number(rows[0]!.inPlace) };
+      };
+      const since = async (before: { all: number; inPlace: number }) => {
+        const after = await rewritten();
+        return { all: after.all - before.all, inPlace: after.inPlace - before.inPlace };
+      };
+      await client.query('BEGIN');
+      const beforeClaim = await rewritten();
+      const now = Date.now();
+      const claimed = await client.query<{ id: string; total_attempts: number }>(
+        `SELECT * FROM hookq_claim('r', 50, 100, $1, $2, NULL)`,
+        [now, now + 30_000],
+      );
+      assert.equal(claimed.rows.length, 20);
+      assert.deepEqual(await since(beforeClaim), { all: 20, inPlace: 20 });
+      await client.query('COMMIT');
+
+      // A failed attempt puts its message back to wait for a retry: in place too.
+      const [first] = claimed.rows;
+      await client.query('BEGIN');
+      const beforeRetry = await rewritten();
+      await client.query(
+        `SELECT hookq_settle($1, $2, $3, $3, 5, 'failed', 500, NULL, NULL, 'HTTP 500', $4, NULL, 1, false)`,
+        [first!.id, first!.total_attempts, now, now + 1_000],
+      );
+      assert.deepEqual(await since(beforeRetry), { all: 1, inPlace: 1 });
+      await client.query('COMMIT');
+      const [row] = (
+        await client.query<{ state: string; waiting: boolean }>(
+          'SELECT state, waiting FROM messages WHERE id = $1',
+          [first!.id],
+        )
+      ).rows;
+      assert.deepEqual(row, { state: 'queued', waiting: true });
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+});
+
 /** hookq's tables, as a plan names them. */
 const TABLES = '(messages|dedup|groups|payloads|attempts)\\b';
 const SEQUENTIAL_SCAN = new RegExp(`Seq Scan on ${TABLES}`);

@@ -948,6 +948,147 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 9,
+    name: 'a lease rewrites its message in place (heap-only), not into every index',
+    sql: `
+-- A claim (queued to inflight) and a retry (inflight to queued) changed state, which every
+-- partial index of messages named, so each wrote a new row version with an entry in each
+-- of the five indexes it matched. PostgreSQL rewrites a row in place, on its own page and
+-- in no index (a heap-only update), when no indexed column changes. So the indexes now
+-- name two columns computed from state whose values a lease leaves alone: waiting (queued
+-- or in flight) and ended (the state of a delivered message or a dead letter, else null).
+-- Only arriving and ending still write index entries. Pages keep a fifth free for those
+-- rewrites (fillfactor, set first so that the rewrite below leaves the room too).
+-- Adding a stored column rewrites the table once, under a lock that stops every other
+-- instance meanwhile: upgrade a large queue while little arrives.
+ALTER TABLE messages SET (fillfactor = 80);
+ALTER TABLE messages
+  ADD COLUMN waiting boolean GENERATED ALWAYS AS (state IN ('queued', 'inflight')) STORED,
+  ADD COLUMN ended text GENERATED ALWAYS AS (CASE WHEN state IN ('dead', 'delivered') THEN state END) STORED;
+DROP INDEX messages_pending;
+DROP INDEX messages_waiting;
+DROP INDEX messages_ended;
+DROP INDEX messages_ended_at;
+CREATE INDEX messages_pending ON messages (route, group_id, seq) WHERE waiting OR blocking;
+CREATE INDEX messages_waiting ON messages (route, enqueued_at) WHERE waiting;
+CREATE INDEX messages_ended ON messages (ended, route, seq) WHERE ended IS NOT NULL;
+CREATE INDEX messages_ended_at ON messages (ended, route, finished_at) WHERE ended IS NOT NULL;
+
+-- The two functions that look up a group's next head, as before, through the new
+-- condition of messages_pending.
+CREATE OR REPLACE FUNCTION hookq_refresh_group(p_route text, p_group text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  current_status text;
+  head_state text;
+  head record;
+BEGIN
+  SELECT g.status, m.state INTO current_status, head_state
+  FROM groups g LEFT JOIN messages m ON m.pk = g.head_pk
+  WHERE g.route = p_route AND g.group_id = p_group FOR UPDATE OF g;
+  IF current_status = 'inflight' AND head_state = 'inflight' THEN
+    RETURN;
+  END IF;
+  IF hookq_strict(p_route) THEN
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (waiting OR blocking)
+    ORDER BY seq LIMIT 1;
+  ELSE
+    SELECT pk, state, available_at, finished_at INTO head FROM messages
+    WHERE route = p_route AND group_id = p_group AND (waiting OR blocking)
+      AND state = 'queued'
+    ORDER BY seq LIMIT 1;
+  END IF;
+  IF head.pk IS NULL THEN
+    DELETE FROM groups WHERE route = p_route AND group_id = p_group;
+    RETURN;
+  END IF;
+  INSERT INTO groups (route, group_id, head_pk, status, due_at)
+  VALUES (p_route, p_group, head.pk,
+          CASE WHEN head.state = 'dead' THEN 'blocked' ELSE 'ready' END,
+          CASE WHEN head.state = 'dead' THEN head.finished_at ELSE head.available_at END)
+  ON CONFLICT (route, group_id) DO UPDATE
+  SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at;
+END $$;
+
+CREATE OR REPLACE FUNCTION hookq_settle_batch(
+  p_ids text[], p_leases integer[], p_now bigint,
+  p_started_at bigint[], p_duration_ms integer[], p_outcomes text[], p_statuses integer[],
+  p_excerpts text[], p_errors text[], p_last_errors text[],
+  p_retry_at bigint[], p_dead_reasons text[], p_charged integer[], p_held boolean[]
+) RETURNS TABLE (item integer, kept boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  r record;
+  done_items integer[];
+  done_routes text[];
+  done_groups text[];
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM 1 FROM groups g JOIN messages m ON g.route = m.route AND g.group_id = m.group_id
+  WHERE m.id = ANY (p_ids) ORDER BY g.route, g.group_id FOR UPDATE OF g;
+  WITH done AS (
+    UPDATE messages m SET state = 'delivered', finished_at = p_now, lease_expires_at = NULL, last_error = NULL
+    FROM unnest(p_ids, p_leases, p_outcomes) WITH ORDINALITY AS u(id, lease, outcome, i)
+    WHERE u.outcome = 'delivered' AND m.id = u.id AND m.state = 'inflight' AND m.total_attempts = u.lease
+    RETURNING m.pk, m.route, m.group_id, u.i
+  ), recorded AS (
+    INSERT INTO attempts (message_pk, number, started_at, duration_ms, outcome, status, response_excerpt, error)
+    SELECT d.pk, p_leases[d.i], p_started_at[d.i], p_duration_ms[d.i], p_outcomes[d.i], p_statuses[d.i],
+      p_excerpts[d.i], p_errors[d.i]
+    FROM done d
+  )
+  SELECT array_agg(d.i), array_agg(d.route), array_agg(d.group_id) INTO done_items, done_routes, done_groups
+  FROM done d;
+  IF done_items IS NOT NULL THEN
+    -- hookq_refresh_group for each of their groups, as one statement: the first waiting
+    -- message (in strict ordering, or a dead letter that holds the group) heads it, or
+    -- the group's row goes. A group whose head is in flight again is left alone.
+    WITH touched AS (
+      SELECT DISTINCT t.route, t.group_id FROM unnest(done_routes, done_groups) AS t(route, group_id)
+      LEFT JOIN groups g ON g.route = t.route AND g.group_id = t.group_id
+      LEFT JOIN messages c ON c.pk = g.head_pk
+      WHERE (g.status = 'inflight' AND c.state = 'inflight') IS NOT TRUE
+    ), heads AS (
+      SELECT t.route, t.group_id, h.pk, h.state, h.available_at, h.finished_at
+      FROM touched t LEFT JOIN LATERAL (
+        SELECT pk, state, available_at, finished_at FROM messages
+        WHERE route = t.route AND group_id = t.group_id AND (waiting OR blocking)
+          AND (state = 'queued' OR hookq_strict(t.route))
+        ORDER BY seq LIMIT 1
+      ) h ON true
+    ), gone AS (
+      DELETE FROM groups g USING heads h
+      WHERE h.pk IS NULL AND g.route = h.route AND g.group_id = h.group_id
+    )
+    INSERT INTO groups AS g (route, group_id, head_pk, status, due_at)
+    SELECT route, group_id, pk, CASE WHEN state = 'dead' THEN 'blocked' ELSE 'ready' END,
+      CASE WHEN state = 'dead' THEN finished_at ELSE available_at END
+    FROM heads WHERE pk IS NOT NULL
+    ON CONFLICT (route, group_id) DO UPDATE
+    SET head_pk = excluded.head_pk, status = excluded.status, due_at = excluded.due_at;
+  END IF;
+  FOR r IN
+    SELECT u.i FROM unnest(p_ids, p_outcomes) WITH ORDINALITY AS u(id, outcome, i)
+    LEFT JOIN messages m ON m.id = u.id
+    ORDER BY m.route, m.group_id, u.i
+  LOOP
+    item := r.i;
+    IF p_outcomes[r.i] = 'delivered' THEN
+      kept := r.i = ANY (coalesce(done_items, '{}'));
+    ELSE
+      kept := hookq_settle(p_ids[r.i], p_leases[r.i], p_now, p_started_at[r.i], p_duration_ms[r.i],
+        p_outcomes[r.i], p_statuses[r.i], p_excerpts[r.i], p_errors[r.i], p_last_errors[r.i],
+        p_retry_at[r.i], p_dead_reasons[r.i], p_charged[r.i], p_held[r.i]);
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+ALTER FUNCTION hookq_settle_batch SET enable_seqscan = off;
+ALTER FUNCTION hookq_settle_batch SET enable_hashjoin = off;
+ALTER FUNCTION hookq_settle_batch SET enable_mergejoin = off;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;

@@ -40,10 +40,9 @@ import {
 import {
   bound,
   countMessagesSql,
-  DEAD,
-  DELIVERED,
   lastDeadLetterSql,
   listMessagesSql,
+  POSTGRES_ENDED,
 } from '../sql.js';
 import type {
   AttemptRecord,
@@ -294,7 +293,7 @@ export class PostgresStore implements Store {
   async lastDeliveredAt(route: string): Promise<number | null> {
     const [row] = await this.read<{ at: number | null }>(
       `SELECT max(finished_at) AS at FROM messages
-       WHERE ${DELIVERED} AND route = $1`,
+       WHERE ${POSTGRES_ENDED.only('delivered')} AND route = $1`,
       [route],
     );
     return row?.at ?? null;
@@ -362,7 +361,7 @@ export class PostgresStore implements Store {
         if ('route' in selector) params.push(selector.route);
         if ('route' in selector && selector.group !== undefined) params.push(selector.group);
         picked = await q(
-          `SELECT pk, route, group_id FROM messages WHERE ${DEAD} ${where}
+          `SELECT pk, route, group_id FROM messages WHERE ${POSTGRES_ENDED.only('dead')} ${where}
            ORDER BY route, seq LIMIT $1`,
           params,
         );
@@ -396,7 +395,7 @@ export class PostgresStore implements Store {
     if (selector.group === undefined) return this.count(selector.route, 'dead');
     const [row] = await this.read<{ n: number }>(
       `SELECT count(*)::bigint AS n FROM messages
-       WHERE ${DEAD} AND route = $1 AND group_id = $2`,
+       WHERE ${POSTGRES_ENDED.only('dead')} AND route = $1 AND group_id = $2`,
       [selector.route, selector.group],
     );
     return row?.n ?? 0;
@@ -446,13 +445,13 @@ export class PostgresStore implements Store {
   }
 
   async listMessages(query: ListQuery): Promise<Page<Message>> {
-    const { sql, params } = bound('$n', (param) => listMessagesSql(query, param));
+    const { sql, params } = bound('$n', (param) => listMessagesSql(query, param, POSTGRES_ENDED));
     const rows = await this.read<MessageRow>(sql, params);
     return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
   }
 
   async countMessages(filter: MessageFilter): Promise<number> {
-    const { sql, params } = bound('$n', (param) => countMessagesSql(filter, param));
+    const { sql, params } = bound('$n', (param) => countMessagesSql(filter, param, POSTGRES_ENDED));
     const [row] = await this.read<{ n: number }>(sql, params);
     return row?.n ?? 0;
   }
@@ -482,11 +481,11 @@ export class PostgresStore implements Store {
          (SELECT coalesce(sum(n), 0)::bigint FROM route_totals WHERE route = r.route AND state = 'delivered') AS delivered,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status = 'blocked') AS blocked,
          (SELECT count(*)::bigint FROM groups WHERE route = r.route AND status IN ('ready', 'inflight')) AS active,
-         (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND state IN ('queued', 'inflight')) AS oldest,
+         (SELECT min(enqueued_at) FROM messages WHERE route = r.route AND waiting) AS oldest,
          d.at AS dead_at, d.error AS dead_error
        FROM unnest($1::text[]) WITH ORDINALITY AS r(route, position)
        LEFT JOIN routes t ON t.name = r.route
-       LEFT JOIN LATERAL (${lastDeadLetterSql('r.route')}) d ON true
+       LEFT JOIN LATERAL (${lastDeadLetterSql('r.route', POSTGRES_ENDED)}) d ON true
        ORDER BY r.position`,
       [[...routes]],
     );
@@ -514,7 +513,7 @@ export class PostgresStore implements Store {
     // waiting messages are counted, each through the group-heads index (messages_pending)
     // and only up to the limit.
     const rows = await this.read<
-      MessageRow & { blocked_at: number; blocked_group: string; waiting: number }
+      MessageRow & { blocked_at: number; blocked_group: string; waiting_count: number }
     >(
       `WITH page AS (
          SELECT group_id, due_at, head_pk FROM groups
@@ -522,8 +521,8 @@ export class PostgresStore implements Store {
          ORDER BY due_at, group_id LIMIT $4)
        SELECT m.*, p.due_at AS blocked_at, p.group_id AS blocked_group,
          (SELECT count(*) FROM (SELECT FROM messages w
-            WHERE w.route = $1 AND w.group_id = p.group_id AND w.state IN ('queued', 'inflight')
-            LIMIT $5) counted) AS waiting
+            WHERE w.route = $1 AND w.group_id = p.group_id AND w.waiting
+            LIMIT $5) counted) AS waiting_count
        FROM page p JOIN messages m ON m.pk = p.head_pk
        ORDER BY p.due_at, p.group_id`,
       [route, since, after, limit + 1, WAITING_COUNT_LIMIT + 1],
@@ -531,7 +530,7 @@ export class PostgresStore implements Store {
     return pageOf(
       rows,
       limit,
-      (row) => toBlockedGroup(route, row.blocked_group, row, row.waiting),
+      (row) => toBlockedGroup(route, row.blocked_group, row, row.waiting_count),
       (row) => [row.blocked_at, row.blocked_group],
     );
   }
@@ -551,12 +550,12 @@ export class PostgresStore implements Store {
     return this.transaction('full', async (q) => {
       const now = this.now();
       const expiring = await q<{ pk: number; route: string; group_id: string }>(
-        `SELECT pk, route, group_id FROM messages WHERE route = $1 AND state IN ('queued', 'inflight')
+        `SELECT pk, route, group_id FROM messages WHERE route = $1 AND waiting
          AND enqueued_at < $2 AND state = 'queued' ORDER BY enqueued_at LIMIT $3`,
         [route, now - retention.queuedMs, limit],
       );
       const old = await q<{ pk: number; route: string; group_id: string }>(
-        `SELECT pk, route, group_id FROM messages WHERE ${DEAD}
+        `SELECT pk, route, group_id FROM messages WHERE ${POSTGRES_ENDED.only('dead')}
          AND route = $1 AND finished_at < $2 ORDER BY finished_at LIMIT $3`,
         [route, now - retention.deadLetterMs, limit],
       );
@@ -574,7 +573,7 @@ export class PostgresStore implements Store {
       // Delivered messages are no group's head: no group lock needed to delete them.
       const delivered = await q(
         `WITH picked AS MATERIALIZED (
-           SELECT pk FROM messages WHERE ${DELIVERED} AND route = $1
+           SELECT pk FROM messages WHERE ${POSTGRES_ENDED.only('delivered')} AND route = $1
            AND finished_at < $2 ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED
          )
          DELETE FROM messages m USING picked WHERE m.pk = picked.pk RETURNING m.pk`,

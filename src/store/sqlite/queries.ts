@@ -1,6 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { MessageState } from '../../core/terms.js';
-import { DEAD, DELIVERED, lastDeadLetterSql } from '../sql.js';
+import { lastDeadLetterSql, SQLITE_ENDED } from '../sql.js';
+
+const DEAD = SQLITE_ENDED.only('dead');
+const DELIVERED = SQLITE_ENDED.only('delivered');
 
 /**
  * Every SQL statement of the SQLite store, prepared once.
@@ -239,7 +242,7 @@ export function prepareStatements(db: Database.Database) {
     ),
 
     // retention
-    lastDeadLetter: p(lastDeadLetterSql('?')),
+    lastDeadLetter: p(lastDeadLetterSql('?', SQLITE_ENDED)),
     oldestWaiting: p(`SELECT min(enqueued_at) AS at FROM messages WHERE route = ? AND waiting = 1`),
     queuedOlderThan: p(
       `SELECT pk FROM messages WHERE route = ? AND waiting = 1 AND enqueued_at < ?

@@ -18,7 +18,7 @@ import {
   toExpiredLease,
   toMessage,
 } from '../rows.js';
-import { bound, countMessagesSql, listMessagesSql } from '../sql.js';
+import { bound, countMessagesSql, listMessagesSql, SQLITE_ENDED } from '../sql.js';
 import type {
   AttemptRecord,
   BlockedGroup,
@@ -245,7 +245,7 @@ export class SqliteStore implements Store {
 
   listMessages(query: ListQuery): Promise<Page<Message>> {
     return this.read(() => {
-      const { sql, params } = bound('?', (param) => listMessagesSql(query, param));
+      const { sql, params } = bound('?', (param) => listMessagesSql(query, param, SQLITE_ENDED));
       const rows = this.db.prepare(sql).all(...params) as MessageRow[];
       return pageOf(rows, query.limit, toMessage, (row) => [row.route, row.seq]);
     });
@@ -253,7 +253,7 @@ export class SqliteStore implements Store {
 
   countMessages(filter: MessageFilter): Promise<number> {
     return this.read(() => {
-      const { sql, params } = bound('?', (param) => countMessagesSql(filter, param));
+      const { sql, params } = bound('?', (param) => countMessagesSql(filter, param, SQLITE_ENDED));
       return (this.db.prepare(sql).get(...params) as { n: number }).n;
     });
   }
