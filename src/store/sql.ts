@@ -13,21 +13,18 @@ import type { ListQuery, MessageFilter } from './store.js';
  * so that a lease, which changes the state but not that column, rewrites no index entry.
  */
 export interface EndedSql {
-  /** The condition of those indexes; `alias.` qualifies the column if given. */
-  any(alias?: string): string;
-  /** Messages of one ended state, through those indexes. */
+  /** Messages of one ended state, through those indexes; `alias.` qualifies the column if given. */
   only(state: 'dead' | 'delivered', alias?: string): string;
 }
 
 const column = (name: string, alias?: string) => (alias ? `${alias}.${name}` : name);
 
 export const SQLITE_ENDED: EndedSql = {
-  any: (alias) => `${column('state', alias)} IN ('dead', 'delivered')`,
-  only: (state, alias) => `${SQLITE_ENDED.any(alias)} AND ${column('state', alias)} = '${state}'`,
+  only: (state, alias) =>
+    `${column('state', alias)} IN ('dead', 'delivered') AND ${column('state', alias)} = '${state}'`,
 };
 
 export const POSTGRES_ENDED: EndedSql = {
-  any: (alias) => `${column('ended', alias)} IS NOT NULL`,
   only: (state, alias) => `${column('ended', alias)} = '${state}'`,
 };
 
