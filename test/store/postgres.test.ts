@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../src/core/errors.js';
+import type { MessageState } from '../../src/core/terms.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { waitUntil } from '../helpers/async.js';
 import { PG_URL, requirePostgres } from '../helpers/postgres.js';
-import { message, runStoreContract } from './contract.js';
+import { claim, message, ok, runStoreContract } from './contract.js';
 
 const available = await requirePostgres();
 const schemas: string[] = [];
@@ -56,19 +57,20 @@ after(async () => {
   await client.end();
 });
 
+/** Work on a connection of its own, outside any store. */
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 describe('postgres: opening', {
   skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
 }, () => {
-  async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
-  }
-
   it('migrates once when several instances open a new schema at the same moment', async () => {
     const schema = freshSchema();
     const stores = await Promise.all(
@@ -466,6 +468,114 @@ describe('postgres: a lease rewrites its message in place', {
       assert.deepEqual(row, { state: 'queued', waiting: true });
     } finally {
       await client.end();
+      await store.close();
+    }
+  });
+});
+
+describe('postgres: upgrading a schema that holds messages', {
+  skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
+}, () => {
+  it('migrates messages of every state to the in-place leases (8 to 9), and delivery goes on', async () => {
+    const schema = freshSchema();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      // The schema as the release before migration 9 left it, applied as migratePg does.
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query(`SET search_path = ${schema}`);
+      await client.query(
+        'CREATE TABLE hookq_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+      );
+      for (const migration of PG_MIGRATIONS.filter(({ version }) => version <= 8)) {
+        await client.query('BEGIN');
+        await client.query(migration.sql);
+        await client.query('INSERT INTO hookq_migrations VALUES ($1, $2, 0)', [
+          migration.version,
+          migration.name,
+        ]);
+        await client.query('COMMIT');
+      }
+
+      // Messages in every state, written by that release's own functions: one delivered
+      // and one behind it (g1), one in flight (g2), a dead letter holding one (g3).
+      const now = Date.now();
+      await client.query(`SELECT hookq_ensure_route('r')`);
+      const enqueue = (ids: string[], groups: string[]) =>
+        client.query('SELECT * FROM hookq_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+          ids.map(() => 'r'),
+          groups,
+          ids,
+          ids.map(() => null),
+          ids.map(() => now),
+          ids.map(() => null),
+          ids.map(() => '[]'),
+          ids.map((id) => Buffer.from(id)),
+          now,
+        ]);
+      await enqueue(['a1', 'b1', 'c1'], ['g1', 'g2', 'g3']);
+      const claimed = await client.query<{ id: string; total_attempts: number }>(
+        `SELECT * FROM hookq_claim('r', 10, 10, $1, $2, NULL)`,
+        [now, now + 600_000],
+      );
+      const lease = new Map(claimed.rows.map((row) => [row.id, row.total_attempts]));
+      assert.deepEqual([...lease.keys()].sort(), ['a1', 'b1', 'c1']);
+      await client.query(
+        `SELECT hookq_settle('a1', $1, $2, $2, 5, 'delivered', 200, 'ok', NULL, NULL, NULL, NULL, 0, false)`,
+        [lease.get('a1'), now],
+      );
+      await client.query(
+        `SELECT hookq_settle('c1', $1, $2, $2, 5, 'http_error', 500, NULL, NULL, 'HTTP 500', NULL, 'attempts exhausted', 1, false)`,
+        [lease.get('c1'), now],
+      );
+      await enqueue(['a2', 'c2'], ['g1', 'g3']);
+    } finally {
+      await client.end();
+    }
+
+    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    try {
+      const rows = await admin((c) =>
+        c.query(`SELECT id, state, waiting, ended FROM ${schema}.messages ORDER BY seq`),
+      );
+      assert.deepEqual(rows.rows, [
+        { id: 'a1', state: 'delivered', waiting: false, ended: 'delivered' },
+        { id: 'b1', state: 'inflight', waiting: true, ended: null },
+        { id: 'c1', state: 'dead', waiting: false, ended: 'dead' },
+        { id: 'a2', state: 'queued', waiting: true, ended: null },
+        { id: 'c2', state: 'queued', waiting: true, ended: null },
+      ]);
+
+      const listed = async (state: MessageState) =>
+        (await store.listMessages({ route: 'r', state, limit: 10 })).items
+          .map(({ id }) => id)
+          .sort();
+      assert.deepEqual(await listed('delivered'), ['a1']);
+      assert.deepEqual(await listed('dead'), ['c1']);
+      assert.deepEqual(await listed('queued'), ['a2', 'c2']);
+      assert.equal(await store.countDead({ route: 'r' }), 1);
+      const [stats] = await store.routeStats(['r']);
+      assert.deepEqual(
+        [stats!.queued, stats!.inflight, stats!.dead, stats!.delivered, stats!.blockedGroups],
+        [2, 1, 1, 1, 1],
+      );
+      const [blocked] = (await store.blockedGroups('r', 10)).items;
+      assert.deepEqual([blocked!.group, blocked!.heldBy.id, blocked!.waiting], ['g3', 'c1', 1]);
+
+      // Only g1's next message is due: g2's lease, taken before the upgrade, still holds,
+      // and it is settled after it; the dead letter still holds g3 until it is redriven.
+      assert.deepEqual(
+        (await store.claimDue(claim('r'))).map(({ messageId }) => messageId),
+        ['a2'],
+      );
+      assert.equal(await store.markDelivered({ messageId: 'b1', lease: 1 }, ok(Date.now())), true);
+      assert.equal(await store.redrive({ route: 'r', group: 'g3' }), 1);
+      assert.deepEqual(
+        (await store.claimDue(claim('r'))).map(({ messageId }) => messageId),
+        ['c1'],
+      );
+      assert.deepEqual(await listed('delivered'), ['a1', 'b1']);
+    } finally {
       await store.close();
     }
   });
