@@ -122,6 +122,41 @@ describe('postgres: opening', {
     await assert.rejects(PostgresStore.open(`${PG_URL}?schema=Bad-Name`), ConfigError);
   });
 
+  it("connects over the server's Unix socket, given as the host or as ?host=", async (t) => {
+    const directory = await admin(async (c) => {
+      const { rows } = await c.query<{ d: string }>(
+        "SELECT current_setting('unix_socket_directories') AS d",
+      );
+      return rows[0]!.d.split(',')[0]!.trim();
+    });
+    if (directory === '') return t.skip('the server listens on no Unix socket');
+    const url = new URL(PG_URL);
+    const database = `${url.pathname}`;
+    for (const socketUrl of [
+      `postgres://${url.username}@${encodeURIComponent(directory)}:${url.port || 5432}${database}`,
+      `postgres://${url.username}@localhost:${url.port || 5432}${database}?host=${directory}`,
+    ]) {
+      const schema = freshSchema();
+      const separator = socketUrl.includes('?') ? '&' : '?';
+      const store = await PostgresStore.open(`${socketUrl}${separator}schema=${schema}`);
+      try {
+        await store.enqueue(message('r', 'g', 'over the socket'));
+        assert.equal((await store.claimDue(claim('r'))).length, 1, socketUrl);
+        // The connection that waits for other instances' notifications: from a Unix
+        // socket, PostgreSQL knows no client address and gives the port as -1.
+        const { rows } = await admin((c) =>
+          c.query<{ client_port: number }>(
+            `SELECT client_port FROM pg_stat_activity WHERE application_name = 'hookq' AND query = $1`,
+            [`LISTEN "hookq_work_${schema}"`],
+          ),
+        );
+        assert.deepEqual(rows, [{ client_port: -1 }], socketUrl);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
   it('keeps the password out of its messages', async () => {
     const store = await PostgresStore.open(
       `${PG_URL.replace('postgres@', 'postgres:s3cret@')}?schema=${freshSchema()}`,
