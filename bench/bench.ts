@@ -52,7 +52,7 @@ import { openStore } from '../src/store/open-store.js';
 import type { NewMessage } from '../src/store/store.js';
 import { tempDir, writeConfig } from '../test/helpers/config.js';
 import { HookqServer } from '../test/helpers/hookq-process.js';
-import { PG_URL } from '../test/helpers/postgres.js';
+import { PG_URL, pgUrlWith } from '../test/helpers/postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -865,7 +865,7 @@ async function main(): Promise<void> {
     dirs.push(dir);
     const schema = `hookq_bench_${schemas.length}_${process.pid}`;
     schemas.push(schema);
-    return { dir, url: `${PG_URL}?schema=${schema}`, store: 'postgres' };
+    return { dir, url: pgUrlWith({ schema }), store: 'postgres' };
   };
   const rows: Row[] = [];
   const add = (row: Row) => {

@@ -21,7 +21,7 @@ import { delay } from '../helpers/async.js';
 import { onEnd } from '../helpers/cleanup.js';
 import { routeConfig } from '../helpers/config.js';
 import type { HookqServer } from '../helpers/hookq-process.js';
-import { PG_URL, requirePostgres } from '../helpers/postgres.js';
+import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 
 /** Why the cluster tests cannot run here; with CI set, an unreachable database throws. */
 export const pgSkip: string | false = (await requirePostgres())
@@ -67,11 +67,8 @@ async function holdPg(name: string): Promise<() => Promise<void>> {
  */
 export function pgStorage(t: TestContext): { url: string; schema: string } {
   const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-  const url = new URL(PG_URL);
-  url.searchParams.set('schema', schema);
-  url.searchParams.set('application_name', schema);
   onEnd(t, () => withPg((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)));
-  return { url: url.toString(), schema };
+  return { url: pgUrlWith({ schema, application_name: schema }), schema };
 }
 
 /** The configuration every instance runs with: routeConfig on a `pgStorage` URL. */

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { startHookq } from '../../src/app.js';
 import { delay } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { PG_URL, requirePostgres } from '../helpers/postgres.js';
+import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { TestTarget } from '../helpers/target.js';
 
 const postgres = await requirePostgres();
@@ -31,7 +31,7 @@ const backends: Array<{ name: string; url: () => string; skip: string | false }>
     url: () => {
       const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
       schemas.push(schema);
-      return `${PG_URL}?schema=${schema}`;
+      return pgUrlWith({ schema });
     },
     skip: postgres ? false : `PostgreSQL is not reachable at ${PG_URL}`,
   },

@@ -3,6 +3,13 @@ import pg from 'pg';
 /** The PostgreSQL server tests use: $HOOKQ_TEST_PG_URL, or the local one. */
 export const PG_URL = process.env.HOOKQ_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** PG_URL with these parameters (hookq's `schema`, say) added to the query it may have. */
+export function pgUrlWith(params: Record<string, string>): string {
+  const url = new URL(PG_URL);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
 /**
  * Whether PostgreSQL answers. With CI set, an unreachable database is a failure, never
  * a reason to skip: the suite must not pass without having run.

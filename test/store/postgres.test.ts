@@ -8,7 +8,7 @@ import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { waitUntil } from '../helpers/async.js';
-import { PG_URL, requirePostgres } from '../helpers/postgres.js';
+import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { claim, message, ok, runStoreContract } from './contract.js';
 
 const available = await requirePostgres();
@@ -28,7 +28,7 @@ runStoreContract(
   {
     async create(options) {
       const schema = freshSchema();
-      const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`, options);
+      const store = await PostgresStore.open(pgUrlWith({ schema }), options);
       schemaOf.set(store, schema);
       return store;
     },
@@ -74,7 +74,7 @@ describe('postgres: opening', {
   it('migrates once when several instances open a new schema at the same moment', async () => {
     const schema = freshSchema();
     const stores = await Promise.all(
-      Array.from({ length: 5 }, () => PostgresStore.open(`${PG_URL}?schema=${schema}`)),
+      Array.from({ length: 5 }, () => PostgresStore.open(pgUrlWith({ schema }))),
     );
     for (const store of stores) await store.close();
     const ledger = await admin((c) => c.query(`SELECT version FROM ${schema}.hookq_migrations`));
@@ -86,7 +86,7 @@ describe('postgres: opening', {
 
   it('refuses a schema written by a newer hookq, naming it and changing nothing', async () => {
     const schema = freshSchema();
-    await (await PostgresStore.open(`${PG_URL}?schema=${schema}`)).close();
+    await (await PostgresStore.open(pgUrlWith({ schema }))).close();
     await admin((c) =>
       c.query(
         `INSERT INTO ${schema}.hookq_migrations (version, name, applied_at) VALUES (999, 'future', 0)`,
@@ -101,7 +101,7 @@ describe('postgres: opening', {
       );
     const before = (await tables()).rows;
     await assert.rejects(
-      PostgresStore.open(`${PG_URL}?schema=${schema}`),
+      PostgresStore.open(pgUrlWith({ schema })),
       (error: Error) =>
         error instanceof SchemaVersionError &&
         error.message.includes(schema) &&
@@ -119,7 +119,7 @@ describe('postgres: opening', {
   });
 
   it('refuses a schema name it would have to quote', async () => {
-    await assert.rejects(PostgresStore.open(`${PG_URL}?schema=Bad-Name`), ConfigError);
+    await assert.rejects(PostgresStore.open(pgUrlWith({ schema: 'Bad-Name' })), ConfigError);
   });
 
   it("connects over the server's Unix socket, given as the host or as ?host=", async (t) => {
@@ -158,9 +158,9 @@ describe('postgres: opening', {
   });
 
   it('keeps the password out of its messages', async () => {
-    const store = await PostgresStore.open(
-      `${PG_URL.replace('postgres@', 'postgres:s3cret@')}?schema=${freshSchema()}`,
-    );
+    const url = new URL(pgUrlWith({ schema: freshSchema() }));
+    url.password = 's3cret';
+    const store = await PostgresStore.open(url.toString());
     try {
       assert.ok(!store.capabilities.location.includes('s3cret'));
     } finally {
@@ -173,7 +173,7 @@ describe('postgres: a value the database refuses in a commit batch', {
   skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
 }, () => {
   it('fails only its own enqueue; every other one of the batch is stored and acknowledged', async () => {
-    const store = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    const store = await PostgresStore.open(pgUrlWith({ schema: freshSchema() }));
     try {
       // NUL is refused in PostgreSQL text. Passed to the store directly, as no ingress
       // group would be: any such value must fail alone. All these calls are made in one
@@ -233,7 +233,7 @@ describe('postgres: a value the database refuses in a commit batch', {
   });
 
   it('fails alone a dedup id too long for its index', async () => {
-    const store = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    const store = await PostgresStore.open(pgUrlWith({ schema: freshSchema() }));
     try {
       // A provider's delivery-id header can be kilobytes long; random text does not
       // compress below the index's limit.
@@ -263,7 +263,7 @@ describe('postgres: enqueues lock their group, not their route', {
 
   it("two instances' enqueues to different groups of one route commit side by side", async () => {
     const schema = freshSchema();
-    const url = `${PG_URL}?schema=${schema}`;
+    const url = pgUrlWith({ schema });
     const [a, b] = [await PostgresStore.open(url), await PostgresStore.open(url)];
     const holder = new pg.Client({ connectionString: PG_URL });
     await holder.connect();
@@ -308,11 +308,11 @@ describe('postgres: enqueues lock their group, not their route', {
 
   it('gives a role to one instance at a time, and to another once its session ends', async () => {
     const schema = freshSchema();
-    const url = `${PG_URL}?schema=${schema}`;
+    const url = pgUrlWith({ schema });
     const a = await PostgresStore.open(url);
     const b = await PostgresStore.open(url);
     const c = await PostgresStore.open(url);
-    const other = await PostgresStore.open(`${PG_URL}?schema=${freshSchema()}`);
+    const other = await PostgresStore.open(pgUrlWith({ schema: freshSchema() }));
     const admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
     try {
@@ -363,7 +363,7 @@ describe('postgres: the hot functions find rows by key, whatever the statistics 
 }, () => {
   it('plans no sequential scan or hash join of a table that was never analyzed', async () => {
     const schema = freshSchema();
-    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    const store = await PostgresStore.open(pgUrlWith({ schema }));
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
@@ -442,7 +442,7 @@ describe('postgres: a lease rewrites its message in place', {
 }, () => {
   it('claims and retries as heap-only updates, since no index names the state', async () => {
     const schema = freshSchema();
-    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    const store = await PostgresStore.open(pgUrlWith({ schema }));
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
@@ -568,7 +568,7 @@ describe('postgres: upgrading a schema that holds messages', {
       await client.end();
     }
 
-    const store = await PostgresStore.open(`${PG_URL}?schema=${schema}`);
+    const store = await PostgresStore.open(pgUrlWith({ schema }));
     try {
       const rows = await admin((c) =>
         c.query(`SELECT id, state, waiting, ended FROM ${schema}.messages ORDER BY seq`),
