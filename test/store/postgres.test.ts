@@ -129,9 +129,11 @@ describe('postgres: opening', {
       );
       return rows[0]!.d.split(',')[0]!.trim();
     });
-    if (directory === '') return t.skip('the server listens on no Unix socket');
+    // As with an unreachable server, CI must not pass without having run this.
+    if (directory === '' && !process.env.CI) return t.skip('the server listens on no Unix socket');
+    assert.notEqual(directory, '', 'the server listens on no Unix socket');
     const url = new URL(PG_URL);
-    const database = `${url.pathname}`;
+    const database = url.pathname;
     for (const socketUrl of [
       `postgres://${url.username}@${encodeURIComponent(directory)}:${url.port || 5432}${database}`,
       `postgres://${url.username}@localhost:${url.port || 5432}${database}?host=${directory}`,
