@@ -3,9 +3,12 @@ import pg from 'pg';
 /** The PostgreSQL server tests use: $HOOKQ_TEST_PG_URL, or the local one. */
 export const PG_URL = process.env.HOOKQ_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** PG_URL with these parameters (hookq's `schema`, say) added to the query it may have. */
-export function pgUrlWith(params: Record<string, string>): string {
-  const url = new URL(PG_URL);
+/**
+ * PG_URL, or another server's URL, with these parameters (hookq's `schema`, say) added to
+ * the query it may have.
+ */
+export function pgUrlWith(params: Record<string, string>, base = PG_URL): string {
+  const url = new URL(base);
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
   return url.toString();
 }

@@ -136,11 +136,13 @@ describe('postgres: opening', {
     const database = url.pathname;
     for (const socketUrl of [
       `postgres://${url.username}@${encodeURIComponent(directory)}:${url.port || 5432}${database}`,
-      `postgres://${url.username}@localhost:${url.port || 5432}${database}?host=${directory}`,
+      pgUrlWith(
+        { host: directory },
+        `postgres://${url.username}@localhost:${url.port || 5432}${database}`,
+      ),
     ]) {
       const schema = freshSchema();
-      const separator = socketUrl.includes('?') ? '&' : '?';
-      const store = await PostgresStore.open(`${socketUrl}${separator}schema=${schema}`);
+      const store = await PostgresStore.open(pgUrlWith({ schema }, socketUrl));
       try {
         await store.enqueue(message('r', 'g', 'over the socket'));
         assert.equal((await store.claimDue(claim('r'))).length, 1, socketUrl);
