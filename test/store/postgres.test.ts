@@ -626,16 +626,20 @@ const SEQUENTIAL_SCAN = new RegExp(`Seq Scan on ${TABLES}`);
 const ANY_SCAN = new RegExp(`Scan (using \\w+ )?on ${TABLES}`);
 
 /**
- * Whether a plan reads a whole table: a sequential scan of one, or a hash or merge join
+ * Whether a plan reads a whole table: a sequential scan of one, a hash or merge join
  * with a table below it (it reads every row that passes its filter, rather than looking
- * each one up). Joins of the batch's own arrays and CTEs with each other are fine.
+ * each one up), or a join that filters what it pairs with a table's rows (the inner side
+ * read the rows of more than the outer row's key, once for every outer row). Joins of
+ * the batch's own arrays and CTEs with each other are fine.
  */
 function scansWholeTable(plan: string): boolean {
   const lines = plan.split('\n');
   const indent = (line: string) => line.length - line.trimStart().length;
   return lines.some((line, i) => {
     if (SEQUENTIAL_SCAN.test(line)) return true;
-    if (!/(Hash|Merge)( Right| Left| Anti| Semi| Full)? Join/.test(line)) return false;
+    const filtered =
+      /^\s*(->\s*)?Nested Loop/.test(line) && /^\s*Join Filter:/.test(lines[i + 1] ?? '');
+    if (!filtered && !/(Hash|Merge)( Right| Left| Anti| Semi| Full)? Join/.test(line)) return false;
     const depth = indent(line);
     for (const below of lines.slice(i + 1)) {
       if (indent(below) <= depth) break;

@@ -1089,6 +1089,21 @@ ALTER FUNCTION hookq_settle_batch SET enable_hashjoin = off;
 ALTER FUNCTION hookq_settle_batch SET enable_mergejoin = off;
 `,
   },
+  {
+    version: 10,
+    name: 'the hot functions plan without bitmap scans too',
+    sql: `
+-- Migration 7 left bitmap scans allowed, and on a new schema's groups table (a hundred
+-- rows, not yet analyzed) a claim marked its leased groups through one: for each leased
+-- group it read every group of the route through groups_claim and kept the one that
+-- matched, 40 leased groups meaning 4,000 rows, where groups_pkey finds each in one
+-- probe. Without bitmap scans the planner takes that probe; every other statement of
+-- these functions already found its rows through an index scan.
+ALTER FUNCTION hookq_claim SET enable_bitmapscan = off;
+ALTER FUNCTION hookq_settle_batch SET enable_bitmapscan = off;
+ALTER FUNCTION hookq_enqueue SET enable_bitmapscan = off;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS.at(-1)!.version;
