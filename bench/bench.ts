@@ -40,7 +40,7 @@
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,7 @@ import type { NewMessage } from '../src/store/store.js';
 import { tempDir, writeConfig } from '../test/helpers/config.js';
 import { HookqServer } from '../test/helpers/hookq-process.js';
 import { PG_URL, pgUrlWith } from '../test/helpers/postgres.js';
+import { cpuMsOf, postgresCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -352,9 +353,6 @@ async function startHookq(place: Place, target: string, instances = 1) {
   };
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
-const TICKS_PER_SECOND = 100;
-
 /**
  * What a process has used, all its threads: CPU time (user and system) in ms, and the
  * bytes it had written to storage (its writes of the WAL and of checkpoints into the
@@ -376,40 +374,6 @@ function usageOf(pid: number): Omit<Usage, 'dbCpuMs'> {
     cpuMs: cpuMsOf(pid) ?? 0,
     writtenBytes: Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0),
   };
-}
-
-/** A process's CPU time so far (user and system, all threads) in ms; undefined once it is gone. */
-function cpuMsOf(pid: number | string): number | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
-
-/**
- * The CPU time of the local PostgreSQL server's processes, in ms. A backend that ended
- * between two readings takes its time with it, so the connections hookq holds (its pool,
- * its listener) are what this measures; they live through a phase.
- */
-function postgresCpuMs(): number {
-  let sum = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let name: string;
-    try {
-      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    if (name === 'postgres') sum += cpuMsOf(pid) ?? 0;
-  }
-  return sum;
 }
 
 /** The PostgreSQL server's WAL position, in bytes. */
