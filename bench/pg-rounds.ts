@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { PG_URL, pgUrlWith } from '../test/helpers/postgres.js';
+import { deliveredNow } from './delivered.js';
 import { postgresCpuMs } from './proc.js';
 
 const { values } = parseArgs({
@@ -70,18 +71,7 @@ async function round(): Promise<Times> {
   });
   const leased = performance.now();
   // All at once, as the dispatcher's outcomes come: they share the store's commits.
-  await Promise.all(
-    claimed.map((message) =>
-      store.markDelivered(message, {
-        startedAt: Date.now(),
-        durationMs: 1,
-        outcome: 'delivered',
-        status: 200,
-        responseExcerpt: null,
-        error: null,
-      }),
-    ),
-  );
+  await Promise.all(claimed.map((message) => store.markDelivered(message, deliveredNow())));
   return {
     enqueue: enqueued - started,
     claim: leased - enqueued,

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { NewMessage, Store } from '../src/store/store.js';
+import { deliveredNow } from './delivered.js';
 
 const { values } = parseArgs({
   options: {
@@ -83,14 +84,7 @@ async function claimCompleteRate(store: Store, route: string): Promise<number> {
       leaseMs: 30_000,
     });
     for (const m of claimed) {
-      await store.markDelivered(m, {
-        startedAt: Date.now(),
-        durationMs: 1,
-        outcome: 'delivered',
-        status: 200,
-        responseExcerpt: null,
-        error: null,
-      });
+      await store.markDelivered(m, deliveredNow());
     }
     return claimed.length;
   });
