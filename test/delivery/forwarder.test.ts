@@ -308,6 +308,53 @@ describe('forwarder: outcomes', () => {
     assert.ok(record.durationMs < timeoutMs + 2_000);
   });
 
+  test("a 503's Retry-After comes back in milliseconds; a 500's is not read", async () => {
+    for (const [status, expected] of [
+      [503, 7_000],
+      [429, 7_000],
+      [500, undefined],
+    ] as const) {
+      const { forwarder, options } = await setup(() => ({
+        status,
+        headers: { 'retry-after': '7' },
+      }));
+      const record = await forwarder.forward(message(), options());
+      assert.equal(record.outcome, 'http_error');
+      assert.equal(record.retryAfterMs, expected, `status ${status}`);
+    }
+  });
+
+  test('an informational answer (103 Early Hints) is not the outcome', async () => {
+    // Then the answer, or a connection that drops before it.
+    for (const [then, outcome, status] of [
+      ['answer', 'delivered', 200],
+      ['drop', 'network_error', null],
+    ] as const) {
+      const server = createServer((request, response) => {
+        request.resume();
+        request.on('end', () => {
+          response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+          if (then === 'answer') response.end('done');
+          else setTimeout(() => request.socket.destroy(), 20);
+        });
+      });
+      const port = await listen(server);
+      const forwarder = new Forwarder();
+      try {
+        const record = await forwarder.forward(message(), {
+          target: `http://127.0.0.1:${port}/webhook`,
+          timeoutMs: 5_000,
+          forwardHeaders: 'all',
+        });
+        assert.equal(record.outcome, outcome, then);
+        assert.equal(record.status, status, then);
+      } finally {
+        await forwarder.close();
+        server.close();
+      }
+    }
+  });
+
   test('a refused connection is a network_error with the error text', async () => {
     const { forwarder, target, options } = await setup();
     await target.down();
