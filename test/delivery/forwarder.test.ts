@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import type { HeaderList } from '../../src/core/terms.js';
@@ -10,6 +10,7 @@ import {
   Forwarder,
   type ForwardMessage,
   type ForwardOptions,
+  type ForwardResult,
 } from '../../src/delivery/forwarder.js';
 import { verifySignature } from '../../src/ingress/verify/index.js';
 import { type Behaviour, type Received, TestTarget } from '../helpers/target.js';
@@ -330,7 +331,7 @@ describe('forwarder: outcomes', () => {
       ['answer', 'delivered', 200],
       ['drop', 'network_error', null],
     ] as const) {
-      const server = createServer((request, response) => {
+      const record = await forwardTo((request, response) => {
         request.resume();
         request.on('end', () => {
           response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
@@ -338,20 +339,8 @@ describe('forwarder: outcomes', () => {
           else setTimeout(() => request.socket.destroy(), 20);
         });
       });
-      const port = await listen(server);
-      const forwarder = new Forwarder();
-      try {
-        const record = await forwarder.forward(message(), {
-          target: `http://127.0.0.1:${port}/webhook`,
-          timeoutMs: 5_000,
-          forwardHeaders: 'all',
-        });
-        assert.equal(record.outcome, outcome, then);
-        assert.equal(record.status, status, then);
-      } finally {
-        await forwarder.close();
-        server.close();
-      }
+      assert.equal(record.outcome, outcome, then);
+      assert.equal(record.status, status, then);
     }
   });
 
@@ -394,30 +383,17 @@ describe('forwarder: outcomes', () => {
   });
 
   test('keeps at most 1 KiB of a binary response, as text', async () => {
-    const server = createServer((request, response) => {
+    const record = await forwardTo((request, response) => {
       request.resume();
       request.on('end', () => {
         response.writeHead(500, { 'content-type': 'application/octet-stream' });
         response.end(Buffer.alloc(4096, 0xff));
       });
     });
-    const port = await listen(server);
-    const forwarder = new Forwarder();
-    try {
-      const record = await forwarder.forward(message(), {
-        target: `http://127.0.0.1:${port}/webhook`,
-        timeoutMs: 5_000,
-        forwardHeaders: 'all',
-      });
-      assert.equal(record.outcome, 'http_error');
-      const excerpt = String(record.responseExcerpt);
-      assert.ok(excerpt.length > 0);
-      assert.ok(Buffer.byteLength(excerpt) <= 1024, `${Buffer.byteLength(excerpt)} bytes`);
-    } finally {
-      await forwarder.close();
-      server.closeAllConnections();
-      server.close();
-    }
+    assert.equal(record.outcome, 'http_error');
+    const excerpt = String(record.responseExcerpt);
+    assert.ok(excerpt.length > 0);
+    assert.ok(Buffer.byteLength(excerpt) <= 1024, `${Buffer.byteLength(excerpt)} bytes`);
   });
 });
 
@@ -489,6 +465,24 @@ describe('forwarder: connections', () => {
     }
   });
 });
+
+/** One forward, with a new forwarder, to a server answering with `listener`. */
+async function forwardTo(listener: RequestListener): Promise<ForwardResult> {
+  const server = createServer(listener);
+  const port = await listen(server);
+  const forwarder = new Forwarder();
+  try {
+    return await forwarder.forward(message(), {
+      target: `http://127.0.0.1:${port}/webhook`,
+      timeoutMs: 5_000,
+      forwardHeaders: 'all',
+    });
+  } finally {
+    await forwarder.close();
+    server.closeAllConnections();
+    server.close();
+  }
+}
 
 async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
