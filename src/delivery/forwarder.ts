@@ -93,9 +93,11 @@ export class Forwarder {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        // Before the request reaches a connection there is nothing to abort yet:
-        // onRequestStart aborts it then.
-        abort?.(new Error('timed out'));
+        if (abort) abort(new Error('timed out'));
+        // Still connecting (a host that drops packets): there is nothing to abort yet,
+        // and the connect would go on to the agent's own timeout. The attempt ends now;
+        // should the connection come later, onRequestStart aborts the request unsent.
+        else finish(undefined);
       }, options.timeoutMs);
       const finish = (error: unknown) => {
         if (settled) return;
@@ -108,14 +110,12 @@ export class Forwarder {
           return;
         }
         const late = timedOut || isTimeout(error);
-        resolve(
-          record(
-            late ? 'timeout' : 'network_error',
-            null,
-            [],
-            late ? `no response within ${options.timeoutMs}ms` : describeNetworkError(error),
-          ),
-        );
+        if (!late) {
+          resolve(record('network_error', null, [], describeNetworkError(error)));
+          return;
+        }
+        const what = abort ? 'no response' : 'no connection to the target';
+        resolve(record('timeout', null, [], `${what} within ${options.timeoutMs}ms`));
       };
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(controller) {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { HeaderList } from '../../src/core/terms.js';
 import {
   EXCERPT_BYTES,
@@ -13,6 +14,7 @@ import {
   type ForwardResult,
 } from '../../src/delivery/forwarder.js';
 import { verifySignature } from '../../src/ingress/verify/index.js';
+import { delay } from '../helpers/async.js';
 import { type Behaviour, type Received, TestTarget } from '../helpers/target.js';
 
 // The delivery request contract (SPEC §5) against a real HTTP target.
@@ -309,6 +311,31 @@ describe('forwarder: outcomes', () => {
     assert.ok(record.durationMs < timeoutMs + 2_000);
   });
 
+  test('a connect that hangs is a timeout within the timeout, and the request is never sent later', async () => {
+    const host = await unreachableHost();
+    const forwarder = new Forwarder();
+    try {
+      const timeoutMs = 300;
+      const record = await forwarder.forward(message(), {
+        target: host.url,
+        timeoutMs,
+        forwardHeaders: 'all',
+      });
+      assert.equal(record.outcome, 'timeout');
+      assert.equal(record.error, 'no connection to the target within 300ms');
+      // Not the agent's own 10 s connect timeout.
+      assert.ok(record.durationMs < timeoutMs + 2_000, `gave up in time (${record.durationMs}ms)`);
+      // The host starts answering: the connection still being made reaches it (the
+      // kernel resends its SYN after a second), and nothing goes over it.
+      host.answer();
+      await delay(2_500);
+      assert.equal(host.requests(), 0, 'the request was sent after its attempt had ended');
+    } finally {
+      await forwarder.close();
+      await host.close();
+    }
+  });
+
   test("a 503's Retry-After comes back in milliseconds; a 500's is not read", async () => {
     for (const [status, expected] of [
       [503, 7_000],
@@ -488,4 +515,65 @@ async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
+}
+
+/**
+ * A host whose connects hang, as when it drops packets: an HTTP server on a thread
+ * that is kept blocked, so it accepts nothing, with the kernel's queue of connections
+ * waiting for it filled. Once told to answer, it serves and counts requests.
+ */
+async function unreachableHost() {
+  const wake = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     let requests = 0;
+     const server = require('node:http').createServer((request, response) => {
+       requests++;
+       parentPort.postMessage({ requests });
+       request.resume();
+       response.end('late');
+     });
+     parentPort.on('message', () => server.close(() => parentPort.close()));
+     server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+       parentPort.postMessage({ port: server.address().port });
+       // After the listening message is out: blocked, this thread accepts nothing.
+       setTimeout(() => Atomics.wait(workerData, 0, 0, 60_000), 20);
+     });`,
+    { eval: true, workerData: wake },
+  );
+  let requests = 0;
+  const port: number = await new Promise((resolve) =>
+    worker.on('message', (seen: { port?: number; requests?: number }) => {
+      if (seen.port) resolve(seen.port);
+      if (seen.requests) requests = seen.requests;
+    }),
+  );
+  await delay(100);
+  // The kernel queues backlog + 1 connections for the server; one more never connects.
+  const queued: Socket[] = [];
+  for (;;) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    queued.push(socket);
+    const connected = await Promise.race([
+      once(socket, 'connect').then(() => true),
+      delay(200).then(() => false),
+    ]);
+    if (!connected) break;
+  }
+  const answer = () => {
+    Atomics.store(wake, 0, 1);
+    Atomics.notify(wake, 0);
+  };
+  return {
+    url: `http://127.0.0.1:${port}/webhook`,
+    answer,
+    requests: () => requests,
+    async close() {
+      for (const socket of queued) socket.destroy();
+      answer();
+      worker.postMessage('close');
+      await once(worker, 'exit');
+    },
+  };
 }
