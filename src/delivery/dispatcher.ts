@@ -62,7 +62,9 @@ export class Dispatcher {
   start(): void {
     const byName = new Map(this.workers.map((worker) => [worker.route.name, worker]));
     const { store } = this.options;
-    this.subscriptions.push(store.onWork((route) => byName.get(route)?.noticeWork()));
+    this.subscriptions.push(
+      store.onWork((route) => byName.get(route)?.noticeWork()),
+    );
     const onPaused = store.onPaused?.((route, paused) => {
       const worker = byName.get(route);
       if (worker) worker.paused = paused;
@@ -264,6 +266,8 @@ class RouteWorker {
           { err: error, messageId: message.messageId },
           'could not record the outcome of an attempt; it will be retried after its lease expires',
         );
+        // Its slot may be free already, without the claim that waited for the outcome.
+        this.kick();
       })
       .finally(() => {
         this.unfinished.delete(run);
@@ -334,11 +338,13 @@ class RouteWorker {
     // Free the slot before the outcome commits: where writes take effect in call order,
     // the claim this triggers is queued behind the outcome (in the same commit, or a
     // later one), so it sees the group's next message, and one commit both settles this
-    // attempt and leases that message.
-    this.freeSlot(message);
+    // attempt and leases that message. Elsewhere a claim now would run beside the
+    // outcome and find the group still in flight: it waits for the outcome.
+    const inCallOrder = this.options.store.capabilities.writesInCallOrder;
+    if (inCallOrder) this.freeSlot(message);
+    else this.attempts.delete(message);
     const [kept] = await Promise.all([recorded, health]);
-    // Elsewhere the claim may have run first and found the group still in flight.
-    if (!this.options.store.capabilities.writesInCallOrder) this.kick();
+    if (!inCallOrder) this.kick();
     this.logOutcome(message, record, next, kept);
     this.options.onAttempt?.(route, record);
     if (this.options.activity?.followed) {

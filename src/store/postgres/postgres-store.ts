@@ -116,6 +116,20 @@ type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => 
  * - Enqueues and redrives NOTIFY the other instances, which LISTEN; polling remains as
  *   the fallback while the notification connection is down.
  */
+/**
+ * The backend process ids of a pool's open connections, kept as the pool opens and
+ * closes them (the driver reads each from the server's greeting, as `processID`, which
+ * its types leave out).
+ */
+function sessionsOf(pool: pg.Pool): ReadonlySet<number> {
+  const pids = new Set<number>();
+  const pidOf = (client: pg.PoolClient) =>
+    (client as pg.PoolClient & { processID: number }).processID;
+  pool.on('connect', (client) => pids.add(pidOf(client)));
+  pool.on('remove', (client) => pids.delete(pidOf(client)));
+  return pids;
+}
+
 export class PostgresStore implements Store {
   readonly capabilities: StoreCapabilities;
 
@@ -138,7 +152,12 @@ export class PostgresStore implements Store {
   private readonly folding: NodeJS.Timeout;
   private closed = false;
 
-  private constructor(pool: pg.Pool, location: PgLocation, options: StoreOptions) {
+  private constructor(
+    pool: pg.Pool,
+    sessions: ReadonlySet<number>,
+    location: PgLocation,
+    options: StoreOptions,
+  ) {
     this.pool = pool;
     this.location = location;
     this.now = options.now ?? Date.now;
@@ -155,7 +174,7 @@ export class PostgresStore implements Store {
       MAX_BATCH,
       MAX_COMMITS,
     );
-    this.listener = new WorkListener(clientConfig(location), this.channel);
+    this.listener = new WorkListener(clientConfig(location), this.channel, sessions);
     this.roles = new Roles(clientConfig(location), location.schema);
     // Writes append their counts (see migration 5); folded often, so that reading a
     // route's counts sums only a second's worth of them.
@@ -186,13 +205,14 @@ export class PostgresStore implements Store {
     // An idle connection dropped by the server must not crash the process; the pool
     // replaces it on the next use.
     pool.on('error', () => undefined);
+    const sessions = sessionsOf(pool);
     try {
       await migratePg(pool, location);
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw translatePgError(error, location);
     }
-    const store = new PostgresStore(pool, location, options);
+    const store = new PostgresStore(pool, sessions, location, options);
     await store.recordOrdering(options.ordering ?? {});
     await store.ensureRoutes(Object.keys(options.ordering ?? {}));
     await store.listener.start();

@@ -5,6 +5,10 @@ import pg from 'pg';
  * a redrive, a resume), so every instance's dispatcher wakes at once. If the connection
  * drops it reconnects with backoff; meanwhile the dispatchers' bounded polling finds
  * the work, only later.
+ *
+ * What this process's own sessions notified is not passed on: the store told its
+ * dispatcher when that change committed, and hearing it again would only send a second
+ * claim after the first.
  */
 export class WorkListener {
   private readonly listeners = new Set<(route: string) => void>();
@@ -16,6 +20,8 @@ export class WorkListener {
   constructor(
     private readonly config: pg.ClientConfig,
     private readonly channel: string,
+    /** The backend process ids of this process's own sessions (its pool's connections). */
+    private readonly ownSessions: ReadonlySet<number>,
   ) {}
 
   async start(): Promise<void> {
@@ -42,7 +48,9 @@ export class WorkListener {
   private async connect(): Promise<void> {
     const client = new pg.Client(this.config);
     client.on('notification', (notification) => {
-      if (notification.payload) this.emit(notification.payload);
+      if (notification.payload && !this.ownSessions.has(notification.processId)) {
+        this.emit(notification.payload);
+      }
     });
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
