@@ -62,9 +62,7 @@ export class Dispatcher {
   start(): void {
     const byName = new Map(this.workers.map((worker) => [worker.route.name, worker]));
     const { store } = this.options;
-    this.subscriptions.push(
-      store.onWork((route) => byName.get(route)?.noticeWork()),
-    );
+    this.subscriptions.push(store.onWork((route) => byName.get(route)?.noticeWork()));
     const onPaused = store.onPaused?.((route, paused) => {
       const worker = byName.get(route);
       if (worker) worker.paused = paused;

@@ -6,23 +6,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
-import pg from 'pg';
 import { startHookq } from '../../src/app.js';
 import { delay } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
+import { dropSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { TestTarget } from '../helpers/target.js';
 
 const postgres = await requirePostgres();
 const schemas: string[] = [];
 
-after(async () => {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.end();
-});
+after(() => dropSchemas(schemas));
 
 const backends: Array<{ name: string; url: () => string; skip: string | false }> = [
   { name: 'sqlite', url: () => `sqlite:${tempDir()}/hookq.db`, skip: false },

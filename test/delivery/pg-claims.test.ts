@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, type TestContext, test } from 'node:test';
-import pg from 'pg';
 import type { RouteConfig } from '../../src/config/types.js';
 import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { Forwarder } from '../../src/delivery/forwarder.js';
@@ -18,19 +17,13 @@ import type { ClaimedMessage, Store } from '../../src/store/store.js';
 import { delay, waitUntil } from '../helpers/async.js';
 import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
+import { dropSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
 
 const available = await requirePostgres();
 const schemas: string[] = [];
 
-after(async () => {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.end();
-});
+after(() => dropSchemas(schemas));
 
 /** Two instances' stores on one new schema. */
 async function twoInstances(t: TestContext): Promise<[PostgresStore, PostgresStore]> {

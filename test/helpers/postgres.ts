@@ -37,3 +37,15 @@ export async function requirePostgres(): Promise<boolean> {
     await client.end().catch(() => undefined);
   }
 }
+
+/** Drop the schemas a test file made (none: no connection). */
+export async function dropSchemas(schemas: readonly string[]): Promise<void> {
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

@@ -96,6 +96,20 @@ interface Settle {
 type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<R[]>;
 
 /**
+ * The backend process ids of a pool's open connections, kept as the pool opens and
+ * closes them (the driver reads each from the server's greeting, as `processID`, which
+ * its types leave out).
+ */
+function sessionsOf(pool: pg.Pool): ReadonlySet<number> {
+  const pids = new Set<number>();
+  const pidOf = (client: pg.PoolClient) =>
+    (client as pg.PoolClient & { processID: number }).processID;
+  pool.on('connect', (client) => pids.add(pidOf(client)));
+  pool.on('remove', (client) => pids.delete(pidOf(client)));
+  return pids;
+}
+
+/**
  * The shared store: PostgreSQL, for several hookq instances on one database.
  *
  * - Acknowledged means committed with `synchronous_commit = on`; concurrent enqueues of
@@ -116,20 +130,6 @@ type Query = <R = Record<string, unknown>>(text: string, params?: unknown[]) => 
  * - Enqueues and redrives NOTIFY the other instances, which LISTEN; polling remains as
  *   the fallback while the notification connection is down.
  */
-/**
- * The backend process ids of a pool's open connections, kept as the pool opens and
- * closes them (the driver reads each from the server's greeting, as `processID`, which
- * its types leave out).
- */
-function sessionsOf(pool: pg.Pool): ReadonlySet<number> {
-  const pids = new Set<number>();
-  const pidOf = (client: pg.PoolClient) =>
-    (client as pg.PoolClient & { processID: number }).processID;
-  pool.on('connect', (client) => pids.add(pidOf(client)));
-  pool.on('remove', (client) => pids.delete(pidOf(client)));
-  return pids;
-}
-
 export class PostgresStore implements Store {
   readonly capabilities: StoreCapabilities;
 
