@@ -365,19 +365,24 @@ describe('postgres: enqueues lock their group, not their route', {
 describe('postgres: the hot functions find rows by key, whatever the statistics say', {
   skip: available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
 }, () => {
-  it('plans no sequential scan or hash join of a table that was never analyzed', async () => {
+  /**
+   * A store on a new schema whose tables are as right after an install (written to, not
+   * yet analyzed by autovacuum), and a connection that gets, as notices, every plan the
+   * functions make, nested statements included.
+   */
+  async function explained(
+    use: (client: pg.Client, plans: string[]) => Promise<void>,
+  ): Promise<void> {
     const schema = freshSchema();
     const store = await PostgresStore.open(pgUrlWith({ schema }));
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
-      // Tables as right after an install: written to, not yet analyzed by autovacuum.
       await Promise.all(
         Array.from({ length: 300 }, (_, i) =>
           store.enqueue(message('r', `g${i % 100}`, `body ${i}`, { dedupId: `d${i}` })),
         ),
       );
-      // Every plan the functions make, nested statements included, comes back as a notice.
       const plans: string[] = [];
       client.on('notice', (notice) => plans.push(notice.message ?? ''));
       await client.query(`SET search_path = ${schema}`);
@@ -385,59 +390,84 @@ describe('postgres: the hot functions find rows by key, whatever the statistics 
       await client.query('SET auto_explain.log_min_duration = 0');
       await client.query('SET auto_explain.log_nested_statements = on');
       await client.query('SET auto_explain.log_level = notice');
-      // Plans made for each call's values, and the generic ones PostgreSQL may switch to
-      // after five calls.
-      for (let round = 0; round < 8; round++) {
-        const mode = round < 4 ? 'force_custom_plan' : 'force_generic_plan';
-        await client.query(`SET plan_cache_mode = ${mode}`);
-        const now = Date.now();
-        // A batch as under load: 50 items over 20 groups, one of them a repeat.
-        const ids = Array.from({ length: 50 }, (_, i) => `e${round}-${i}`);
-        const each = <T>(value: T) => ids.map(() => value);
-        await client.query('SELECT * FROM hookq_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-          each('r'),
-          ids.map((_, i) => `g${i % 20}`),
-          ids,
-          ids.map((id, i) => (i === 0 ? 'd1' : `n${id}`)),
-          each(now + 60_000),
-          each(null),
-          each('[]'),
-          ids.map((id) => Buffer.from(id)),
-          now,
-        ]);
-        const claimed = await client.query<{ id: string; total_attempts: number }>(
-          `SELECT * FROM hookq_claim('r', 50, 100, $1, $2, NULL)`,
-          [now, now + 30_000],
-        );
-        assert.ok(claimed.rows.length > 0, 'nothing was claimed');
-        const fill = <T>(value: T) => claimed.rows.map(() => value);
-        await client.query(
-          'SELECT * FROM hookq_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)',
-          [
-            claimed.rows.map((row) => row.id),
-            claimed.rows.map((row) => row.total_attempts),
-            now,
-            fill(now),
-            fill(1),
-            fill('delivered'),
-            fill(200),
-            fill(null),
-            fill(null),
-            fill(null),
-            fill(null),
-            fill(null),
-            fill(0),
-            fill(false),
-          ],
-        );
-      }
-      assert.ok(plans.length > 10, `only ${plans.length} plans were reported`);
-      const scans = plans.filter(scansWholeTable);
-      assert.deepEqual(scans, [], 'a statement scanned or hashed a whole table');
+      await use(client, plans);
     } finally {
       await client.end();
       await store.close();
     }
+  }
+
+  /** One round as under load: 50 enqueues over 20 groups (one a repeat), a claim, its settling. */
+  async function hotRound(client: pg.Client, round: number): Promise<void> {
+    const now = Date.now();
+    const ids = Array.from({ length: 50 }, (_, i) => `e${round}-${i}`);
+    const each = <T>(value: T) => ids.map(() => value);
+    await client.query('SELECT * FROM hookq_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      each('r'),
+      ids.map((_, i) => `g${i % 20}`),
+      ids,
+      ids.map((id, i) => (i === 0 ? 'd1' : `n${id}`)),
+      each(now + 60_000),
+      each(null),
+      each('[]'),
+      ids.map((id) => Buffer.from(id)),
+      now,
+    ]);
+    const claimed = await client.query<{ id: string; total_attempts: number }>(
+      `SELECT * FROM hookq_claim($1, 50, 100, $2, $3, NULL)`,
+      ['r', now, now + 30_000],
+    );
+    assert.ok(claimed.rows.length > 0, 'nothing was claimed');
+    const fill = <T>(value: T) => claimed.rows.map(() => value);
+    await client.query(
+      'SELECT * FROM hookq_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)',
+      [
+        claimed.rows.map((row) => row.id),
+        claimed.rows.map((row) => row.total_attempts),
+        now,
+        fill(now),
+        fill(1),
+        fill('delivered'),
+        fill(200),
+        fill(null),
+        fill(null),
+        fill(null),
+        fill(null),
+        fill(null),
+        fill(0),
+        fill(false),
+      ],
+    );
+  }
+
+  it('plans no sequential scan or hash join of a table that was never analyzed', async () => {
+    await explained(async (client, plans) => {
+      for (let round = 0; round < 8; round++) await hotRound(client, round);
+      assert.ok(plans.length > 10, `only ${plans.length} plans were reported`);
+      const scans = plans.filter(scansWholeTable);
+      assert.deepEqual(scans, [], 'a statement scanned or hashed a whole table');
+    });
+  });
+
+  it('keeps one generic plan per statement instead of planning each call again', async () => {
+    await explained(async (client, plans) => {
+      // A plan made for a call's values names them (an array of ids as '{…}'::text[], a
+      // time as '…'::bigint); the generic plan, made once per connection, names
+      // parameters ($4). The functions choose, not the session.
+      await client.query('SET plan_cache_mode = force_custom_plan');
+      for (let round = 0; round < 3; round++) await hotRound(client, round);
+      const nested = plans.filter((plan) => !/Query Text: SELECT \* FROM hookq_/.test(plan));
+      assert.ok(nested.length > 10, `only ${nested.length} plans were reported`);
+      assert.deepEqual(
+        nested.filter((plan) => /'\{[^}']+\}'::|'\d+'::bigint/.test(plan)),
+        [],
+        'a statement was planned for the values of its call',
+      );
+      assert.ok(
+        nested.some((plan) => /route = \$\d+/.test(plan)),
+        'no plan names the route as a parameter',
+      );
+    });
   });
 });
 
