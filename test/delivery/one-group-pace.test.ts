@@ -4,28 +4,21 @@
  * wake-up (other groups' completions wake the route); one group does not.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startHookq } from '../../src/app.js';
 import { delay } from '../helpers/async.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { dropSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
+import { freshSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { TestTarget } from '../helpers/target.js';
 
 const postgres = await requirePostgres();
-const schemas: string[] = [];
-
-after(() => dropSchemas(schemas));
+const freshSchema = freshSchemas();
 
 const backends: Array<{ name: string; url: () => string; skip: string | false }> = [
   { name: 'sqlite', url: () => `sqlite:${tempDir()}/hookq.db`, skip: false },
   {
     name: 'postgres',
-    url: () => {
-      const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-      schemas.push(schema);
-      return pgUrlWith({ schema });
-    },
+    url: () => pgUrlWith({ schema: freshSchema() }),
     skip: postgres ? false : `PostgreSQL is not reachable at ${PG_URL}`,
   },
 ];

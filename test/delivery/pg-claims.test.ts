@@ -6,8 +6,7 @@
  * another instance's even while its own attempts are in flight.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, describe, type TestContext, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { RouteConfig } from '../../src/config/types.js';
 import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { Forwarder } from '../../src/delivery/forwarder.js';
@@ -17,19 +16,15 @@ import type { ClaimedMessage, Store } from '../../src/store/store.js';
 import { delay, waitUntil } from '../helpers/async.js';
 import { onEnd, removeAfter } from '../helpers/cleanup.js';
 import { configFor, tempDir } from '../helpers/config.js';
-import { dropSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
+import { freshSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { type Behaviour, TestTarget } from '../helpers/target.js';
 
 const available = await requirePostgres();
-const schemas: string[] = [];
-
-after(() => dropSchemas(schemas));
+const freshSchema = freshSchemas();
 
 /** Two instances' stores on one new schema. */
 async function twoInstances(t: TestContext): Promise<[PostgresStore, PostgresStore]> {
-  const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  const url = pgUrlWith({ schema });
+  const url = pgUrlWith({ schema: freshSchema() });
   const one = await PostgresStore.open(url);
   onEnd(t, () => one.close());
   const other = await PostgresStore.open(url);

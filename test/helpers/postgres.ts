@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import pg from 'pg';
 
 /** The PostgreSQL server tests use: $HOOKQ_TEST_PG_URL, or the local one. */
@@ -38,14 +40,25 @@ export async function requirePostgres(): Promise<boolean> {
   }
 }
 
-/** Drop the schemas a test file made (none: no connection). */
-export async function dropSchemas(schemas: readonly string[]): Promise<void> {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
+/**
+ * Schemas for a test file: each call names a new one, and all of them are dropped when
+ * the file's tests end, so that tests never share state. Call it at the file's top level.
+ */
+export function freshSchemas(): () => string {
+  const schemas: string[] = [];
+  after(async () => {
+    if (schemas.length === 0) return;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    } finally {
+      await client.end();
+    }
+  });
+  return () => {
+    const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    return schema;
+  };
 }

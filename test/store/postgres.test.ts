@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, SchemaVersionError, StorageUnavailableError } from '../../src/core/errors.js';
 import type { MessageState } from '../../src/core/terms.js';
@@ -8,18 +8,11 @@ import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { EnqueueResult, Store } from '../../src/store/store.js';
 import { waitUntil } from '../helpers/async.js';
-import { PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
+import { freshSchemas, PG_URL, pgUrlWith, requirePostgres } from '../helpers/postgres.js';
 import { claim, message, ok, runStoreContract } from './contract.js';
 
 const available = await requirePostgres();
-const schemas: string[] = [];
-
-/** A schema per test, dropped after the suite: tests never share state. */
-function freshSchema(): string {
-  const schema = `hookq_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-}
+const freshSchema = freshSchemas();
 
 const schemaOf = new Map<Store, string>();
 
@@ -48,14 +41,6 @@ runStoreContract(
   },
   available ? false : `PostgreSQL is not reachable at ${PG_URL}`,
 );
-
-after(async () => {
-  if (!available) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.end();
-});
 
 /** Work on a connection of its own, outside any store. */
 async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
