@@ -216,4 +216,22 @@ describe('sqlite: the database file deleted or replaced while open', () => {
     }
     assert.deepEqual([...(await bodiesIn(path)).values()], ['back']);
   });
+
+  it('moved away while the writer starts: refused until it is back, then writes resume', async () => {
+    const { dir, path } = database();
+    // Moved before the writer thread opens it by name: it cannot, and must not die of it.
+    const store = SqliteStore.open(path);
+    const moved = join(dir, 'moved');
+    renameSync(path, moved);
+    try {
+      await refused(store.enqueue(message('orders', 'g', 'while away')), /deleted/);
+      await refused(store.ping(), /deleted/);
+      renameSync(moved, path);
+      await store.enqueue(message('orders', 'g', 'back'));
+      await store.ping();
+    } finally {
+      await store.close();
+    }
+    assert.deepEqual([...(await bodiesIn(path)).values()], ['back']);
+  });
 });

@@ -17,9 +17,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StorageUnavailableError } from '../../core/errors.js';
 import { DedupIndex } from './dedup-index.js';
-import { translateSqliteError } from './errors.js';
+import { describe, translateSqliteError } from './errors.js';
 import { OpenFiles } from './open-files.js';
-import { prepareStatements } from './queries.js';
+import { prepareStatements, type Statements } from './queries.js';
 import type { FromWriter, Outcome, ToWriter, WriteRequest, WriterData } from './thread-messages.js';
 import { movable, toWire } from './thread-messages.js';
 import { DURABILITY, type Durability, Writes } from './writes.js';
@@ -32,34 +32,73 @@ const { location, files: opened, ordering } = workerData as WriterData;
 const send = (message: FromWriter, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
 
-// Never a new file: if the name no longer names the store's, the check below says so.
-const db = new Database(location, { fileMustExist: true });
-db.pragma('synchronous = FULL');
-db.pragma('busy_timeout = 5000');
-// 4 MB of pages: the pages a write touches are mostly the last of each index, and the
-// file system caches the rest. Measured under load, 8 MB was no faster and 4-6 MB more
-// resident.
-db.pragma('cache_size = -4000');
-// Savepoints keep statement journals; in memory they cost no file I/O.
-db.pragma('temp_store = MEMORY');
-// SQLite's automatic checkpoint (every 1,000 pages of WAL) copies the log back into the
-// database file here, between commits: it holds up writes for a few milliseconds, never
-// the main thread. A thread of its own for it would cost more memory than it saves time.
-const sql = prepareStatements(db);
-const writes = new Writes(
-  sql,
-  ordering,
-  (problem) => send({ type: 'stale', problem }),
-  loadDedupIndex(),
-);
 const files = new OpenFiles(location, opened, (level, fields, message) =>
   send({ type: 'say', level, fields, message }),
 );
 files.watch();
 
-let synchronous: Durability | undefined;
-/** Why the latest commit failed; cleared by the next one that succeeds. */
+/**
+ * The connection every write goes through, and what runs on it. Opened at once; if that
+ * fails (the file moved away while the thread started, say), the next write that finds
+ * the path naming the store's files again opens it, and until then writes are refused
+ * with why.
+ */
+let connection: Connection | undefined;
+/** Why the latest commit (or opening the connection) failed; cleared by the next one that succeeds. */
 let failingWrites: Error | undefined;
+connected();
+
+interface Connection {
+  db: Database.Database;
+  sql: Statements;
+  writes: Writes;
+  synchronous: Durability;
+}
+
+/** The connection, opened now if it is not yet; undefined (and failingWrites says why) if it cannot be. */
+function connected(): Connection | undefined {
+  if (connection) return connection;
+  try {
+    connection = connect();
+    failingWrites = undefined;
+  } catch (error) {
+    failingWrites = new StorageUnavailableError(
+      `the writer cannot open ${location}: ${describe(error)}`,
+      { cause: error },
+    );
+  }
+  return connection;
+}
+
+function connect(): Connection {
+  // Never a new file: if the name no longer names the store's, the check below says so.
+  const db = new Database(location, { fileMustExist: true });
+  try {
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    // 4 MB of pages: the pages a write touches are mostly the last of each index, and the
+    // file system caches the rest. Measured under load, 8 MB was no faster and 4-6 MB more
+    // resident.
+    db.pragma('cache_size = -4000');
+    // Savepoints keep statement journals; in memory they cost no file I/O.
+    db.pragma('temp_store = MEMORY');
+    // SQLite's automatic checkpoint (every 1,000 pages of WAL) copies the log back into the
+    // database file here, between commits: it holds up writes for a few milliseconds, never
+    // the main thread. A thread of its own for it would cost more memory than it saves time.
+    const sql = prepareStatements(db);
+    const writes = new Writes(
+      sql,
+      ordering,
+      (problem) => send({ type: 'stale', problem }),
+      loadDedupIndex(sql),
+    );
+    return { db, sql, writes, synchronous: 'full' };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
 const pending: WriteRequest[] = [];
 let scheduled = false;
 
@@ -72,8 +111,10 @@ port.on('message', (message: ToWriter) => {
     case 'check': {
       const problem =
         files.check() ??
-        (failingWrites &&
-          new StorageUnavailableError(`writes are failing: ${failingWrites.message}`));
+        (connected()
+          ? failingWrites &&
+            new StorageUnavailableError(`writes are failing: ${failingWrites.message}`)
+          : failingWrites);
       send({
         type: 'done',
         outcomes: [
@@ -138,11 +179,14 @@ function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
   // Nothing goes into files that a restart would not open (see OpenFiles).
   const lostBefore = files.check();
   if (lostBefore) return failAll(lostBefore);
+  const connection = connected();
+  if (!connection) return failAll(failingWrites);
+  const { db, sql, writes } = connection;
   const durability = DURABILITY[batch[0]!.name];
   try {
-    if (synchronous !== durability) {
+    if (connection.synchronous !== durability) {
       db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-      synchronous = durability;
+      connection.synchronous = durability;
     }
     let unavailable: Error | undefined;
     const outcomes = db
@@ -184,7 +228,7 @@ function commit(batch: WriteRequest[], transfer: ArrayBuffer[]): Outcome[] {
  * Every dedup id of the log, expired ones too (the store's clock comes with each write,
  * not here): the sweep removes those. A million take about two seconds.
  */
-function loadDedupIndex(): DedupIndex {
+function loadDedupIndex(sql: Statements): DedupIndex {
   // Sized once for them all: growing on the way would leave the smaller tables as garbage.
   const index = new DedupIndex((sql.dedupCount.get() as { n: number }).n);
   const live = sql.dedupLog.iterate() as IterableIterator<{
@@ -209,9 +253,11 @@ function close(): void {
   // The store stopped taking calls before it asked: every write it sent is here.
   while (pending.length > 0) commitNext();
   files.stop();
-  // Messages held only in files a restart would not open are written where it will look.
-  const copy = files.check() ? files.rescue(db) : undefined;
-  db.close();
-  copy?.();
+  if (connection) {
+    // Messages held only in files a restart would not open are written where it will look.
+    const copy = files.check() ? files.rescue(connection.db) : undefined;
+    connection.db.close();
+    copy?.();
+  }
   port.close();
 }

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { StorageUnavailableError } from '../../core/errors.js';
 import type { StaleGroup } from '../store.js';
@@ -42,13 +43,13 @@ export class Writer {
     this.worker = startThread(data);
     this.worker.unref();
     this.worker.on('message', (message: FromWriter) => this.receive(message));
-    this.worker.on('error', (error: unknown) =>
-      this.end(
-        new StorageUnavailableError(
-          `the SQLite writer thread failed: ${error instanceof Error ? error.message : String(error)}`,
-        ),
-      ),
-    );
+    this.worker.on('error', (error: unknown) => {
+      // An error thrown there that lacks Error's internal slot (better-sqlite3's own,
+      // a DOMException) arrives as a plain object of its enumerable properties.
+      const why = `the SQLite writer thread failed: ${error instanceof Error ? error.message : inspect(error)}`;
+      this.events.say('error', {}, `${why}; the store takes no more writes until hookq restarts`);
+      this.end(new StorageUnavailableError(why));
+    });
     this.exited = new Promise((resolve) =>
       this.worker.once('exit', () => {
         this.end(new StorageUnavailableError('the SQLite writer thread has stopped'));
