@@ -58,7 +58,10 @@ export async function startHookq(
   });
   metrics = new Metrics(store, config.routes, options.now);
   const activity = new Activity();
-  const forwarder = new Forwarder(options.now);
+  const forwarder = new Forwarder({
+    now: options.now,
+    longestTimeoutMs: Math.max(...config.routes.map((route) => route.delivery.timeoutMs)),
+  });
   const dispatcher = new Dispatcher({
     store,
     routes: config.routes,

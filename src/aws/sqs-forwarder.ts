@@ -88,7 +88,11 @@ export function createSqsForwarder(
       throw error;
     }
 
-    const forwarder = options.forwarder ?? new Forwarder();
+    const forwarder =
+      options.forwarder ??
+      new Forwarder({
+        longestTimeoutMs: Math.max(...config.routes.map((route) => route.timeoutMs)),
+      });
     try {
       for (const [index, record] of records.entries()) {
         const failure = await deliver(forwarder, record, index === 0);

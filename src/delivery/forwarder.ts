@@ -58,6 +58,9 @@ const NEVER_FORWARDED = new Set([
   'expect',
 ]);
 
+/** How long a connect may take when the forwarder is not told its attempts' longest timeout. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Headers hookq sets itself: a sender cannot forge them. */
 const HOOKQ_PREFIX = 'hookq-';
 const SIGNATURE_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
@@ -69,9 +72,20 @@ const SIGNATURE_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-s
  */
 export class Forwarder {
   private readonly agent: Agent;
+  private readonly now: () => number;
 
-  constructor(private readonly now: () => number = Date.now) {
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
+  /**
+   * `longestTimeoutMs`: the longest `timeoutMs` any attempt will be given. A connect is
+   * given that long, so that each attempt's own timeout decides when it ends, however
+   * slowly its target accepts connections; a connect its attempt gave up on still ends
+   * by then.
+   */
+  constructor(options: { now?: () => number; longestTimeoutMs?: number } = {}) {
+    this.now = options.now ?? Date.now;
+    this.agent = new Agent({
+      keepAliveTimeout: 10_000,
+      connect: { timeout: options.longestTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+    });
   }
 
   /**

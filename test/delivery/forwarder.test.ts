@@ -336,6 +336,26 @@ describe('forwarder: outcomes', () => {
     }
   });
 
+  test("a connect slower than 10 s ends at its attempt's own timeout, not before", async () => {
+    const host = await unreachableHost();
+    const timeoutMs = 12_000;
+    // As the service builds it: told the longest timeout of its routes.
+    const forwarder = new Forwarder({ longestTimeoutMs: timeoutMs });
+    try {
+      const record = await forwarder.forward(message(), {
+        target: host.url,
+        timeoutMs,
+        forwardHeaders: 'all',
+      });
+      assert.equal(record.error, `no connection to the target within ${timeoutMs}ms`);
+      assert.equal(record.outcome, 'timeout');
+      assert.ok(record.durationMs >= timeoutMs - 50, `waited its timeout (${record.durationMs}ms)`);
+    } finally {
+      await forwarder.close();
+      await host.close();
+    }
+  });
+
   test("a 503's Retry-After comes back in milliseconds; a 500's is not read", async () => {
     for (const [status, expected] of [
       [503, 7_000],
