@@ -7,12 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { CorruptDatabaseError, SchemaVersionError } from '../../src/core/errors.js';
+import { pino } from 'pino';
+import {
+  CorruptDatabaseError,
+  SchemaVersionError,
+  StorageUnavailableError,
+} from '../../src/core/errors.js';
 import type { Ordering } from '../../src/core/terms.js';
 import { migrate } from '../../src/store/sqlite/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { ClaimedMessage, Store } from '../../src/store/store.js';
+import type { ClaimedMessage, EnqueueResult, Store } from '../../src/store/store.js';
+import { waitUntil } from '../helpers/async.js';
 import { fixture } from '../helpers/paths.js';
 import { claim, failed, message, ok, runStoreContract, TestClock } from './contract.js';
 
@@ -171,6 +178,51 @@ describe('sqlite: durability', () => {
         bodies.add(stored!.body.toString());
       }
       assert.equal(bodies.size, acknowledged.size);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('sqlite: the writer thread', () => {
+  it('started again when it stops unasked: writes fail meanwhile, then commit, and nothing is lost', async () => {
+    const path = join(dir, 'writer-stops.db');
+    const said: string[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => said.push(JSON.parse(line).msg) },
+    );
+    const store = SqliteStore.open(path, { log });
+    try {
+      const once = { dedupId: 'only-once', dedupWindowMs: 60_000 };
+      const before = await store.enqueue(message('orders', 'g', 'before', once));
+      // As a crash of the thread would: it ends without being asked to.
+      await (store as unknown as { writer: { worker: Worker } }).writer.worker.terminate();
+      await assert.rejects(store.enqueue(message('orders', 'g', 'meanwhile')), (error: Error) => {
+        assert.ok(error instanceof StorageUnavailableError, String(error));
+        assert.match(error.message, /writer thread stopped; it is being started again/);
+        return true;
+      });
+      await assert.rejects(store.ping(), StorageUnavailableError);
+      assert.ok(
+        said.some((line) => /writes fail until it is started again, in 1000 ms/.test(line)),
+        said.join('\n'),
+      );
+      let after: EnqueueResult | undefined;
+      await waitUntil('writes commit again', async () => {
+        after = await store.enqueue(message('orders', 'g', 'after')).catch(() => undefined);
+        return after !== undefined;
+      });
+      await store.ping();
+      // The dedup ids of the first thread's commits are known to the second.
+      const again = await store.enqueue(message('orders', 'g', 'before', once));
+      assert.equal(again.duplicate, true);
+      assert.equal(again.messageId, before.messageId);
+      const page = await store.listMessages({ route: 'orders', limit: 10 });
+      assert.deepEqual(
+        page.items.map((item) => item.id),
+        [before.messageId, after!.messageId],
+      );
     } finally {
       await store.close();
     }

@@ -18,13 +18,24 @@ const ENTRY = new URL(
   import.meta.url,
 );
 
+/** The first wait before a writer thread that failed is started again; it doubles while they keep failing. */
+const RESTART_FIRST_MS = 1_000;
+const RESTART_MOST_MS = 30_000;
+/** A thread that ran this long before it failed starts the waits over. */
+const RESTART_RESET_AFTER_MS = 60_000;
+
 /**
  * The main thread's end of the SQLite writer thread (writer-thread.ts): each write is
  * sent there and answered once committed. Writes asked for in one turn of the event
  * loop travel in one message.
+ *
+ * Should the thread fail or stop unasked, the writes it had not answered fail (each
+ * one's caller sees a storage error: a sender gets 503 and sends again, an attempt's
+ * lease runs out), and a new thread is started after a wait: a restart, with the
+ * store's files as they are on disk. Until it is up, writes fail fast.
  */
 export class Writer {
-  private readonly worker: Worker;
+  private worker!: Worker;
   private readonly waiting = new Map<
     number,
     { resolve: (value: unknown) => void; reject: (error: Error) => void }
@@ -32,28 +43,48 @@ export class Writer {
   private outbox: WriteRequest[] = [];
   private outboxTransfer: ArrayBuffer[] = [];
   private nextId = 1;
-  /** Set once the thread has ended or was asked to: every call then fails with it. */
+  /** Set while there is no thread to take calls, or once closing: every call then fails with it. */
   private ended: Error | undefined;
-  private readonly exited: Promise<void>;
+  private closing = false;
+  private exited!: Promise<void>;
+  private restart: NodeJS.Timeout | undefined;
+  private restartInMs = RESTART_FIRST_MS;
 
   constructor(
-    data: WriterData,
+    private readonly data: WriterData,
     private readonly events: { say: Say; onStaleGroup?: (problem: StaleGroup) => void },
   ) {
-    this.worker = startThread(data);
-    this.worker.unref();
-    this.worker.on('message', (message: FromWriter) => this.receive(message));
-    this.worker.on('error', (error: unknown) => {
+    this.start();
+  }
+
+  private start(): void {
+    const worker = startThread(this.data);
+    const startedAt = Date.now();
+    let failure: string | undefined;
+    this.worker = worker;
+    this.ended = undefined;
+    worker.unref();
+    worker.on('message', (message: FromWriter) => this.receive(message));
+    worker.on('error', (error: unknown) => {
       // An error thrown there that lacks Error's internal slot (better-sqlite3's own,
       // a DOMException) arrives as a plain object of its enumerable properties.
-      const why = `the SQLite writer thread failed: ${error instanceof Error ? error.message : inspect(error)}`;
-      this.events.say('error', {}, `${why}; the store takes no more writes until hookq restarts`);
-      this.end(new StorageUnavailableError(why));
+      failure = `failed: ${error instanceof Error ? error.message : inspect(error)}`;
     });
     this.exited = new Promise((resolve) =>
-      this.worker.once('exit', () => {
-        this.end(new StorageUnavailableError('the SQLite writer thread has stopped'));
+      worker.once('exit', () => {
         resolve();
+        if (this.closing) return;
+        const why = `the SQLite writer thread ${failure ?? 'stopped'}`;
+        this.end(new StorageUnavailableError(`${why}; it is being started again`));
+        const inMs =
+          Date.now() - startedAt >= RESTART_RESET_AFTER_MS ? RESTART_FIRST_MS : this.restartInMs;
+        this.restartInMs = Math.min(inMs * 2, RESTART_MOST_MS);
+        this.events.say(
+          'error',
+          {},
+          `${why}; writes fail until it is started again, in ${inMs} ms`,
+        );
+        this.restart = setTimeout(() => this.start(), inMs).unref();
       }),
     );
   }
@@ -82,12 +113,14 @@ export class Writer {
 
   /** Commit what was asked for, then close the connection and end the thread. */
   async close(): Promise<void> {
-    if (!this.ended) {
+    clearTimeout(this.restart);
+    if (!this.closing && !this.ended) {
       this.post();
       this.send({ type: 'close' });
-      this.ended = new StorageUnavailableError('the store is closed');
       this.worker.ref();
     }
+    this.closing = true;
+    this.ended = new StorageUnavailableError('the store is closed');
     await this.exited;
   }
 
