@@ -214,6 +214,7 @@ describe('sqlite: the writer thread', () => {
         return after !== undefined;
       });
       await store.ping();
+      assert.ok(said.includes('started the SQLite writer thread again'), said.join('\n'));
       // The dedup ids of the first thread's commits are known to the second.
       const again = await store.enqueue(message('orders', 'g', 'before', once));
       assert.equal(again.duplicate, true);

@@ -84,7 +84,10 @@ export class Writer {
           {},
           `${why}; writes fail until it is started again, in ${inMs} ms`,
         );
-        this.restart = setTimeout(() => this.start(), inMs).unref();
+        this.restart = setTimeout(() => {
+          this.start();
+          this.events.say('warn', {}, 'started the SQLite writer thread again');
+        }, inMs).unref();
       }),
     );
   }
