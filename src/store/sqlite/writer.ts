@@ -73,8 +73,12 @@ export class Writer {
     this.exited = new Promise((resolve) =>
       worker.once('exit', () => {
         resolve();
-        if (this.closing) return;
         const why = `the SQLite writer thread ${failure ?? 'stopped'}`;
+        if (this.closing) {
+          // Whatever it had not answered by then never will be.
+          this.end(new StorageUnavailableError(`${why} while the store was closing`));
+          return;
+        }
         this.end(new StorageUnavailableError(`${why}; it is being started again`));
         const inMs =
           Date.now() - startedAt >= RESTART_RESET_AFTER_MS ? RESTART_FIRST_MS : this.restartInMs;
